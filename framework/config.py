@@ -1,0 +1,62 @@
+"""Top-level configuration schemas and their place in Hydra's ConfigStore.
+
+Component options are not declared here: each component's dataclass lives next to it and is stored
+in the ConfigStore when its plugin registers (see `framework.registry`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class TrainerConfig:
+    """Options of the training loop (`trainer.*`)."""
+
+    max_steps: int = 300
+    seed: int = 0
+    device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:1 ...
+    batch_size: int = 32
+    eval_batch_size: Optional[int] = None  # null: same as batch_size
+    grad_accum_steps: int = 1
+    clip_grad_norm: Optional[float] = 1.0  # null disables clipping
+    log_every_n_steps: int = 10
+    eval_every_n_steps: int = 100
+    checkpoint_every_n_steps: int = 100  # 0 disables periodic checkpoints (the final one is still written)
+    keep_last_checkpoints: int = 2
+    resume: Optional[str] = None  # auto | <checkpoint or run dir> | null
+    deterministic: bool = False  # torch.use_deterministic_algorithms
+
+
+@dataclass
+class TrainConfig:
+    """The composed configuration of one training run (`conf/train.yaml` fills it)."""
+
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    task: Any = MISSING
+    tokenizer: Any = MISSING
+    model: Any = MISSING
+    precision: Any = MISSING
+    optimizer: Any = MISSING
+    scheduler: Any = MISSING
+    logger: dict[str, Any] = field(default_factory=dict)  # several at once: logger=[console,jsonl]
+    callback: dict[str, Any] = field(default_factory=dict)
+    objective: str = "val/loss"  # metric returned to sweepers
+    data_root: Optional[str] = None  # where experiments find real data sets
+    name: str = "plait"
+
+
+COMPONENT_GROUPS = ("task", "tokenizer", "model", "precision", "optimizer", "scheduler", "logger", "callback")
+MULTI_GROUPS = ("logger", "callback")  # groups where several options are selected at once
+
+
+def store_schemas() -> None:
+    """Put the top-level schemas into Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="plait_train_schema", node=TrainConfig, provider="plait")
+    cs.store(group="trainer", name="default", node=TrainerConfig, provider="plait")

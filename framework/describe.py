@@ -1,0 +1,106 @@
+"""`plait list` and `plait describe`: what is registered, who provides it, and what options it takes.
+
+A component's dataclass is its documentation: field comments in the source become the help text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import io
+import tokenize
+from typing import Any
+
+from framework.plugins import load_plugins
+from framework.registry import NAME_FIELD, REGISTRIES, PlaitError, closest, registry_for
+
+
+def first_line(obj: Any) -> str:
+    """First line of an object's docstring, or ''."""
+    doc = inspect.getdoc(obj) or ""
+    return doc.splitlines()[0] if doc else ""
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """`name: type = default  # comment` -> {name: comment}, read from the dataclass source."""
+    comments: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        last_name = None
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.NAME and tok.start[1] == 4 and last_name is None:
+                last_name = (tok.string, tok.start[0])
+            elif tok.type == tokenize.COMMENT and last_name and tok.start[0] == last_name[1]:
+                comments[last_name[0]] = tok.string.lstrip("# ").strip()
+            if tok.type == tokenize.NEWLINE:
+                last_name = None
+    return comments
+
+
+def print_list(kind: str | None = None) -> None:
+    """Print every registered component (or those of one kind) with its provider."""
+    from rich.console import Console
+    from rich.table import Table
+
+    load_plugins()
+    kinds = [registry_for(kind).kind] if kind else list(REGISTRIES)
+    table = Table(title="plait components", show_lines=False)
+    for column in ("kind", "name", "provider", "description"):
+        table.add_column(column)
+    for k in kinds:
+        registry = REGISTRIES[k]
+        for name in registry.names():
+            info = registry.source(name)
+            table.add_row(k, name, f"{info.distribution} {info.version}", first_line(registry.factory(name)))
+    Console().print(table)
+    broken = REGISTRIES["model"].broken
+    for b in broken:
+        Console(stderr=True).print(f"[yellow]broken plugin[/] {b.entry_point} ({b.distribution}): {b.error}")
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
+
+
+def _default(f: dataclasses.Field) -> str:
+    if f.default is not dataclasses.MISSING:
+        return repr(f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return repr(f.default_factory())
+    return "(required)"
+
+
+def print_describe(target: str) -> None:
+    """Print a component's fields, types, defaults and docs; `target` is `<kind>/<name>`."""
+    from rich.console import Console
+    from rich.table import Table
+
+    load_plugins()
+    if "/" not in target:
+        raise PlaitError(f"describe takes <kind>/<name>, got '{target}'. Kinds: {', '.join(REGISTRIES)}.")
+    kind, name = target.split("/", 1)
+    registry = registry_for(kind)
+    config_cls = registry.config_class(name)
+    info = registry.source(name)
+    factory = registry.factory(name)
+    console = Console(highlight=False)
+    console.print(f"[bold]{kind}/{name}[/]  provided by {info.distribution} {info.version} ({info.module})")
+    for doc in (inspect.getdoc(factory), inspect.getdoc(config_cls)):
+        if doc:
+            console.print(doc)
+    comments = field_comments(config_cls)
+    table = Table(show_lines=False)
+    for column in ("option", "type", "default", "meaning"):
+        table.add_column(column)
+    for f in dataclasses.fields(config_cls):
+        if f.name == NAME_FIELD:
+            continue
+        table.add_row(f"{kind}.{f.name}", _type_name(f.type), _default(f), comments.get(f.name, ""))
+    console.print(table)
+    console.print(f"Select it with `plait train {kind}={name}`; set an option with `{kind}.<option>=<value>`.")
+
+
+__all__ = ["closest", "print_describe", "print_list"]

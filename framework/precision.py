@@ -1,0 +1,83 @@
+"""The precision strategy interface: one object owns autocast, loss scaling, master weights and their state.
+
+The trainer calls the same five methods for every precision and never branches on dtype.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from framework.registry import PlaitError
+
+
+class UnsupportedPrecisionError(PlaitError):
+    """The chosen precision cannot run on this device; the message names one that can."""
+
+
+class PrecisionStrategy(ABC):
+    """How a model computes, scales its loss and updates its weights in reduced precision."""
+
+    device: torch.device = torch.device("cpu")
+
+    @abstractmethod
+    def setup(self, model: nn.Module, device: torch.device) -> nn.Module:
+        """Check the device supports this precision, move/cast the model, create master weights."""
+
+    def optimizer_target(self, model: nn.Module) -> nn.Module:
+        """The module whose parameters the optimizer updates (a master copy for master-weight strategies)."""
+        return model
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        """Context for forward passes and losses."""
+        return contextlib.nullcontext()
+
+    def backward(self, loss: Tensor) -> None:
+        """Backpropagate `loss` (scaled when the strategy scales)."""
+        loss.backward()
+
+    @abstractmethod
+    def step(self, optimizer: torch.optim.Optimizer, clip_grad_norm: float | None, *, measure: bool = False) -> bool:
+        """Unscale, clip, step and zero the gradients; False when the step was skipped (overflow).
+
+        `measure` asks for the gradient norm to be kept for `metrics()` (only on logging steps).
+        """
+
+    def metrics(self) -> dict[str, float]:
+        """Numerics telemetry since the last call (reads device values: call on logging steps only)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume (scaler state, master weights, counters)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()`."""
+
+
+def grad_norm(parameters: Iterable[Tensor]) -> Tensor:
+    """Total L2 norm of the gradients, as a device tensor (no host sync)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+
+
+def clip_or_measure(parameters: list[Tensor], clip_grad_norm: float | None, measure: bool) -> Tensor | None:
+    """Clip to `clip_grad_norm` when set (the norm comes for free), else measure only when asked."""
+    if clip_grad_norm is not None:
+        return torch.nn.utils.clip_grad_norm_(parameters, clip_grad_norm)
+    if measure:
+        return grad_norm(parameters)
+    return None
+
+
+def params_of(optimizer: torch.optim.Optimizer) -> list[Tensor]:
+    """All parameters an optimizer updates."""
+    return [p for group in optimizer.param_groups for p in group["params"]]

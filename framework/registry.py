@@ -1,0 +1,283 @@
+"""Registries: one per component kind, mapping a config key to a factory and its dataclass schema.
+
+Registering a component also stores its schema in Hydra's ConfigStore under the kind's config
+group, so `model=<key>` on the command line selects it and its fields are type-checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+NAME_FIELD = "_name_"
+
+
+class PlaitError(Exception):
+    """A user-facing error: the message names the problem and the fix; the CLI prints it without a traceback."""
+
+
+class UnknownComponentError(PlaitError, KeyError):
+    """Raised when a config names a component key that no plugin registered."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class DuplicateComponentError(PlaitError):
+    """Raised when two providers register the same key for one kind."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where a component came from: the distribution that provides it and its version."""
+
+    distribution: str
+    version: str
+    module: str
+
+
+@dataclass
+class BrokenPlugin:
+    """A plugin entry point that failed to import; kept so that selecting it explains why."""
+
+    entry_point: str
+    distribution: str
+    error: str
+
+
+@dataclass
+class ComponentConfig:
+    """Base of every component schema; `_name_` carries the registry key the config builds."""
+
+    _name_: str = "???"
+
+
+@dataclass
+class _Entry:
+    factory: Callable[..., Any]
+    config: type
+    info: PluginInfo
+
+
+_loading: list[PluginInfo] = []  # the plugin being imported by framework.plugins (a stack)
+
+
+@contextlib.contextmanager
+def providing(distribution: str, version: str) -> Iterator[None]:
+    """Attribute components registered inside this block to `distribution` (used while loading a plugin)."""
+    _loading.append(PluginInfo(distribution, version, ""))
+    try:
+        yield
+    finally:
+        _loading.pop()
+
+
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def provider_of(module: str) -> PluginInfo:
+    """The distribution that ships `module`: the plugin being loaded, else looked up from installed metadata."""
+    if _loading:
+        return PluginInfo(_loading[-1].distribution, _loading[-1].version, module)
+    top = module.split(".")[0]
+    dists = _packages_distributions().get(top, [])
+    if dists:
+        name = dists[0]
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        return PluginInfo(name, version, module)
+    return PluginInfo(top, "unknown", module)
+
+
+def closest(name: str, choices: list[str]) -> str | None:
+    """The known name closest to a misspelt one, or None when nothing is close."""
+    found = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return found[0] if found else None
+
+
+class Registry(Generic[T]):
+    """Maps keys to factories for one kind of component ("model", "precision", ...)."""
+
+    broken: list[BrokenPlugin] = []  # shared by all kinds; filled by framework.plugins
+
+    def __init__(self, kind: str, *, multi: bool = False) -> None:
+        self.kind = kind
+        self.group = kind
+        self.multi = multi  # several options selected at once, each under `<kind>.<key>`
+        self._entries: dict[str, _Entry] = {}
+
+    def register(self, name: str, *, config: type) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator: register `factory(cfg, **deps)` under `name` with dataclass schema `config`."""
+        if not dataclasses.is_dataclass(config):
+            raise TypeError(f"{self.kind} '{name}': config must be a dataclass, got {config!r}")
+
+        def decorator(factory: Callable[..., T]) -> Callable[..., T]:
+            info = provider_of(factory.__module__)
+            if name in self._entries:
+                old = self._entries[name]
+                same = old.factory.__module__ == factory.__module__ and old.factory.__qualname__ == factory.__qualname__
+                if not same:
+                    raise DuplicateComponentError(
+                        f"{self.kind} '{name}' is registered twice: by {old.info.distribution} "
+                        f"({old.info.module}) and by {info.distribution} ({info.module}). "
+                        f"Uninstall one of them or rename the key."
+                    )
+            self._entries[name] = _Entry(factory, config, info)
+            self._store(name, config)
+            return factory
+
+        return decorator
+
+    def _store(self, name: str, config: type) -> None:
+        from hydra.core.config_store import ConfigStore
+        from omegaconf import OmegaConf
+
+        node = OmegaConf.structured(config)
+        node[NAME_FIELD] = name
+        package = f"{self.group}.{name}" if self.multi else None
+        ConfigStore.instance().store(group=self.group, name=name, node=node, package=package, provider=self.kind)
+
+    def names(self) -> list[str]:
+        """Registered keys, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def _entry(self, name: str) -> _Entry:
+        if name in self._entries:
+            return self._entries[name]
+        raise UnknownComponentError(self.unknown_message(name))
+
+    def unknown_message(self, name: str) -> str:
+        """The error text for an unknown key: the known keys, the closest one, broken plugins."""
+        known = self.names()
+        msg = f"Unknown {self.kind} '{name}'. Known {self.kind} names: {', '.join(known) or '(none)'}."
+        near = closest(name, known)
+        if near:
+            msg += f" Did you mean '{near}'?"
+        for b in self.broken:
+            msg += (
+                f"\nNote: plugin '{b.entry_point}' from distribution '{b.distribution}' failed to import "
+                f"and may provide it: {b.error}"
+            )
+        return msg
+
+    def config_class(self, name: str) -> type:
+        """The dataclass schema registered for `name`."""
+        return self._entry(name).config
+
+    def factory(self, name: str) -> Callable[..., T]:
+        """The factory registered for `name`."""
+        return self._entry(name).factory
+
+    def source(self, name: str) -> PluginInfo:
+        """Which distribution (and version) provides `name`."""
+        return self._entry(name).info
+
+    def config(self, name: str, **overrides: Any) -> Any:
+        """A schema instance for `name` with defaults, `_name_` set, and `overrides` applied."""
+        cfg = self.config_class(name)(**overrides)
+        setattr(cfg, NAME_FIELD, name)
+        return cfg
+
+    def build(self, cfg: Any, **deps: Any) -> T:
+        """Build the component that `cfg` names: `factory(typed_cfg, **deps)`.
+
+        `cfg` may be the dataclass itself, a DictConfig composed by Hydra, or a plain mapping.
+        """
+        typed = to_dataclass(self, cfg)
+        return self._entry(getattr(typed, NAME_FIELD)).factory(typed, **deps)
+
+
+def to_dataclass(registry: Registry[Any], cfg: Any) -> Any:
+    """Turn a DictConfig / mapping / dataclass for `registry` into its typed dataclass instance."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        name = getattr(cfg, NAME_FIELD, None)
+        if name in (None, "???"):
+            name = _name_for_class(registry, type(cfg))
+            setattr(cfg, NAME_FIELD, name)
+        registry._entry(name)
+        return cfg
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        data = OmegaConf.to_container(cfg, resolve=True)
+    elif isinstance(cfg, Mapping):
+        data = dict(cfg)
+    else:
+        raise PlaitError(
+            f"{registry.kind} config must be a mapping with a '{NAME_FIELD}' key, got {type(cfg).__name__}"
+        )
+    name = data.get(NAME_FIELD)
+    if not name or name == "???":
+        raise PlaitError(
+            f"{registry.kind} config has no '{NAME_FIELD}' key, so it names no component. "
+            f"Start presets from a registered option (defaults: [<key>]). Known: {', '.join(registry.names())}"
+        )
+    schema = registry._entry(name).config
+    merged = OmegaConf.merge(OmegaConf.structured(schema), data)
+    return OmegaConf.to_object(merged)
+
+
+def _name_for_class(registry: Registry[Any], cls: type) -> str:
+    for key, entry in registry._entries.items():
+        if entry.config is cls:
+            return key
+    raise PlaitError(f"{cls.__name__} is not the schema of any registered {registry.kind}")
+
+
+TOKENIZERS: Registry[Any] = Registry("tokenizer")
+MODELS: Registry[Any] = Registry("model")
+PRECISIONS: Registry[Any] = Registry("precision")
+OPTIMIZERS: Registry[Any] = Registry("optimizer")
+SCHEDULERS: Registry[Any] = Registry("scheduler")
+TASKS: Registry[Any] = Registry("task")
+LOGGERS: Registry[Any] = Registry("logger", multi=True)
+CALLBACKS: Registry[Any] = Registry("callback", multi=True)
+
+REGISTRIES: dict[str, Registry[Any]] = {
+    r.kind: r for r in (TOKENIZERS, MODELS, PRECISIONS, OPTIMIZERS, SCHEDULERS, TASKS, LOGGERS, CALLBACKS)
+}
+
+
+def registry_for(kind: str) -> Registry[Any]:
+    """The registry of one kind; an unknown kind lists the known kinds."""
+    if kind in REGISTRIES:
+        return REGISTRIES[kind]
+    near = closest(kind, list(REGISTRIES))
+    hint = f" Did you mean '{near}'?" if near else ""
+    raise PlaitError(f"Unknown component kind '{kind}'. Kinds: {', '.join(REGISTRIES)}.{hint}")
+
+
+__all__ = [
+    "CALLBACKS",
+    "LOGGERS",
+    "MODELS",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "REGISTRIES",
+    "SCHEDULERS",
+    "TASKS",
+    "TOKENIZERS",
+    "BrokenPlugin",
+    "ComponentConfig",
+    "DuplicateComponentError",
+    "PlaitError",
+    "PluginInfo",
+    "Registry",
+    "UnknownComponentError",
+    "registry_for",
+]

@@ -1,0 +1,20 @@
+"""The lines a finished run prints: its metrics and where its files are."""
+
+from __future__ import annotations
+
+from framework.run import RunResult
+
+
+def print_run_summary(result: RunResult) -> None:
+    """Print validation metrics and the run directory, checkpoint and metrics paths."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    metrics = "  ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()))
+    console.print(f"[bold green]done[/] {metrics}")
+    console.print(f"run directory: {result.run_dir}")
+    if result.checkpoint is not None:
+        console.print(f"checkpoint:    {result.checkpoint}")
+    metrics_file = result.run_dir / "metrics.jsonl"
+    if metrics_file.exists():
+        console.print(f"metrics:       {metrics_file}")

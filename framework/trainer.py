@@ -1,0 +1,249 @@
+"""The training loop: one code path for every precision, read top to bottom.
+
+    for each optimizer step:
+        for each of grad_accum_steps micro-batches:
+            with precision.autocast(): loss = task.loss(model, batch)
+            precision.backward(loss / grad_accum_steps)
+        stepped = precision.step(optimizer, clip_grad_norm)   # False when an fp16 overflow skipped it
+        if stepped: scheduler.step()                          # the LR follows real updates only
+        every n steps: log, evaluate, checkpoint (atomic)
+
+Device values are read (`.item()`) only on logging and evaluation steps, so the host never waits
+for the device in between.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from framework.callback import Callback, TrainState
+from framework.checkpoint import Checkpointer, rng_state, set_rng_state
+from framework.config import TrainerConfig
+from framework.logger import Logger
+from framework.precision import PrecisionStrategy
+from framework.registry import PlaitError
+from framework.task import Batch, Task
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when available, else CPU; anything else is passed to torch.device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PlaitError(f"trainer.device={name} but CUDA is not available here. Use trainer.device=cpu or auto.")
+    return device
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of this run: CUDA allocator peak on GPU, process peak RSS on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+@dataclass
+class Components:
+    """The built objects a Trainer drives."""
+
+    model: nn.Module
+    task: Task
+    precision: PrecisionStrategy
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loggers: list[Logger] = field(default_factory=list)
+    callbacks: list[Callback] = field(default_factory=list)
+
+
+class Trainer:
+    """Runs `fit()` over built components; knows nothing of Hydra or concrete components."""
+
+    def __init__(
+        self,
+        cfg: TrainerConfig,
+        parts: Components,
+        *,
+        run_dir: Path,
+        device: torch.device,
+        static_state: dict[str, Any] | None = None,
+        checkpoint_files: dict[str, Path] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.parts = parts
+        self.device = device
+        self.state = TrainState(max_steps=cfg.max_steps, run_dir=run_dir)
+        self.static_state = static_state or {}
+        self.checkpoint_files = checkpoint_files or {}
+        self.checkpointer = Checkpointer(run_dir / "checkpoints", cfg.keep_last_checkpoints)
+        self.last_checkpoint: Path | None = None
+        self.history: list[dict[str, float]] = []  # every logged row, for summaries and tests
+
+    @property
+    def observers(self) -> list[Callback]:
+        """Loggers first, then callbacks: everything that hears the loop's events."""
+        return [*self.parts.loggers, *self.parts.callbacks]
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def _train_batches(self) -> Iterator[Batch]:
+        """Endless batches over epochs; `state.epoch`/`batch_in_epoch` always say what comes next."""
+        state = self.state
+        while True:
+            produced = 0
+            for batch in self.parts.task.batches(
+                "train",
+                batch_size=self.cfg.batch_size,
+                epoch_seed=self.cfg.seed + state.epoch,
+                start=state.batch_in_epoch,
+            ):
+                produced += 1
+                state.batch_in_epoch += 1
+                yield batch
+            if produced == 0 and state.batch_in_epoch == 0:
+                raise PlaitError("the train split produced no batches: check the task's training data")
+            state.epoch += 1
+            state.batch_in_epoch = 0
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def fit(self) -> dict[str, float]:
+        """Train to `max_steps`; returns the last evaluation's metrics (`val/...`)."""
+        cfg, p, state = self.cfg, self.parts, self.state
+        accum = max(1, cfg.grad_accum_steps)
+        unit = p.task.throughput_unit
+        batches = self._train_batches()
+        window_start, window_units, window_micro = time.perf_counter(), 0, 0
+        loss_sum = torch.zeros((), device=self.device)
+        final_metrics: dict[str, float] = dict(state.last_metrics)
+        evaluated_at = -1
+        try:
+            for obs in self.observers:
+                obs.on_fit_start(state)
+            p.model.train()
+            while state.step < cfg.max_steps:
+                for _ in range(accum):
+                    batch = next(batches)
+                    window_units += batch.n_tokens if unit == "tokens" else batch.n_samples
+                    batch = batch.to(self.device)
+                    with p.precision.autocast():
+                        loss = p.task.loss(p.model, batch)
+                    p.precision.backward(loss / accum)
+                    loss_sum += loss.detach().float()
+                    window_micro += 1
+                step = state.step + 1
+                log_now = step % cfg.log_every_n_steps == 0 or step == cfg.max_steps
+                if p.precision.step(p.optimizer, cfg.clip_grad_norm, measure=log_now):
+                    p.scheduler.step()
+                state.step = step
+                for obs in self.observers:
+                    obs.on_step_end(state)
+
+                if log_now:
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize(self.device)  # honest timing on logging steps only
+                    elapsed = max(time.perf_counter() - window_start, 1e-9)
+                    row = {
+                        "train/loss": loss_sum.item() / window_micro,
+                        "train/lr": p.optimizer.param_groups[0]["lr"],
+                        f"train/{unit}_per_s": window_units / elapsed,
+                        "train/epoch": state.epoch,
+                        "sys/peak_memory_mb": peak_memory_mb(self.device),
+                    }
+                    row.update({f"precision/{k}": v for k, v in p.precision.metrics().items()})
+                    self._log(row, step)
+                    loss_sum.zero_()
+                    window_start, window_units, window_micro = time.perf_counter(), 0, 0
+
+                if cfg.eval_every_n_steps > 0 and step % cfg.eval_every_n_steps == 0:
+                    final_metrics = self.evaluate()
+                    evaluated_at = step
+                if cfg.checkpoint_every_n_steps > 0 and step % cfg.checkpoint_every_n_steps == 0:
+                    self.save_checkpoint()
+
+            if evaluated_at != state.step:
+                final_metrics = self.evaluate()
+            if self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{state.step:07d}"):
+                self.save_checkpoint()
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            for logger in p.loggers:
+                logger.close(state, status)
+            raise
+        for obs in self.observers:
+            obs.on_fit_end(state, final_metrics)
+        for logger in p.loggers:
+            logger.close(state, "finished")
+        return final_metrics
+
+    def evaluate(self, split: str = "val") -> dict[str, float]:
+        """Evaluate on `split` under the precision's autocast; logs and returns `<split>/...` metrics."""
+        p = self.parts
+        p.model.eval()
+        with torch.no_grad():
+            raw = p.task.evaluate(
+                p.model,
+                split,
+                batch_size=self.cfg.eval_batch_size or self.cfg.batch_size,
+                device=self.device,
+                autocast=p.precision.autocast,
+            )
+        p.model.train()
+        metrics = {f"{split}/{k}": float(v) for k, v in raw.items()}
+        self.state.last_metrics = metrics
+        self._log(metrics, self.state.step)
+        for obs in self.observers:
+            obs.on_eval_end(self.state, metrics)
+        return metrics
+
+    def _log(self, metrics: dict[str, float], step: int) -> None:
+        self.history.append({"step": step, **metrics})
+        for logger in self.parts.loggers:
+            logger.log_metrics(metrics, step)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue as if never stopped."""
+        p, s = self.parts, self.state
+        return {
+            **self.static_state,
+            "step": s.step,
+            "data": {"epoch": s.epoch, "batch_in_epoch": s.batch_in_epoch},
+            "last_metrics": s.last_metrics,
+            "model": p.model.state_dict(),
+            "optimizer": p.optimizer.state_dict(),
+            "scheduler": p.scheduler.state_dict(),
+            "precision": p.precision.state_dict(),
+            "observers": [obs.state_dict() for obs in self.observers],
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        """Restore `state_dict()`; components must already be built the same way."""
+        p, s = self.parts, self.state
+        p.model.load_state_dict(ckpt["model"])
+        p.precision.load_state_dict(ckpt["precision"])
+        p.optimizer.load_state_dict(ckpt["optimizer"])
+        p.scheduler.load_state_dict(ckpt["scheduler"])
+        for obs, obs_state in zip(self.observers, ckpt.get("observers", []), strict=False):
+            obs.load_state_dict(obs_state)
+        s.step = int(ckpt["step"])
+        s.epoch = int(ckpt["data"]["epoch"])
+        s.batch_in_epoch = int(ckpt["data"]["batch_in_epoch"])
+        s.last_metrics = dict(ckpt.get("last_metrics", {}))
+        set_rng_state(ckpt["rng"])
+
+    def save_checkpoint(self) -> Path:
+        """Write an atomic checkpoint of the current step and tell the observers."""
+        self.last_checkpoint = self.checkpointer.save(self.state.step, self.state_dict(), self.checkpoint_files)
+        for obs in self.observers:
+            obs.on_checkpoint(self.state, self.last_checkpoint)
+        return self.last_checkpoint

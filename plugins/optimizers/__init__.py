@@ -1,0 +1,105 @@
+"""Built-in optimizers: thin factories over torch.optim with decay / no-decay parameter groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from framework.registry import OPTIMIZERS, ComponentConfig
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices only: biases, norm scales and embeddings-as-1-D are excluded from weight decay."""
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+@dataclass
+class SGDConfig(ComponentConfig):
+    """Options of SGD."""
+
+    lr: float = 0.1  # learning rate
+    momentum: float = 0.9  # heavy-ball momentum (0 disables)
+    nesterov: bool = False  # Nesterov momentum (needs momentum > 0)
+    weight_decay: float = 0.0  # L2 penalty on matrices
+
+
+@dataclass
+class AdamConfig(ComponentConfig):
+    """Options of Adam (L2 weight decay added to the gradient)."""
+
+    lr: float = 1e-3  # learning rate
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # moment decay rates
+    eps: float = 1e-8  # denominator epsilon
+    weight_decay: float = 0.0  # L2 penalty on matrices
+
+
+@dataclass
+class AdamWConfig(ComponentConfig):
+    """Options of AdamW (decoupled weight decay, Loshchilov & Hutter 2019)."""
+
+    lr: float = 1e-3  # learning rate
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # moment decay rates
+    eps: float = 1e-8  # denominator epsilon
+    weight_decay: float = 0.01  # decoupled decay on matrices
+
+
+@dataclass
+class RMSpropConfig(ComponentConfig):
+    """Options of RMSprop."""
+
+    lr: float = 1e-3  # learning rate
+    alpha: float = 0.99  # smoothing of the squared-gradient average
+    eps: float = 1e-8  # denominator epsilon
+    momentum: float = 0.0  # momentum
+    weight_decay: float = 0.0  # L2 penalty on matrices
+
+
+@dataclass
+class AdagradConfig(ComponentConfig):
+    """Options of Adagrad."""
+
+    lr: float = 1e-2  # learning rate
+    eps: float = 1e-10  # denominator epsilon
+    weight_decay: float = 0.0  # L2 penalty on matrices
+
+
+@OPTIMIZERS.register("sgd", config=SGDConfig)
+def build_sgd(cfg: SGDConfig, *, model: nn.Module) -> torch.optim.Optimizer:
+    """SGD with (Nesterov) momentum."""
+    return torch.optim.SGD(
+        param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov
+    )
+
+
+@OPTIMIZERS.register("adam", config=AdamConfig)
+def build_adam(cfg: AdamConfig, *, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam (Kingma & Ba 2015)."""
+    return torch.optim.Adam(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+
+
+@OPTIMIZERS.register("adamw", config=AdamWConfig)
+def build_adamw(cfg: AdamWConfig, *, model: nn.Module) -> torch.optim.Optimizer:
+    """AdamW: Adam with decoupled weight decay."""
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+
+
+@OPTIMIZERS.register("rmsprop", config=RMSpropConfig)
+def build_rmsprop(cfg: RMSpropConfig, *, model: nn.Module) -> torch.optim.Optimizer:
+    """RMSprop (Hinton's lecture 6e)."""
+    return torch.optim.RMSprop(
+        param_groups(model, cfg.weight_decay), lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum
+    )
+
+
+@OPTIMIZERS.register("adagrad", config=AdagradConfig)
+def build_adagrad(cfg: AdagradConfig, *, model: nn.Module) -> torch.optim.Optimizer:
+    """Adagrad (Duchi et al. 2011)."""
+    return torch.optim.Adagrad(param_groups(model, cfg.weight_decay), lr=cfg.lr, eps=cfg.eps)

@@ -1,0 +1,50 @@
+"""Built-in learning-rate schedules, as multipliers of the optimizer's lr (LambdaLR)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from framework.registry import SCHEDULERS, ComponentConfig
+
+
+@dataclass
+class ConstantConfig(ComponentConfig):
+    """Options of the constant schedule."""
+
+    warmup_steps: int = 0  # linear warmup from 0 over this many optimizer steps
+
+
+@dataclass
+class WarmupCosineConfig(ComponentConfig):
+    """Options of linear warmup followed by cosine decay."""
+
+    warmup_steps: int = 50  # linear warmup from 0 over this many optimizer steps
+    min_lr_ratio: float = 0.1  # final lr as a fraction of the peak lr
+
+
+def warmup(step: int, warmup_steps: int) -> float:
+    """Linear warmup factor in (0, 1]."""
+    return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+
+
+@SCHEDULERS.register("constant", config=ConstantConfig)
+def build_constant(cfg: ConstantConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
+    """Constant lr after an optional linear warmup."""
+    return LambdaLR(optimizer, lambda step: warmup(step, cfg.warmup_steps))
+
+
+@SCHEDULERS.register("warmup_cosine", config=WarmupCosineConfig)
+def build_warmup_cosine(cfg: WarmupCosineConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
+    """Linear warmup, then cosine decay to min_lr_ratio at max_steps."""
+
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return warmup(step, cfg.warmup_steps)
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, max_steps - cfg.warmup_steps))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return LambdaLR(optimizer, factor)

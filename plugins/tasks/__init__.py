@@ -1,0 +1,3 @@
+"""Built-in tasks."""
+
+from plugins.tasks import sentiment  # noqa: F401  (importing registers them)

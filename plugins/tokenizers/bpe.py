@@ -1,0 +1,47 @@
+"""Byte-pair-encoding tokenizer with SentencePiece-style word boundaries (Metaspace), so decoding restores spaces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framework.registry import TOKENIZERS, ComponentConfig
+from plugins.tokenizers.hf_base import HFTokenizer, special_token_list
+
+
+@dataclass
+class BPETokenizerConfig(ComponentConfig):
+    """Options of the BPE tokenizer."""
+
+    vocab_size: int = 4000  # target vocabulary size, special tokens included
+    min_frequency: int = 2  # a pair must occur this often to be merged
+    lowercase: bool = False  # lower-case text before tokenizing
+
+
+class BPETokenizer(HFTokenizer):
+    """BPE over Metaspace-split words (Sennrich et al. 2016), trained on the task's text."""
+
+    def __init__(self, cfg: BPETokenizerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def _build(self):
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+        tok = Tokenizer(models.BPE(unk_token="<unk>"))
+        steps = [normalizers.NFC()] + ([normalizers.Lowercase()] if self.cfg.lowercase else [])
+        tok.normalizer = normalizers.Sequence(steps)
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        trainer = trainers.BpeTrainer(
+            vocab_size=self.cfg.vocab_size,
+            min_frequency=self.cfg.min_frequency,
+            special_tokens=special_token_list(),
+            show_progress=False,
+        )
+        return tok, trainer
+
+
+@TOKENIZERS.register("bpe", config=BPETokenizerConfig)
+def build_bpe(cfg: BPETokenizerConfig) -> BPETokenizer:
+    """Subword BPE tokenizer trained on the task's training text."""
+    return BPETokenizer(cfg)

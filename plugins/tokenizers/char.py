@@ -1,0 +1,45 @@
+"""Character tokenizer: one id per character seen in training; lossless on text made of those characters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framework.registry import TOKENIZERS, ComponentConfig
+from plugins.tokenizers.hf_base import HFTokenizer, special_token_list
+
+
+@dataclass
+class CharTokenizerConfig(ComponentConfig):
+    """Options of the character tokenizer."""
+
+    max_vocab: int = 1000  # keep the most frequent characters; the rest map to <unk>
+    lowercase: bool = False  # lower-case text before splitting
+
+
+class CharTokenizer(HFTokenizer):
+    """Splits text into single characters (newlines and spaces included)."""
+
+    def __init__(self, cfg: CharTokenizerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def _build(self):
+        from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+        tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+        if self.cfg.lowercase:
+            tok.normalizer = normalizers.Lowercase()
+        tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+        tok.decoder = decoders.Fuse()
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=self.cfg.max_vocab + len(special_token_list()),
+            min_frequency=1,
+            special_tokens=special_token_list(),
+        )
+        return tok, trainer
+
+
+@TOKENIZERS.register("char", config=CharTokenizerConfig)
+def build_char(cfg: CharTokenizerConfig) -> CharTokenizer:
+    """Character-level tokenizer (for char language models and tiny vocabularies)."""
+    return CharTokenizer(cfg)
