@@ -1,57 +1,31 @@
 """Plait's core: the registry, the interfaces plugins implement, the loop and checkpoints.
 
-Plugin authors import from here; nothing in this package names a concrete component.
+Plugin authors import from here (`from framework import MODELS, ComponentConfig, TaskSpec`);
+nothing in this package names a concrete component. Names load lazily so `plait --help` stays fast.
 """
 
-from framework.callback import Callback, TrainState
-from framework.config import TrainConfig, TrainerConfig
-from framework.logger import Logger
-from framework.precision import PrecisionStrategy, UnsupportedPrecisionError
-from framework.registry import (
-    CALLBACKS,
-    LOGGERS,
-    MODELS,
-    OPTIMIZERS,
-    PRECISIONS,
-    SCHEDULERS,
-    TASKS,
-    TOKENIZERS,
-    ComponentConfig,
-    PlaitError,
-    PluginInfo,
-    Registry,
-    UnknownComponentError,
-)
-from framework.task import CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, Batch, Task, TaskSpec
-from framework.tokenizer import SPECIAL_TOKENS, Tokenizer
+from __future__ import annotations
 
-__all__ = [
-    "CALLBACKS",
-    "CLASSIFICATION",
-    "LANGUAGE_MODELING",
-    "LOGGERS",
-    "MODELS",
-    "OPTIMIZERS",
-    "PRECISIONS",
-    "SCHEDULERS",
-    "SEQ2SEQ",
-    "SPECIAL_TOKENS",
-    "TASKS",
-    "TOKENIZERS",
-    "Batch",
-    "Callback",
-    "ComponentConfig",
-    "Logger",
-    "PlaitError",
-    "PluginInfo",
-    "PrecisionStrategy",
-    "Registry",
-    "Task",
-    "TaskSpec",
-    "Tokenizer",
-    "TrainConfig",
-    "TrainState",
-    "TrainerConfig",
-    "UnknownComponentError",
-    "UnsupportedPrecisionError",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "framework.registry": [
+        "CALLBACKS", "LOGGERS", "MODELS", "OPTIMIZERS", "PRECISIONS", "SCHEDULERS", "TASKS", "TOKENIZERS",
+        "ComponentConfig", "PlaitError", "PluginInfo", "Registry", "UnknownComponentError",
+    ],
+    "framework.callback": ["Callback", "TrainState"],
+    "framework.config": ["TrainConfig", "TrainerConfig"],
+    "framework.logger": ["Logger"],
+    "framework.precision": ["PrecisionStrategy", "UnsupportedPrecisionError"],
+    "framework.task": ["CLASSIFICATION", "LANGUAGE_MODELING", "SEQ2SEQ", "Batch", "Task", "TaskSpec"],
+    "framework.tokenizer": ["SPECIAL_TOKENS", "Tokenizer"],
+}  # fmt: skip
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'framework' has no attribute '{name}'")

@@ -1,25 +1,18 @@
-"""The `plait` command: `train` (the full Hydra CLI), `list`, `describe`.
+"""The `plait` command: dispatches to `framework/commands/<name>.py`; `train` is the full Hydra CLI.
 
-Only this module and `framework.run` know Hydra. Plugins are loaded before Hydra composes, so their
-schemas are config-group options (`model=<key>`) with type-checked fields.
+Only the train command and `framework.run` know Hydra. Plugins are loaded before Hydra composes, so
+their schemas are config-group options (`model=<key>`) with type-checked fields.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from framework.registry import PlaitError
+from framework.commands import command_help, command_names, load_command
+from framework.registry import PlaitError, closest
 
-USAGE = """\
-usage: plait <command> [args]
-
-commands:
-  train [overrides...]     train a model; every Hydra feature works (see `plait train --help`)
-  list [kind]              registered components and the package that provides each
-  describe <kind>/<name>   a component's options: fields, types, defaults, docs, provider
-
+EXAMPLES = """\
 examples:
   plait train
   plait train model=transformer_encoder precision=amp_fp16 trainer.max_steps=500
@@ -27,6 +20,13 @@ examples:
   plait list model
   plait describe model/transformer_encoder
 """
+
+
+def usage() -> str:
+    """The text of `plait --help`."""
+    lines = ["usage: plait <command> [args]", "", "commands:"]
+    lines += [f"  {name:<10} {command_help(name)}" for name in command_names()]
+    return "\n".join(lines) + "\n\n" + EXAMPLES
 
 
 def conf_dir() -> Path:
@@ -41,55 +41,27 @@ def conf_dir() -> Path:
 def fail(message: str, code: int = 2) -> None:
     """Print a user-facing error (no traceback) and exit."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", markup=True)
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}")
     raise SystemExit(code)
-
-
-def _train(argv: list[str]) -> None:
-    from framework.hydra_app import run_hydra_train
-
-    run_hydra_train(argv, conf_dir())
-
-
-def _list(argv: list[str]) -> None:
-    from framework.describe import print_list
-
-    print_list(argv[0] if argv else None)
-
-
-def _describe(argv: list[str]) -> None:
-    from framework.describe import print_describe
-
-    if len(argv) != 1:
-        fail("usage: plait describe <kind>/<name>   (for example: plait describe model/transformer_encoder)")
-    print_describe(argv[0])
-
-
-COMMANDS: dict[str, Callable[[list[str]], None]] = {
-    "train": _train,
-    "list": _list,
-    "describe": _describe,
-}
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `plait` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE, end="")
+        print(usage(), end="")
         return
     command, rest = argv[0], argv[1:]
-    if command not in COMMANDS:
-        from framework.registry import closest
-
-        near = closest(command, list(COMMANDS))
+    names = command_names()
+    if command not in names:
+        near = closest(command, names)
         fail(
-            f"unknown command '{command}'. Commands: {', '.join(COMMANDS)}."
-            + (f" Did you mean '{near}'?" if near else "")
+            f"unknown command '{command}'. Commands: {', '.join(names)}." + (f" Did you mean '{near}'?" if near else "")
         )
     try:
-        COMMANDS[command](rest)
+        load_command(command).main(rest)
     except PlaitError as exc:
         fail(str(exc))
 

@@ -37,6 +37,7 @@ class TaskSpec:
     n_classes: int | None = None
     max_length: int = 512
     target_vocab_size: int | None = None  # seq2seq with separate tokenizers
+    vocab: list[str] = field(default_factory=list)  # input tokens in id order (for pretrained embeddings)
     extra: dict[str, int] = field(default_factory=dict)  # bos_id, eos_id, ...
 
 

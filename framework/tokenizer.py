@@ -50,6 +50,10 @@ class Tokenizer(ABC):
     def token_to_id(self, token: str) -> int | None:
         """The id of one token string, or None when it is not in the vocabulary."""
 
+    def vocabulary(self) -> list[str]:
+        """All tokens in id order (used to look up pretrained word vectors)."""
+        raise NotImplementedError(f"{type(self).__name__} does not list its vocabulary")
+
     def encode(self, text: str) -> list[int]:
         """Token ids of one text."""
         return self.encode_batch([text])[0]

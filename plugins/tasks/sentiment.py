@@ -130,6 +130,7 @@ class ClassificationTask(Task):
             pad_id=self.pad_id,
             n_classes=len(self.class_names),
             max_length=self.cfg.max_length,
+            vocab=self.tokenizer.vocabulary(),
         )
 
     def splits(self) -> list[str]:

@@ -60,6 +60,11 @@ class HFTokenizer(Tokenizer):
         """Vocabulary size including special tokens."""
         return self.backend.get_vocab_size(with_added_tokens=True)
 
+    def vocabulary(self) -> list[str]:
+        """Tokens in id order."""
+        by_id = sorted(self.backend.get_vocab(with_added_tokens=True).items(), key=lambda kv: kv[1])
+        return [token for token, _ in by_id]
+
     def token_to_id(self, token: str) -> int | None:
         """Id of `token`, or None."""
         return self.backend.token_to_id(token)
