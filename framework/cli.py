@@ -43,7 +43,7 @@ def fail(message: str, code: int = 2) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")
     raise SystemExit(code)
 
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     if command not in names:
         near = closest(command, names)
         fail(
-            f"unknown command '{command}'. Commands: {', '.join(names)}." + (f" Did you mean '{near}'?" if near else "")
+            f"unknown command '{command}'. Commands: {', '.join(names)}." + (f" Closest match: '{near}'." if near else "")
         )
     try:
         load_command(command).main(rest)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from framework.config import COMPONENT_GROUPS, store_schemas
 from framework.plugins import load_plugins
-from framework.registry import REGISTRIES, UnknownComponentError, closest
+from framework.registry import REGISTRIES, UnknownComponentError
 
 
 def group_options(group: str, conf: Path) -> set[str]:
@@ -48,13 +48,7 @@ def check_overrides(argv: list[str], conf: Path) -> None:
         known = sorted(group_options(group, conf))
         for value in values:
             if isinstance(value, str) and value not in known:
-                msg = REGISTRIES[group].unknown_message(value)
-                if set(known) - set(REGISTRIES[group].names()):
-                    near = closest(value, known)
-                    msg += f"\nPresets and options of '{group}': {', '.join(known)}." + (
-                        f" Did you mean '{near}'?" if near and near not in msg else ""
-                    )
-                raise UnknownComponentError(msg)
+                raise UnknownComponentError(REGISTRIES[group].unknown_message(value, known))
 
 
 def _task(cfg: object) -> float | None:

@@ -102,8 +102,8 @@ def provider_of(module: str) -> PluginInfo:
 
 
 def closest(name: str, choices: list[str]) -> str | None:
-    """The known name closest to a misspelt one, or None when nothing is close."""
-    found = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    """The known name most similar to `name` (None only when there are no choices)."""
+    found = difflib.get_close_matches(name, choices, n=1, cutoff=0.0)
     return found[0] if found else None
 
 
@@ -161,13 +161,13 @@ class Registry(Generic[T]):
             return self._entries[name]
         raise UnknownComponentError(self.unknown_message(name))
 
-    def unknown_message(self, name: str) -> str:
-        """The error text for an unknown key: the known keys, the closest one, broken plugins."""
-        known = self.names()
+    def unknown_message(self, name: str, known: list[str] | None = None) -> str:
+        """The error text for an unknown key: the known keys (or options), the closest one, broken plugins."""
+        known = known if known is not None else self.names()
         msg = f"Unknown {self.kind} '{name}'. Known {self.kind} names: {', '.join(known) or '(none)'}."
         near = closest(name, known)
         if near:
-            msg += f" Did you mean '{near}'?"
+            msg += f" Closest match: '{near}'."
         for b in self.broken:
             msg += (
                 f"\nNote: plugin '{b.entry_point}' from distribution '{b.distribution}' failed to import "
@@ -258,7 +258,7 @@ def registry_for(kind: str) -> Registry[Any]:
     if kind in REGISTRIES:
         return REGISTRIES[kind]
     near = closest(kind, list(REGISTRIES))
-    hint = f" Did you mean '{near}'?" if near else ""
+    hint = f" Closest match: '{near}'." if near else ""
     raise PlaitError(f"Unknown component kind '{kind}'. Kinds: {', '.join(REGISTRIES)}.{hint}")
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from framework.callback import Callback
 from framework.checkpoint import load_state, resolve_resume
 from framework.config import TrainConfig
 from framework.plugins import load_plugins
@@ -147,8 +148,13 @@ def build_for_inference(cfg: DictConfig, run_dir: Path, checkpoint: Path) -> Bui
     return Built(cfg, task, spec, model, precision, device)
 
 
-def train(config: TrainConfig | DictConfig | dict[str, Any], run_dir: Path | str) -> RunResult:
-    """Build every component from `config` and train; returns metrics and where things were written."""
+def train(
+    config: TrainConfig | DictConfig | dict[str, Any], run_dir: Path | str, callbacks: list[Callback] | None = None
+) -> RunResult:
+    """Build every component from `config` and train; returns metrics and where things were written.
+
+    `callbacks` are extra Callback objects (for use from Python), after those the config names.
+    """
     load_plugins()
     cfg = as_dictconfig(config)
     run_dir = Path(run_dir)
@@ -168,7 +174,7 @@ def train(config: TrainConfig | DictConfig | dict[str, Any], run_dir: Path | str
     optimizer = OPTIMIZERS.build(cfg.optimizer, model=precision.optimizer_target(model))
     scheduler = SCHEDULERS.build(cfg.scheduler, optimizer=optimizer, max_steps=tcfg.max_steps)
     loggers = [LOGGERS.build(c, run_dir=run_dir, config=resolved) for c in cfg.logger.values()]
-    callbacks = [CALLBACKS.build(c, run_dir=run_dir) for c in cfg.callback.values()]
+    observers = [CALLBACKS.build(c, run_dir=run_dir) for c in cfg.callback.values()] + list(callbacks or [])
 
     tokenizer_dir = run_dir / TOKENIZER_DIR
     static = {
@@ -180,7 +186,7 @@ def train(config: TrainConfig | DictConfig | dict[str, Any], run_dir: Path | str
         raise PlaitError(f"the tokenizer in {resume_from} does not match its recorded hash; the checkpoint is damaged")
     trainer = Trainer(
         tcfg,
-        Components(model, built.task, precision, optimizer, scheduler, loggers, callbacks),
+        Components(model, built.task, precision, optimizer, scheduler, loggers, observers),
         run_dir=run_dir,
         device=built.device,
         static_state=static,

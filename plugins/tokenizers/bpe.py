@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from framework.registry import TOKENIZERS, ComponentConfig
-from plugins.tokenizers.hf_base import HFTokenizer, special_token_list
+from framework.tokenizer import SPECIAL_TOKENS
+from plugins.tokenizers.hf_base import HFTokenizer, normalizer, special_token_list
 
 
 @dataclass
@@ -25,11 +26,10 @@ class BPETokenizer(HFTokenizer):
         self.cfg = cfg
 
     def _build(self):
-        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-        tok = Tokenizer(models.BPE(unk_token="<unk>"))
-        steps = [normalizers.NFC()] + ([normalizers.Lowercase()] if self.cfg.lowercase else [])
-        tok.normalizer = normalizers.Sequence(steps)
+        tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk"]))
+        tok.normalizer = normalizer(self.cfg.lowercase)
         tok.pre_tokenizer = pre_tokenizers.Metaspace()
         tok.decoder = decoders.Metaspace()
         trainer = trainers.BpeTrainer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from framework.registry import TOKENIZERS, ComponentConfig
+from framework.tokenizer import SPECIAL_TOKENS
 from plugins.tokenizers.hf_base import HFTokenizer, special_token_list
 
 
@@ -26,7 +27,7 @@ class CharTokenizer(HFTokenizer):
     def _build(self):
         from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-        tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+        tok = Tokenizer(models.WordLevel(unk_token=SPECIAL_TOKENS["unk"]))
         if self.cfg.lowercase:
             tok.normalizer = normalizers.Lowercase()
         tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
@@ -35,6 +36,7 @@ class CharTokenizer(HFTokenizer):
             vocab_size=self.cfg.max_vocab + len(special_token_list()),
             min_frequency=1,
             special_tokens=special_token_list(),
+            show_progress=False,
         )
         return tok, trainer
 

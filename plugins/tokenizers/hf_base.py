@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from framework.registry import PlaitError
 from framework.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
+
+
+class MissingSpecialTokenError(PlaitError, KeyError):
+    """Raised by `special_id(role)` when the tokenizer has no token for that role."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
 
 
 class HFTokenizer(Tokenizer):
@@ -17,11 +25,11 @@ class HFTokenizer(Tokenizer):
     def __init__(self) -> None:
         self._tok = None  # tokenizers.Tokenizer, set by train() or load()
 
-    def _build(self):  # -> (tokenizers.Tokenizer, trainer)
+    def _build(self) -> tuple[Any, Any]:  # -> (tokenizers.Tokenizer, trainer)
         raise NotImplementedError
 
     @property
-    def backend(self):
+    def backend(self) -> Any:
         """The underlying `tokenizers.Tokenizer`; errors clearly when used before training."""
         if self._tok is None:
             raise PlaitError(f"{type(self).__name__} is used before it was trained or loaded")
@@ -48,12 +56,7 @@ class HFTokenizer(Tokenizer):
 
     def load(self, directory: Path) -> None:
         """Read `tokenizer.json` from `directory`."""
-        from tokenizers import Tokenizer as Backend
-
-        path = directory / TOKENIZER_FILE
-        if not path.is_file():
-            raise PlaitError(f"tokenizer file not found: {path}")
-        self._tok = Backend.from_file(str(path))
+        self._tok = read_tokenizer_json(Path(directory) / TOKENIZER_FILE)
 
     @property
     def vocab_size(self) -> int:
@@ -69,7 +72,47 @@ class HFTokenizer(Tokenizer):
         """Id of `token`, or None."""
         return self.backend.token_to_id(token)
 
+    def special_tokens(self) -> dict[str, str]:
+        """Role (pad, unk, ...) -> token string, for every role this tokenizer has a token for."""
+        return {role: tok for role, tok in SPECIAL_TOKENS.items() if self.backend.token_to_id(tok) is not None}
+
+    def special_id(self, role: str) -> int:
+        """Id of the special token of `role`; a clear error when the tokenizer has none."""
+        if role not in SPECIAL_TOKENS:
+            raise PlaitError(f"unknown special-token role '{role}'; roles are {', '.join(SPECIAL_TOKENS)}")
+        tokens = self.special_tokens()
+        if role not in tokens:
+            raise MissingSpecialTokenError(
+                f"{type(self).__name__} has no {role} token (it has: {', '.join(tokens) or 'none'}); "
+                f"map one with tokenizer.special_tokens.{role}=<token> (hf_pretrained) or use a trained tokenizer"
+            )
+        return self.backend.token_to_id(tokens[role])
+
+    def to_transformers(self) -> Any:
+        """This tokenizer as a `transformers.PreTrainedTokenizerFast`, special-token roles set, ready to save."""
+        from transformers import PreTrainedTokenizerFast
+
+        roles = {f"{role}_token": token for role, token in self.special_tokens().items()}
+        return PreTrainedTokenizerFast(tokenizer_object=self.backend, **roles)
+
+
+def read_tokenizer_json(path: Path) -> Any:
+    """Load a `tokenizers.Tokenizer` from a `tokenizer.json` file; a missing file is a PlaitError naming it."""
+    from tokenizers import Tokenizer as Backend
+
+    if not path.is_file():
+        raise PlaitError(f"tokenizer file not found: {path}")
+    return Backend.from_file(str(path))
+
 
 def special_token_list() -> list[str]:
     """The special tokens in id order, for trainers."""
     return list(SPECIAL_TOKENS.values())
+
+
+def normalizer(lowercase: bool, form: str = "NFC") -> Any:
+    """Unicode normalisation (`form`: NFC | NFKC), then lower-casing when asked."""
+    from tokenizers import normalizers
+
+    steps = [getattr(normalizers, form)()] + ([normalizers.Lowercase()] if lowercase else [])
+    return normalizers.Sequence(steps)

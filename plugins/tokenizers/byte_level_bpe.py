@@ -1,0 +1,45 @@
+"""GPT-2-style byte-level BPE: every UTF-8 byte has a token, so any text round-trips exactly and nothing is <unk>."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framework.registry import TOKENIZERS, ComponentConfig
+from plugins.tokenizers.hf_base import HFTokenizer, special_token_list
+
+
+@dataclass
+class ByteLevelBPETokenizerConfig(ComponentConfig):
+    """Options of the byte-level BPE tokenizer."""
+
+    vocab_size: int = 8000  # target vocabulary size: 7 special tokens + 256 bytes + merges
+    min_frequency: int = 2  # a pair must occur this often to be merged
+
+
+class ByteLevelBPETokenizer(HFTokenizer):
+    """BPE over bytes after GPT-2's regex split (Radford et al. 2019); no normalisation, lossless."""
+
+    def __init__(self, cfg: ByteLevelBPETokenizerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def _build(self):
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=self.cfg.vocab_size,
+            min_frequency=self.cfg.min_frequency,
+            special_tokens=special_token_list(),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        return tok, trainer
+
+
+@TOKENIZERS.register("byte_level_bpe", config=ByteLevelBPETokenizerConfig)
+def build_byte_level_bpe(cfg: ByteLevelBPETokenizerConfig) -> ByteLevelBPETokenizer:
+    """GPT-2-style byte-level BPE, lossless on any UTF-8 text."""
+    return ByteLevelBPETokenizer(cfg)
