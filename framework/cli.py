@@ -6,6 +6,7 @@ their schemas are config-group options (`model=<key>`) with type-checked fields.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage(), end="")
         return
+    if argv[0] in ("-sc", "--shell-completion"):  # Hydra's completion script calls `plait -sc query=...`
+        line = os.environ.get("COMP_LINE", "")
+        os.environ["COMP_LINE"] = line.replace(" train", "", 1)  # complete `plait train <overrides>`
+        argv = ["train", *argv]
     command, rest = argv[0], argv[1:]
     names = command_names()
     if command not in names:

@@ -1,0 +1,99 @@
+"""The `plait` command as a user runs it: helpful errors without tracebacks, Hydra features intact."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PLAIT = [sys.executable, "-m", "framework.cli"]
+
+
+def plait(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `plait <args>` in a subprocess, like a user would."""
+    full_env = {**os.environ, "WANDB_MODE": "disabled", **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([*PLAIT, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+
+
+def test_unknown_model_lists_known_names_without_traceback(tmp_path: Path) -> None:
+    out = plait("train", "model=nope", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "Unknown model 'nope'" in out.stderr and "transformer_encoder" in out.stderr
+    assert "Closest match" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_typo_in_a_sweep_is_caught_before_any_trial(tmp_path: Path) -> None:
+    out = plait("train", "-m", "precision=fp32,amp_bf1", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "Unknown precision 'amp_bf1'" in out.stderr and "Closest match: 'amp_bf16'" in out.stderr
+    assert not (tmp_path / "multirun").exists()
+
+
+def test_wrong_type_names_key_and_expected_type(tmp_path: Path) -> None:
+    out = plait("train", "trainer.max_steps=abc", cwd=tmp_path)
+    assert out.returncode != 0
+    assert "trainer.max_steps" in out.stderr and "Integer" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_cfg_job_prints_composed_config_with_component_keys(tmp_path: Path) -> None:
+    out = plait("train", "--cfg", "job", "model.d_model=64", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "_name_: transformer_encoder" in out.stdout and "d_model: 64" in out.stdout
+    assert "wandb:" in out.stdout and "jsonl:" in out.stdout  # the default loggers
+
+
+def test_train_help_lists_groups_and_options(tmp_path: Path) -> None:
+    out = plait("train", "--help", cwd=tmp_path)
+    assert out.returncode == 0
+    for option in ("transformer_encoder", "amp_fp16", "warmup_cosine", "adamw", "sentiment", "bpe"):
+        assert option in out.stdout
+
+
+def test_list_and_describe(tmp_path: Path) -> None:
+    listing = plait("list", cwd=tmp_path)
+    assert listing.returncode == 0
+    assert "transformer_encoder" in listing.stdout and "plait" in listing.stdout
+    described = plait("describe", "model/transformer_encoder", cwd=tmp_path)
+    assert described.returncode == 0
+    assert "model.d_model" in described.stdout and "width of token representations" in described.stdout
+    bad = plait("describe", "modl/transformer_encoder", cwd=tmp_path)
+    assert bad.returncode == 2 and "Closest match: 'model'" in bad.stderr
+
+
+def test_unknown_command_suggests_one(tmp_path: Path) -> None:
+    out = plait("trian", cwd=tmp_path)
+    assert out.returncode == 2 and "'train'" in out.stderr
+
+
+@pytest.mark.slow
+def test_train_prints_accuracy_and_paths(tmp_path: Path) -> None:
+    out = plait(
+        "train",
+        "trainer.max_steps=4",
+        "trainer.batch_size=8",
+        "task.demo_size=300",
+        "logger=[console,jsonl]",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "val/accuracy" in out.stdout
+    assert f"run directory: {tmp_path / 'run'}" in out.stdout.replace("\n", " ") or "run directory:" in out.stdout
+    assert (tmp_path / "run" / "metrics.jsonl").is_file()
+    assert (tmp_path / "run" / "checkpoints" / "step_0000004" / "COMPLETE").is_file()
+    assert (tmp_path / "run" / ".hydra" / "config.yaml").is_file()
+
+
+def test_shell_completion_completes_groups_and_keys(tmp_path: Path) -> None:
+    install = plait("train", "--shell-completion", "install=bash", cwd=tmp_path)
+    assert install.returncode == 0 and "complete -o nospace" in install.stdout and "plait" in install.stdout
+    query = plait("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": "plait train model=", "COMP_POINT": "18"})
+    assert "model=transformer_encoder" in query.stdout
+    query = plait("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": "plait train trainer.max", "COMP_POINT": "23"})
+    assert "trainer.max_steps=" in query.stdout
