@@ -7,7 +7,10 @@ closest one instead of a stack trace.
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
+
+from omegaconf import DictConfig
 
 from framework.config import COMPONENT_GROUPS, store_schemas
 from framework.plugins import load_plugins
@@ -51,7 +54,7 @@ def check_overrides(argv: list[str], conf: Path) -> None:
                 raise UnknownComponentError(REGISTRIES[group].unknown_message(value, known))
 
 
-def _task(cfg: object) -> float | None:
+def _task(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -62,17 +65,29 @@ def _task(cfg: object) -> float | None:
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    sweeping = hc.mode == RunMode.MULTIRUN
+    if sweeping and "wandb" in cfg.get("logger", {}) and cfg.logger.wandb.get("group") is None:
+        cfg.logger.wandb.group = Path(hc.sweep.dir).name  # one W&B group per sweep
     try:
         result = train(cfg, run_dir)
     except PlaitError as exc:
-        if hc.mode == RunMode.MULTIRUN:
-            (run_dir / "FAILED").write_text(f"{exc}\n")
-            print(f"trial {hc.job.num} failed: {exc}", file=sys.stderr)
-            return None  # a failed trial is recorded and does not stop the sweep
-        fail(str(exc))
-        return None
+        if not sweeping:
+            fail(str(exc))
+        return _record_failure(run_dir, hc.job.num, f"{exc}\n")
+    except Exception:
+        if not sweeping:
+            raise
+        return _record_failure(run_dir, hc.job.num, traceback.format_exc())
     print_run_summary(result)
     return result.objective
+
+
+def _record_failure(run_dir: Path, trial: int, text: str) -> None:
+    """A failed trial is written to FAILED in its directory and does not stop the sweep."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "FAILED").write_text(text)
+    print(f"trial {trial} failed (see {run_dir / 'FAILED'}): {text.strip().splitlines()[-1]}", file=sys.stderr)
+    return None
 
 
 def run_hydra_train(argv: list[str], conf: Path) -> None:

@@ -97,3 +97,23 @@ def test_shell_completion_completes_groups_and_keys(tmp_path: Path) -> None:
     assert "model=transformer_encoder" in query.stdout
     query = plait("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": "plait train trainer.max", "COMP_POINT": "23"})
     assert "trainer.max_steps=" in query.stdout
+
+
+@pytest.mark.slow
+def test_sweep_records_a_failed_trial_and_runs_the_others(tmp_path: Path) -> None:
+    out = plait(
+        "train",
+        "-m",
+        "model.d_model=32,30",  # 30 is not divisible by 4 heads: that trial fails
+        "trainer.max_steps=2",
+        "trainer.batch_size=8",
+        "task.demo_size=300",
+        "logger=[jsonl]",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "sweep" / "0" / "checkpoints" / "step_0000002" / "COMPLETE").is_file()
+    failed = (tmp_path / "sweep" / "1" / "FAILED").read_text()
+    assert "divisible" in failed
+    assert "trial 1 failed" in out.stderr
