@@ -1,3 +1,11 @@
-"""Built-in model architectures."""
+"""Built-in model architectures; importing a module registers its models (hf_*: Hugging Face adapters)."""
 
-from plugins.models import transformer_encoder  # noqa: F401  (importing registers them)
+from plugins.models import (  # noqa: F401
+    hf_causal_lm,
+    hf_encoder_classifier,
+    hf_seq2seq,
+    rnn,
+    transformer_decoder,
+    transformer_encoder,
+    transformer_seq2seq,
+)

@@ -52,14 +52,6 @@ class PositionalEncoding(nn.Module):
             self.register_buffer("cos", angles.cos(), persistent=False)
             self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def check(self, end: int) -> None:
-        """Fail with the fix when a sequence reaches position `end - 1` beyond the table (host-side, no sync)."""
-        if end > self.max_length:
-            raise PlaitError(
-                f"a sequence of {end} positions exceeds model.max_length={self.max_length}; "
-                "raise model.max_length or shorten the input (task.max_length)"
-            )
-
     def add(self, x: Tensor, positions: Tensor) -> Tensor:
         """x (B, T, D) + encodings of `positions`; unchanged for rope."""
         if self.learned is not None:

@@ -1,12 +1,13 @@
 """Transformer building blocks shared by the encoder, decoder and seq2seq models.
 
-Shapes: B batch, T sequence length, D d_model, H heads. Attention runs on
-`scaled_dot_product_attention`, which picks flash / memory-efficient kernels when it can.
+Shapes: B batch, T query length, S key/memory length, D d_model, H heads, Dh = D / H.
+Attention runs on `scaled_dot_product_attention`, which picks flash / memory-efficient kernels when
+it can; masks are bool, True where attending is allowed.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -14,53 +15,66 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from framework.registry import PlaitError
+from framework.task import TaskSpec
+from plugins.models.embedding import EmbeddingConfig, make_embedding
+from plugins.models.positions import PositionalEncoding, Rope, apply_rope
 
-POSITIONAL_KINDS = ("learned", "sinusoidal")
-
-
-class SinusoidalPositions(nn.Module):
-    """Fixed sin/cos position encodings (Vaswani et al. 2017), added to token embeddings."""
-
-    def __init__(self, max_length: int, d_model: int) -> None:
-        super().__init__()
-        pos = torch.arange(max_length).unsqueeze(1)
-        div = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
-        table = torch.zeros(max_length, d_model)
-        table[:, 0::2] = torch.sin(pos * div)
-        table[:, 1::2] = torch.cos(pos * div[: d_model // 2])
-        self.register_buffer("table", table, persistent=False)
-
-    def forward(self, positions: Tensor) -> Tensor:
-        """(T,) positions -> (T, D) encodings."""
-        return self.table[positions]
+KV = tuple[Tensor, Tensor]  # one layer's cached keys and values, each (B, H, S_past, Dh)
 
 
-def make_positions(kind: str, max_length: int, d_model: int) -> nn.Module:
-    """A positional encoding module by name (`learned` or `sinusoidal`)."""
-    if kind == "learned":
-        return nn.Embedding(max_length, d_model)
-    if kind == "sinusoidal":
-        return SinusoidalPositions(max_length, d_model)
-    raise PlaitError(f"model.positional='{kind}' is not known; choose one of {', '.join(POSITIONAL_KINDS)}")
+@dataclass
+class TransformerConfig(EmbeddingConfig):
+    """Options shared by the transformer models."""
+
+    d_model: int = 128  # width of token representations
+    n_layers: int = 2  # transformer blocks (the encoder's, for seq2seq)
+    n_heads: int = 4  # attention heads (d_model must divide by it)
+    d_ff: int = 256  # hidden width of the feed-forward layers
+    dropout: float = 0.1  # dropout on embeddings, attention, residual and feed-forward paths
+    positional: str = "learned"  # learned | sinusoidal (added to embeddings) | rope (rotates q and k)
+    max_length: int = 512  # longest input, in tokens
+    norm_eps: float = 1e-5  # LayerNorm epsilon
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention on SDPA; `mask` is (B, 1, 1|T, T) bool, True where attending is allowed."""
+class Attention(nn.Module):
+    """Multi-head attention on SDPA: self-attention (fused qkv) or, with `cross=True`, attention to a memory."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+    def __init__(self, d_model: int, n_heads: int, dropout: float, *, cross: bool = False) -> None:
         super().__init__()
         if d_model % n_heads:
             raise PlaitError(f"model.d_model={d_model} must be divisible by model.n_heads={n_heads}")
         self.n_heads = n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.cross = cross
+        if cross:
+            self.q, self.kv = nn.Linear(d_model, d_model), nn.Linear(d_model, 2 * d_model)
+        else:
+            self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.dropout = dropout
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
-        q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.n_heads)
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        memory: Tensor | None = None,
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+        rope: Rope | None = None,
+        past: KV | None = None,
+    ) -> tuple[Tensor, KV]:
+        """x (B, T, D) -> (B, T, D) and this call's keys/values (past ones included) for a KV cache."""
+        if self.cross:  # queries from x, keys/values from memory (B, S, D); no rotation across sequences
+            q = rearrange(self.q(x), "b t (h d) -> b h t d", h=self.n_heads)
+            k, v = rearrange(self.kv(memory), "b s (two h d) -> two b h s d", two=2, h=self.n_heads)
+        else:
+            q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.n_heads)
+            if rope is not None:
+                q, k = apply_rope(q, rope), apply_rope(k, rope)
+            if past is not None:  # keys/values of earlier positions: (B, H, S_past + T, Dh)
+                k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
-        return self.out(rearrange(y, "b h t d -> b t (h d)"))
+        return self.out(rearrange(y, "b h t d -> b t (h d)")), (k, v)
 
 
 class FeedForward(nn.Module):
@@ -71,25 +85,133 @@ class FeedForward(nn.Module):
         self.net = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, T, D) -> (B, T, D)."""
         return self.net(x)
 
 
-class EncoderBlock(nn.Module):
-    """Pre-norm block: x + Attn(LN(x)), then x + FFN(LN(x))."""
+class TransformerBlock(nn.Module):
+    """Pre-norm block: x + SelfAttn(LN(x)) [+ CrossAttn(LN(x), memory)] + FFN(LN(x))."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, norm_eps: float = 1e-5) -> None:
+    def __init__(self, cfg: TransformerConfig, *, cross: bool = False) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(d_model, eps=norm_eps)
-        self.attn = SelfAttention(d_model, n_heads, dropout)
-        self.norm2 = nn.LayerNorm(d_model, eps=norm_eps)
-        self.ff = FeedForward(d_model, d_ff, dropout)
-        self.drop = nn.Dropout(dropout)
+        d, eps = cfg.d_model, cfg.norm_eps
+        self.norm1 = nn.LayerNorm(d, eps=eps)
+        self.attn = Attention(d, cfg.n_heads, cfg.dropout)
+        self.norm_cross = nn.LayerNorm(d, eps=eps) if cross else None
+        self.cross_attn = Attention(d, cfg.n_heads, cfg.dropout, cross=True) if cross else None
+        self.norm2 = nn.LayerNorm(d, eps=eps)
+        self.ff = FeedForward(d, cfg.d_ff, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), mask, is_causal))
-        return x + self.drop(self.ff(self.norm2(x)))
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+        rope: Rope | None = None,
+        past: KV | None = None,
+        memory: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+    ) -> tuple[Tensor, KV]:
+        """x (B, T, D) -> (B, T, D) and the self-attention keys/values."""
+        h, kv = self.attn(self.norm1(x), mask=mask, is_causal=is_causal, rope=rope, past=past)
+        x = x + self.drop(h)
+        if self.cross_attn is not None:
+            h, _ = self.cross_attn(self.norm_cross(x), memory=memory, mask=memory_mask)
+            x = x + self.drop(h)
+        return x + self.drop(self.ff(self.norm2(x))), kv
 
 
 def padding_mask(attention_mask: Tensor) -> Tensor:
-    """(B, T) keep-mask -> (B, 1, 1, T) boolean mask SDPA broadcasts over heads and queries."""
+    """(B, S) keep-mask -> (B, 1, 1, S) boolean mask SDPA broadcasts over heads and queries."""
     return attention_mask.bool()[:, None, None, :]
+
+
+def causal_mask(keep: Tensor | None, n_new: int, n_past: int, device: torch.device) -> Tensor:
+    """(1 | B, 1, T, S_past + T) mask: position n_past + i sees keys <= itself that `keep` (B, S) marks real.
+
+    Every query keeps its own key, so rows of padding never become all-masked (SDPA would give NaN).
+    """
+    query_pos = torch.arange(n_past, n_past + n_new, device=device)[:, None]  # (T, 1)
+    key_pos = torch.arange(n_past + n_new, device=device)[None, :]  # (1, S)
+    allowed = (key_pos <= query_pos)[None, None]  # (1, 1, T, S)
+    if keep is not None:
+        allowed = (allowed & padding_mask(keep)) | (key_pos == query_pos)
+    return allowed
+
+
+def cache_length(cache: list[KV] | None) -> int:
+    """How many positions a KV cache holds."""
+    return cache[0][0].shape[2] if cache else 0
+
+
+class TransformerStack(nn.Module):
+    """Token embedding + positions -> pre-norm blocks -> final LayerNorm; encoder or (causal) decoder side."""
+
+    def __init__(
+        self,
+        cfg: TransformerConfig,
+        n_layers: int,
+        embed: nn.Embedding,
+        *,
+        causal: bool = False,
+        cross: bool = False,
+        extra_positions: int = 0,
+    ) -> None:
+        super().__init__()
+        self.causal = causal
+        self.max_length, self.extra_positions = cfg.max_length, extra_positions
+        self.embed = embed
+        self.positions = PositionalEncoding(cfg.positional, cfg.max_length + extra_positions, cfg.d_model, cfg.n_heads)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(cfg, cross=cross) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+
+    def forward(
+        self,
+        x: Tensor,
+        keep: Tensor | None = None,
+        *,
+        memory: Tensor | None = None,
+        memory_keep: Tensor | None = None,
+        cache: list[KV] | None = None,
+    ) -> tuple[Tensor, list[KV]]:
+        """Embedded tokens x (B, T, D), keep-mask (B, T) -> hidden states (B, T, D) and the updated KV cache.
+
+        Without a cache, positions count real tokens (so left padding is harmless); with one, they continue it.
+        """
+        n_past, n_new = cache_length(cache), x.shape[1]
+        if n_past + n_new > self.max_length + self.extra_positions:  # host-side check: no device sync
+            raise PlaitError(
+                f"a sequence of {n_past + n_new - self.extra_positions} tokens exceeds model.max_length="
+                f"{self.max_length}; raise model.max_length or shorten the input (e.g. task.max_length)"
+            )
+        if keep is not None and n_past:
+            raise PlaitError("a KV cache cannot be combined with an attention mask; decode unpadded prompts")
+        if keep is not None:
+            positions = (keep.long().cumsum(1) - 1).clamp_min(0)  # (B, T): index among real tokens
+        else:
+            positions = torch.arange(n_past, n_past + n_new, device=x.device)  # (T,)
+        if not self.causal:
+            mask, is_causal = (padding_mask(keep) if keep is not None else None), False
+        elif keep is None and (not n_past or n_new == 1):
+            mask, is_causal = None, not n_past  # plain causal (SDPA's fastest path), or one token seeing all
+        else:
+            mask, is_causal = causal_mask(keep, n_new, n_past, x.device), False
+        memory_mask = padding_mask(memory_keep) if memory_keep is not None else None
+        rope = self.positions.rope(positions)
+        x = self.drop(self.positions.add(x, positions))
+        new_cache = []
+        for i, block in enumerate(self.blocks):
+            past = cache[i] if cache else None
+            x, kv = block(
+                x, mask=mask, is_causal=is_causal, rope=rope, past=past, memory=memory, memory_mask=memory_mask
+            )
+            new_cache.append(kv)
+        return self.norm(x), new_cache
+
+
+def input_embedding(cfg: TransformerConfig, spec: TaskSpec, vocab_size: int | None = None) -> nn.Embedding:
+    """The input token embedding (pretrained per cfg when set) for the task's vocabulary."""
+    return make_embedding(vocab_size or spec.vocab_size, cfg.d_model, spec.pad_id, cfg, spec)

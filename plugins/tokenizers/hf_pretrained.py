@@ -37,7 +37,9 @@ class HFPretrainedTokenizerConfig(ComponentConfig):
     """Where the pretrained tokenizer is and how its special tokens map onto plait's roles."""
 
     path: Optional[str] = None  # a tokenizer.json file or a local HF tokenizer directory (never downloaded)
-    special_tokens: dict[str, str] = field(default_factory=dict)  # role -> token overrides, e.g. {pad: "<|endoftext|>"}
+    special_tokens: dict[str, str] = field(
+        default_factory=dict
+    )  # role -> token overrides: +tokenizer.special_tokens.pad=<token>
 
 
 class HFPretrainedTokenizer(HFTokenizer):

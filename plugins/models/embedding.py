@@ -1,4 +1,6 @@
-"""Pretrained word vectors (GloVe, word2vec text format; plain or inside a .zip) for input embeddings.
+"""Token embeddings of the models: random or from pretrained word vectors, and output heads tied to them.
+
+Pretrained vectors come from GloVe or word2vec text files, plain or inside a .zip.
 
 GloVe files have one `word v1 ... vD` line per word; word2vec text files start with a `count dim`
 header line. Tokens of `spec.vocab` are looked up as written, then lower-cased; rows not found keep
@@ -146,7 +148,25 @@ def make_embedding(vocab_size: int, d_model: int, pad_id: int, cfg: EmbeddingCon
             embedding.weight[embedding.padding_idx].zero_()
     embedding.coverage = None
     if cfg.pretrained_embeddings:
-        embedding.coverage = load_pretrained(embedding, cfg.pretrained_embeddings, spec.vocab, freeze=cfg.freeze_embeddings)
+        embedding.coverage = load_pretrained(
+            embedding, cfg.pretrained_embeddings, spec.vocab, freeze=cfg.freeze_embeddings
+        )
     elif cfg.freeze_embeddings:
         raise PlaitError("model.freeze_embeddings=true only makes sense with model.pretrained_embeddings=<path>")
     return embedding
+
+
+def tied_head(d_in: int, vocab_size: int, tie_to: nn.Embedding | None) -> nn.Linear:
+    """Output projection d_in -> vocab (no bias), sharing `tie_to`'s weight matrix when given (needs d_in == its width)."""
+    head = nn.Linear(d_in, vocab_size, bias=False)
+    if tie_to is None:
+        nn.init.normal_(head.weight, std=0.02)
+        return head
+    if tuple(tie_to.weight.shape) != (vocab_size, d_in):
+        raise PlaitError(
+            f"model.tie_embeddings=true shares the {tuple(tie_to.weight.shape)} embedding with an output layer of "
+            f"input width {d_in} and {vocab_size} outputs; make the widths equal (e.g. model.d_hidden = model.d_model) "
+            "or set model.tie_embeddings=false"
+        )
+    head.weight = tie_to.weight
+    return head

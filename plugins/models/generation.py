@@ -1,0 +1,80 @@
+"""Autoregressive sampling shared by the language models (transformer decoder, LSTM/GRU).
+
+A model mixes in `Generation` and provides `forward(input_ids)` and
+`forward_cached(input_ids, cache) -> (logits, cache)`; shapes: B batch, T length, V vocabulary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from framework.registry import PlaitError
+
+
+def sample_next(
+    logits: Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Next-token ids (B, 1) from last-position logits (B, V): greedy when temperature is 0, else sampled."""
+    if temperature < 0:
+        raise PlaitError(f"temperature={temperature} must be >= 0 (0 means greedy)")
+    logits = logits.float()
+    if temperature == 0:
+        return logits.argmax(-1, keepdim=True)
+    logits = logits / temperature
+    if top_k is not None:  # keep the k largest logits
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:  # nucleus: the smallest set of tokens whose probability reaches top_p
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = sorted_logits.softmax(-1)
+        drop = probs.cumsum(-1) - probs >= top_p  # mass before this token already reaches top_p
+        drop[..., 0] = False  # always keep the most likely token
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator)
+
+
+class Generation:
+    """`generate()` for a causal LM with `forward` and `forward_cached`."""
+
+    def forward_cached(self, input_ids: Tensor, cache: Any) -> tuple[Tensor, Any]:
+        """input_ids (B, T) continuing `cache` (None at the start) -> logits (B, T, V) and the new cache."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+    ) -> Tensor:
+        """Prompts (B, T) -> (B, T + max_new_tokens): the prompts followed by sampled continuations.
+
+        Prompts in one batch share a length (no padding). `use_cache=False` re-runs the whole prefix each
+        step (slow; a reference for the cache). Call `model.eval()` first to turn dropout off.
+        """
+        ids = input_ids
+        if use_cache:
+            logits, cache = self.forward_cached(ids, None)
+        else:
+            logits = self(ids)
+        for step in range(max_new_tokens):
+            next_id = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B, 1)
+            ids = torch.cat([ids, next_id], dim=1)
+            if step == max_new_tokens - 1:
+                break
+            if use_cache:
+                logits, cache = self.forward_cached(next_id, cache)
+            else:
+                logits = self(ids)
+        return ids

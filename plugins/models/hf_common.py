@@ -1,0 +1,97 @@
+"""Shared logic of the Hugging Face adapters: size fields, build-or-load, the wrapper module and export.
+
+`transformers` is imported inside functions only, so listing or describing components stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from torch import nn
+
+from framework.registry import ComponentConfig, PlaitError
+from framework.task import TaskSpec
+
+HF_CONFIG_FILE = "config.json"
+
+
+@dataclass
+class HFModelConfig(ComponentConfig):
+    """Options shared by every hf_* model: a local pretrained directory, or sizes to build from scratch."""
+
+    pretrained: Optional[str] = None  # local directory written by save_pretrained (never the hub); null: build new
+    n_layers: int = 2  # transformer blocks (per stack for encoder-decoders); from-scratch only
+    n_heads: int = 4  # attention heads (d_model must divide by it); from-scratch only
+    d_model: int = 128  # width of token representations; from-scratch only
+    d_ff: int = 512  # hidden width of the feed-forward layers; from-scratch only
+    dropout: float = 0.1  # dropout on embeddings, attention and residual paths; from-scratch only
+    max_length: Optional[int] = None  # size of the position table; null: the task's max_length; from-scratch only
+
+
+class HFModel(nn.Module):
+    """A `transformers` model (`self.hf`) behind plait's forward contract; exportable with `save_pretrained`."""
+
+    def __init__(self, hf: Any) -> None:
+        super().__init__()
+        self.hf = hf
+
+    def save_pretrained(self, directory: Path | str) -> None:
+        """Write the wrapped model so `transformers` can load `directory` with `from_pretrained`."""
+        self.hf.save_pretrained(str(directory))
+
+
+def special_ids(spec: TaskSpec) -> dict[str, int | None]:
+    """pad/bos/eos ids for a transformers config, from the task spec."""
+    return {
+        "pad_token_id": spec.pad_id,
+        "bos_token_id": spec.extra.get("bos_id"),
+        "eos_token_id": spec.extra.get("eos_id"),
+    }
+
+
+def positions(cfg: HFModelConfig, spec: TaskSpec) -> int:
+    """Size of the position table: the configured one, else the task's max_length."""
+    return cfg.max_length or spec.max_length
+
+
+def check_sizes(cfg: HFModelConfig) -> None:
+    """Reject sizes that transformers would fail on with a less helpful message."""
+    if cfg.d_model % cfg.n_heads:
+        raise PlaitError(f"model.d_model={cfg.d_model} must be divisible by model.n_heads={cfg.n_heads}")
+
+
+def build_or_load(
+    cfg: HFModelConfig,
+    *,
+    vocab_size: int,
+    auto_class: str,
+    model_class: str,
+    make_config: Callable[[], Any],
+    **pretrained_kwargs: Any,
+) -> Any:
+    """A transformers model: `auto_class.from_pretrained(cfg.pretrained)` (local files only) or `model_class` built
+    from the size fields; the embeddings grow to `vocab_size` when the tokenizer has more ids (an added pad)."""
+    import transformers
+
+    if cfg.pretrained:
+        path = Path(cfg.pretrained).expanduser()
+        if not (path / HF_CONFIG_FILE).is_file():
+            raise PlaitError(
+                f"model.pretrained={cfg.pretrained}: no {HF_CONFIG_FILE} in {path}; point it at a local directory "
+                "written by save_pretrained (the hub is never used)"
+            )
+        try:
+            model = getattr(transformers, auto_class).from_pretrained(
+                str(path), local_files_only=True, **pretrained_kwargs
+            )
+        except (OSError, ValueError) as exc:
+            raise PlaitError(f"model.pretrained={cfg.pretrained}: cannot load it with {auto_class}: {exc}") from exc
+    else:
+        check_sizes(cfg)
+        model = getattr(transformers, model_class)(make_config())
+    if vocab_size > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(vocab_size)
+    return model

@@ -1,0 +1,84 @@
+"""Hugging Face encoder-decoder (T5 shape from scratch, or any local seq2seq checkpoint) on plait's seq2seq contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor
+
+from framework.registry import MODELS
+from framework.task import SEQ2SEQ, TaskSpec
+from plugins.models.hf_common import HFModel, HFModelConfig, build_or_load, special_ids
+from plugins.models.kinds import check_kind
+
+
+@dataclass
+class HFSeq2SeqConfig(HFModelConfig):
+    """A T5-shaped encoder-decoder (relative positions, so max_length is unused) or `pretrained` via AutoModelForSeq2SeqLM."""
+
+
+class HFSeq2Seq(HFModel):
+    """One embedding table shared by source and target ids; logits are cut to the target vocabulary.
+
+    forward(src_ids (B, S), src_mask (B, S) bool, tgt_in (B, T)) -> logits (B, T, target vocab)
+    """
+
+    def __init__(self, hf: Any, target_vocab_size: int) -> None:
+        super().__init__(hf)
+        self.target_vocab_size = target_vocab_size
+
+    def forward(self, src_ids: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        return self.decode(tgt_in, self.encode(src_ids, src_mask), src_mask)
+
+    def encode(self, src_ids: Tensor, src_mask: Tensor) -> Tensor:
+        """Encoder states (B, S, d_model) of the source."""
+        return self.hf.get_encoder()(input_ids=src_ids, attention_mask=src_mask.long()).last_hidden_state
+
+    def decode(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor) -> Tensor:
+        """Logits (B, T, target vocab) of each next target token given the encoder states."""
+        from transformers.modeling_outputs import BaseModelOutput
+
+        out = self.hf(
+            encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+            attention_mask=src_mask.long(),
+            decoder_input_ids=tgt_in,
+            use_cache=False,
+        )
+        return out.logits[..., : self.target_vocab_size]
+
+
+def t5_config(cfg: HFSeq2SeqConfig, spec: TaskSpec, vocab_size: int) -> Any:
+    """A transformers T5Config with plait's size fields."""
+    from transformers import T5Config
+
+    ids = special_ids(spec)
+    start = ids["bos_token_id"] if ids["bos_token_id"] is not None else spec.pad_id
+    return T5Config(
+        vocab_size=vocab_size,
+        d_model=cfg.d_model,
+        d_kv=cfg.d_model // cfg.n_heads,
+        d_ff=cfg.d_ff,
+        num_layers=cfg.n_layers,
+        num_decoder_layers=cfg.n_layers,
+        num_heads=cfg.n_heads,
+        dropout_rate=cfg.dropout,
+        decoder_start_token_id=start,
+        **ids,
+    )
+
+
+@MODELS.register("hf_seq2seq", config=HFSeq2SeqConfig)
+def build_hf_seq2seq(cfg: HFSeq2SeqConfig, *, spec: TaskSpec) -> HFSeq2Seq:
+    """Hugging Face encoder-decoder: T5 architecture from our sizes, or a local pretrained directory."""
+    check_kind("hf_seq2seq", spec, (SEQ2SEQ,))
+    target = spec.target_vocab_size or spec.vocab_size
+    vocab_size = max(spec.vocab_size, target)
+    hf = build_or_load(
+        cfg,
+        vocab_size=vocab_size,
+        auto_class="AutoModelForSeq2SeqLM",
+        model_class="T5ForConditionalGeneration",
+        make_config=lambda: t5_config(cfg, spec, vocab_size),
+    )
+    return HFSeq2Seq(hf, target)

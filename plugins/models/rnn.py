@@ -1,0 +1,120 @@
+"""LSTM and GRU models (`model=lstm`, `model=gru`): one implementation, the head chosen by the task kind.
+
+classification -> RNNClassifier, language_modeling -> RNNLanguageModel, seq2seq -> RNNSeq2Seq (with
+Luong or Bahdanau attention). Shapes: B batch, T length, E = d_model, H = d_hidden, V vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from framework.registry import MODELS, PlaitError
+from framework.task import CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, TaskSpec
+from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
+from plugins.models.generation import Generation
+from plugins.models.kinds import check_kind
+from plugins.models.rnn_layers import RecurrentStack, State, masked_pool
+from plugins.models.rnn_seq2seq import RNNSeq2Seq
+
+POOLINGS = ("mean", "max", "last")
+
+
+@dataclass
+class RNNConfig(EmbeddingConfig):
+    """Size and shape of a recurrent model; options of other heads are ignored."""
+
+    d_model: int = 128  # token embedding width
+    d_hidden: int = 256  # recurrent state width, per direction
+    n_layers: int = 1  # stacked recurrent layers
+    bidirectional: bool = False  # encoder side (classification, seq2seq source); language models need false
+    dropout: float = 0.1  # on embeddings, between layers and before the output layer
+    tie_embeddings: bool = False  # LM / seq2seq: output layer shares the input embedding (d_hidden == d_model)
+    pooling: str = "mean"  # classification: mean | max over real tokens | last (final state, both directions)
+    attention: str = "luong"  # seq2seq: luong (Luong et al. 2015) | bahdanau (additive, Bahdanau et al. 2015)
+    luong_score: str = "general"  # seq2seq with luong: general (h^T W m) | dot (h^T m, needs equal widths)
+
+
+@dataclass
+class LSTMConfig(RNNConfig):
+    """LSTM model options (cuDNN nn.LSTM)."""
+
+
+@dataclass
+class GRUConfig(RNNConfig):
+    """GRU model options (cuDNN nn.GRU)."""
+
+
+class RNNClassifier(nn.Module):
+    """Embedding -> (bi)LSTM/GRU over the real tokens -> pooled -> linear head.
+
+    forward(input_ids (B, T), attention_mask (B, T) bool, right-padded) -> logits (B, n_classes)
+    """
+
+    def __init__(self, cfg: RNNConfig, spec: TaskSpec, cell: str) -> None:
+        super().__init__()
+        if cfg.pooling not in POOLINGS:
+            raise PlaitError(f"model.pooling='{cfg.pooling}' is not known; choose one of {', '.join(POOLINGS)}")
+        self.pooling = cfg.pooling
+        self.embed = make_embedding(spec.vocab_size, cfg.d_model, spec.pad_id, cfg, spec)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.rnn = RecurrentStack(cell, cfg.d_model, cfg.d_hidden, cfg.n_layers, cfg.bidirectional, cfg.dropout)
+        self.head = nn.Linear(cfg.d_hidden * self.rnn.n_dirs, spec.n_classes or 2)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """input_ids (B, T), attention_mask (B, T) -> logits (B, n_classes)."""
+        keep = attention_mask.bool() if attention_mask is not None else input_ids.new_ones(input_ids.shape).bool()
+        out, state = self.rnn(self.drop(self.embed(input_ids)), keep)  # (B, T, H * dirs)
+        pooled = self.rnn.top_hidden(state) if self.pooling == "last" else masked_pool(out, keep, self.pooling)
+        return self.head(self.drop(pooled))
+
+
+class RNNLanguageModel(Generation, nn.Module):
+    """Embedding -> unidirectional LSTM/GRU -> vocabulary logits; the recurrent state is the decoding cache.
+
+    forward(input_ids (B, T), attention_mask (B, T) | None, right-padded) -> logits (B, T, V)
+    forward_cached(input_ids (B, T), state | None) -> (logits (B, T, V), state)
+    """
+
+    def __init__(self, cfg: RNNConfig, spec: TaskSpec, cell: str) -> None:
+        super().__init__()
+        if cfg.bidirectional:
+            raise PlaitError("a language model reads left to right; set model.bidirectional=false")
+        self.embed = make_embedding(spec.vocab_size, cfg.d_model, spec.pad_id, cfg, spec)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.rnn = RecurrentStack(cell, cfg.d_model, cfg.d_hidden, cfg.n_layers, False, cfg.dropout)
+        self.head = tied_head(cfg.d_hidden, spec.vocab_size, self.embed if cfg.tie_embeddings else None)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """input_ids (B, T) -> logits (B, T, V); padding positions give logits of zeros."""
+        keep = attention_mask.bool() if attention_mask is not None else None
+        out, _ = self.rnn(self.drop(self.embed(input_ids)), keep)  # (B, T, H)
+        return self.head(self.drop(out))
+
+    def forward_cached(self, input_ids: Tensor, cache: State | None) -> tuple[Tensor, State]:
+        """input_ids (B, T) continuing from recurrent state `cache` -> logits (B, T, V) and the new state."""
+        out, state = self.rnn(self.drop(self.embed(input_ids)), None, cache)
+        return self.head(self.drop(out)), state
+
+
+def build_rnn(cfg: RNNConfig, spec: TaskSpec, cell: str) -> nn.Module:
+    """The LSTM/GRU model for `spec.kind`."""
+    check_kind(cell, spec, (CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ))
+    if spec.kind == CLASSIFICATION:
+        return RNNClassifier(cfg, spec, cell)
+    if spec.kind == LANGUAGE_MODELING:
+        return RNNLanguageModel(cfg, spec, cell)
+    return RNNSeq2Seq(cfg, spec, cell)
+
+
+@MODELS.register("lstm", config=LSTMConfig)
+def build_lstm(cfg: LSTMConfig, *, spec: TaskSpec) -> nn.Module:
+    """LSTM classifier, language model or attentional encoder-decoder (by task kind); packed, cuDNN."""
+    return build_rnn(cfg, spec, "lstm")
+
+
+@MODELS.register("gru", config=GRUConfig)
+def build_gru(cfg: GRUConfig, *, spec: TaskSpec) -> nn.Module:
+    """GRU classifier, language model or attentional encoder-decoder (by task kind); packed, cuDNN."""
+    return build_rnn(cfg, spec, "gru")
