@@ -1,6 +1,13 @@
 """The precision strategy interface: one object owns autocast, loss scaling, master weights and their state.
 
-The trainer calls the same five methods for every precision and never branches on dtype.
+The trainer calls the same few methods for every precision and never branches on dtype:
+
+    model = precision.setup(model, device)              # cast, keep some modules fp32, master weights
+    optimizer = build(precision.optimizer_target(model))
+    with precision.autocast(): loss = task.loss(model, batch)
+    precision.backward(loss)                            # scaled when the strategy scales
+    stepped = precision.step(optimizer, clip, measure=log_now)   # False: overflow, step skipped
+    precision.metrics()                                 # logging steps only: reads device values
 """
 
 from __future__ import annotations
@@ -21,10 +28,17 @@ class UnsupportedPrecisionError(PlaitError):
     """The chosen precision cannot run on this device; the message names one that can."""
 
 
+class NonFiniteError(PlaitError):
+    """Training produced inf/NaN that the precision strategy cannot recover from (e.g. loss scale at its minimum)."""
+
+
 class PrecisionStrategy(ABC):
     """How a model computes, scales its loss and updates its weights in reduced precision."""
 
     device: torch.device = torch.device("cpu")
+    #: True when `step()` itself detects non-finite gradients and skips the step (dynamic loss scaling);
+    #: the trainer then treats a non-finite gradient as an overflow, not as divergence.
+    handles_overflow: bool = False
 
     @abstractmethod
     def setup(self, model: nn.Module, device: torch.device) -> nn.Module:
@@ -46,7 +60,9 @@ class PrecisionStrategy(ABC):
     def step(self, optimizer: torch.optim.Optimizer, clip_grad_norm: float | None, *, measure: bool = False) -> bool:
         """Unscale, clip, step and zero the gradients; False when the step was skipped (overflow).
 
-        `measure` asks for the gradient norm to be kept for `metrics()` (only on logging steps).
+        `measure` asks for telemetry (gradient norm, underflow share, update ratio) to be kept for
+        `metrics()`; it is True on logging steps only, so other steps pay nothing for it.
+        Raises NonFiniteError when the strategy cannot go on (loss scale at its minimum).
         """
 
     def metrics(self) -> dict[str, float]:

@@ -9,26 +9,33 @@
         every n steps: log, evaluate, checkpoint (atomic)
 
 Device values are read (`.item()`) only on logging and evaluation steps, so the host never waits
-for the device in between.
+for the device in between (a loss-scaling strategy reads one overflow flag per step, as GradScaler does).
+
+Non-finite numbers are caught where they are cheap to see: the mean loss on logging steps, the loss
+of a step the strategy skipped for overflow, the strategy giving up (loss scale at its minimum), and
+every step with `trainer.detect_anomaly_every_step`. Then `_diverged` saves a crash checkpoint,
+re-runs the step under hooks (framework.numerics) and names the first module that went non-finite.
 """
 
 from __future__ import annotations
 
+import math
 import resource
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
 
+from framework import numerics
 from framework.callback import Callback, TrainState
 from framework.checkpoint import Checkpointer, rng_state, set_rng_state
 from framework.config import TrainerConfig
 from framework.logger import Logger
-from framework.precision import PrecisionStrategy
+from framework.precision import NonFiniteError, PrecisionStrategy, params_of
 from framework.registry import PlaitError
 from framework.task import Batch, Task
 
@@ -63,6 +70,14 @@ class Components:
     callbacks: list[Callback] = field(default_factory=list)
 
 
+@dataclass
+class Replay:
+    """What re-running the current step needs: the RNG state before it and its micro-batches."""
+
+    rng: tuple[torch.Tensor, torch.Tensor | None]
+    batches: list[Batch]
+
+
 class Trainer:
     """Runs `fit()` over built components; knows nothing of Hydra or concrete components."""
 
@@ -85,6 +100,7 @@ class Trainer:
         self.checkpointer = Checkpointer(run_dir / "checkpoints", cfg.keep_last_checkpoints)
         self.last_checkpoint: Path | None = None
         self.history: list[dict[str, float]] = []  # every logged row, for summaries and tests
+        self._replay = Replay(numerics.rng_snapshot(device), [])
 
     @property
     def observers(self) -> list[Callback]:
@@ -124,24 +140,38 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         final_metrics: dict[str, float] = dict(state.last_metrics)
         evaluated_at = -1
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)  # per run, also when a sweep runs several in one process
         try:
             for obs in self.observers:
                 obs.on_fit_start(state)
             p.model.train()
             while state.step < cfg.max_steps:
+                step = state.step + 1
+                log_now = step % cfg.log_every_n_steps == 0 or step == cfg.max_steps
+                self._replay = Replay(numerics.rng_snapshot(self.device), [])  # to re-run this step if it diverges
+                step_loss = torch.zeros((), device=self.device)
                 for _ in range(accum):
                     batch = next(batches)
                     window_units += batch.n_tokens if unit == "tokens" else batch.n_samples
                     batch = batch.to(self.device)
+                    self._replay.batches.append(batch)
                     with p.precision.autocast():
                         loss = p.task.loss(p.model, batch)
                     p.precision.backward(loss / accum)
-                    loss_sum += loss.detach().float()
+                    step_loss += loss.detach().float()
                     window_micro += 1
-                step = state.step + 1
-                log_now = step % cfg.log_every_n_steps == 0 or step == cfg.max_steps
-                if p.precision.step(p.optimizer, cfg.clip_grad_norm, measure=log_now):
+                loss_sum += step_loss
+                if cfg.detect_anomaly_every_step:  # one host sync per step, only when asked for
+                    self._check_finite(step_loss)
+                try:
+                    stepped = p.precision.step(p.optimizer, cfg.clip_grad_norm, measure=log_now)
+                except NonFiniteError as exc:  # e.g. overflow at the minimum loss scale
+                    self._diverged(str(exc))
+                if stepped:
                     p.scheduler.step()
+                elif not bool(torch.isfinite(step_loss)):  # read only on overflow steps (already synced)
+                    self._diverged("the training loss is non-finite (loss scaling cannot fix a forward overflow)")
                 state.step = step
                 for obs in self.observers:
                     obs.on_step_end(state)
@@ -156,9 +186,12 @@ class Trainer:
                         f"train/{unit}_per_s": window_units / elapsed,
                         "train/epoch": state.epoch,
                         "sys/peak_memory_mb": peak_memory_mb(self.device),
+                        "sys/state_mb": self._state_megabytes(),
                     }
                     row.update({f"precision/{k}": v for k, v in p.precision.metrics().items()})
                     self._log(row, step)
+                    if not math.isfinite(row["train/loss"]):
+                        self._diverged(f"the mean training loss of the steps up to {step} is non-finite")
                     loss_sum.zero_()
                     window_start, window_units, window_micro = time.perf_counter(), 0, 0
 
@@ -182,6 +215,46 @@ class Trainer:
         for logger in p.loggers:
             logger.close(state, "finished")
         return final_metrics
+
+    # -- numerics --------------------------------------------------------------------------------
+
+    def _check_finite(self, step_loss: torch.Tensor) -> None:
+        """Every-step check: the loss, and the gradients unless the strategy skips overflows itself."""
+        p = self.parts
+        grads = [] if p.precision.handles_overflow else [t.grad for t in params_of(p.optimizer)]
+        if not numerics.all_finite([step_loss, *grads]):
+            self._diverged("non-finite loss or gradient (trainer.detect_anomaly_every_step)")
+
+    def _diverged(self, reason: str) -> NoReturn:
+        """Save a crash checkpoint, re-run this step's batches under hooks, write nan_report.json and raise.
+
+        The crash checkpoint (`<run>/crash/`, never picked by resume=auto) holds the weights of the last
+        finished step; its data position is past the failing batches.
+        """
+        p, s = self.parts, self.state
+        crash = Checkpointer(s.run_dir / "crash", keep_last=1).save(s.step, self.state_dict(), self.checkpoint_files)
+        numerics.restore_rng(self._replay.rng, self.device)
+        finding = None
+        for batch in self._replay.batches:
+
+            def compute_loss(batch: Batch = batch) -> torch.Tensor:
+                with p.precision.autocast():
+                    return p.task.loss(p.model, batch)
+
+            finding = numerics.locate_nonfinite(p.model, compute_loss, p.precision.backward)
+            if finding is not None:
+                break
+        report = numerics.NonFiniteReport(s.step, reason, finding, str(crash))
+        path = report.write(s.run_dir)
+        metrics = {f"precision/{k}": v for k, v in p.precision.metrics().items()}
+        self._log({"train/diverged": 1.0, **metrics}, s.step)
+        raise numerics.DivergenceError(f"{report.message()} Report: {path}")
+
+    def _state_megabytes(self) -> float:
+        """Parameters, buffers, optimizer state and precision state (master weights, compensation), in MiB."""
+        p = self.parts
+        held = [p.model.state_dict(), p.optimizer.state_dict()["state"], p.precision.state_dict()]
+        return numerics.tensor_megabytes(numerics.nested_tensors(held))
 
     def evaluate(self, split: str = "val") -> dict[str, float]:
         """Evaluate on `split` under the precision's autocast; logs and returns `<split>/...` metrics."""

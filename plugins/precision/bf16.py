@@ -1,0 +1,109 @@
+"""Pure bf16: weights, gradients and optimizer state all in bf16, no fp32 copy.
+
+bf16 keeps fp32's range but only 8 mantissa bits, so an update smaller than half a weight's ulp
+rounds away (Kalamkar et al. 2019; Zamirai et al. 2020). `update` chooses how the fp32 result of
+each optimizer step is stored back:
+
+  plain       round to nearest: cheapest, small updates are lost
+  kahan       keep the rounding error in a bf16 compensation buffer and add it back next step
+              (compensated summation, Kahan 1965): weights behave as if they had ~16 mantissa bits
+  stochastic  round up or down at random with probability proportional to the distance
+              (Gupta et al. 2015): unbiased, so small updates survive on average
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from framework.precision import params_of
+from framework.registry import PRECISIONS, ComponentConfig, PlaitError
+from plugins.precision.amp import check_device
+from plugins.precision.base import BasePrecision
+from plugins.precision.policy import cast_inputs, norms
+
+UPDATES = ("plain", "kahan", "stochastic")
+
+
+@dataclass
+class BF16Config(ComponentConfig):
+    """Options of pure bf16 training."""
+
+    update: str = "kahan"  # plain | kahan (compensation buffers) | stochastic (stochastic rounding)
+    keep_fp32: list[str] = field(default_factory=norms)  # modules kept fp32: globs on name or class, re:<regex>
+
+
+def stochastic_round(x: Tensor) -> Tensor:
+    """Round fp32 `x` to bf16, up or down with probability proportional to the distance (unbiased)."""
+    bits = x.float().view(torch.int32)
+    noise = torch.randint_like(bits, 0, 1 << 16)
+    return ((bits + noise) & -65536).view(torch.float32).to(torch.bfloat16)  # low 16 bits zero: exact cast
+
+
+class BF16Precision(BasePrecision):
+    """bf16 model updated in place; kahan/stochastic widen each step to fp32 and narrow it back carefully."""
+
+    def __init__(self, cfg: BF16Config) -> None:
+        if cfg.update not in UPDATES:
+            raise PlaitError(f"precision.update='{cfg.update}' is not known; choose one of {', '.join(UPDATES)}")
+        super().__init__("bf16", torch.bfloat16, keep=cfg.keep_fp32)
+        self.cfg = cfg
+        self.compensation: dict[str, Tensor] = {}  # kahan: parameter name -> rounding error carried to next step
+        self._names: dict[int, str] = {}
+
+    def setup(self, model: nn.Module, device: torch.device) -> nn.Module:
+        check_device(device, torch.bfloat16, "bf16")
+        self.device = device
+        model = model.to(device=device, dtype=torch.bfloat16)
+        self.apply_policy(model, output_dtype=torch.bfloat16)
+        cast_inputs(model, torch.bfloat16)
+        self._names = {id(p): n for n, p in model.named_parameters()}
+        if self.cfg.update == "kahan":
+            self.compensation = {
+                n: torch.zeros_like(p) for n, p in model.named_parameters() if p.dtype == torch.bfloat16
+            }
+        return model
+
+    def update(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.cfg.update == "plain":
+            optimizer.step()
+            return
+        # Run the optimizer on fp32 copies of the bf16 weights, gradients and state, then narrow them back.
+        narrow = [p for p in params_of(optimizer) if p.dtype == torch.bfloat16]
+        for p in narrow:
+            comp = self.compensation.get(self._names.get(id(p), ""))
+            p.data = p.data.float() + comp.float() if comp is not None else p.data.float()
+            if p.grad is not None:
+                p.grad = p.grad.float()
+            for key, value in optimizer.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.dtype == torch.bfloat16:
+                    optimizer.state[p][key] = value.float()
+        optimizer.step()
+        for p in narrow:
+            wide = p.data
+            comp = self.compensation.get(self._names.get(id(p), ""))
+            if comp is not None:  # kahan: weight = round(wide), carry the rounding error
+                p.data = wide.to(torch.bfloat16)
+                comp.copy_(wide - p.data.float())
+            else:
+                p.data = stochastic_round(wide)
+            for key, value in optimizer.state.get(p, {}).items():
+                if key != "step" and torch.is_tensor(value) and value.dtype == torch.float32:
+                    optimizer.state[p][key] = value.to(torch.bfloat16)  # optimizer state stays bf16
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "compensation": dict(self.compensation)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        for name, value in state.get("compensation", {}).items():
+            self.compensation[name].copy_(value)
+
+
+@PRECISIONS.register("bf16", config=BF16Config)
+def build_bf16(cfg: BF16Config) -> BF16Precision:
+    """Pure bf16 weights and optimizer state, with compensated (kahan) or stochastic rounding of updates."""
+    return BF16Precision(cfg)
