@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     if command not in names:
         near = closest(command, names)
         fail(
-            f"unknown command '{command}'. Commands: {', '.join(names)}." + (f" Closest match: '{near}'." if near else "")
+            f"unknown command '{command}'. Commands: {', '.join(names)}."
+            + (f" Closest match: '{near}'." if near else "")
         )
     try:
         load_command(command).main(rest)

@@ -40,9 +40,18 @@ def field_comments(cls: type) -> dict[str, str]:
     return comments
 
 
+def make_console(stderr: bool = False):
+    """A rich console; wide enough when output goes to a file or pipe so tables do not wrap mid-word."""
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 160)
+
+
 def print_list(kind: str | None = None) -> None:
     """Print every registered component (or those of one kind) with its provider."""
-    from rich.console import Console
     from rich.table import Table
 
     load_plugins()
@@ -55,10 +64,10 @@ def print_list(kind: str | None = None) -> None:
         for name in registry.names():
             info = registry.source(name)
             table.add_row(k, name, f"{info.distribution} {info.version}", first_line(registry.factory(name)))
-    Console().print(table)
+    make_console().print(table)
     broken = REGISTRIES["model"].broken
     for b in broken:
-        Console(stderr=True).print(f"[yellow]broken plugin[/] {b.entry_point} ({b.distribution}): {b.error}")
+        make_console(stderr=True).print(f"[yellow]broken plugin[/] {b.entry_point} ({b.distribution}): {b.error}")
 
 
 def _type_name(tp: Any) -> str:
@@ -75,7 +84,6 @@ def _default(f: dataclasses.Field) -> str:
 
 def print_describe(target: str) -> None:
     """Print a component's fields, types, defaults and docs; `target` is `<kind>/<name>`."""
-    from rich.console import Console
     from rich.table import Table
 
     load_plugins()
@@ -86,7 +94,7 @@ def print_describe(target: str) -> None:
     config_cls = registry.config_class(name)
     info = registry.source(name)
     factory = registry.factory(name)
-    console = Console(highlight=False)
+    console = make_console()
     console.print(f"[bold]{kind}/{name}[/]  provided by {info.distribution} {info.version} ({info.module})")
     for doc in (inspect.getdoc(factory), inspect.getdoc(config_cls)):
         if doc:

@@ -81,15 +81,29 @@ def providing(distribution: str, version: str) -> Iterator[None]:
 
 
 @functools.lru_cache(maxsize=1)
+def _entry_point_providers() -> dict[str, PluginInfo]:
+    """Top-level package of each `plait.plugins` entry point -> the distribution that declares it."""
+    providers: dict[str, PluginInfo] = {}
+    for ep in metadata.entry_points(group="plait.plugins"):
+        if ep.dist is not None:
+            providers.setdefault(ep.value.split(".")[0].split(":")[0], PluginInfo(ep.dist.name, ep.dist.version, ""))
+    return providers
+
+
+@functools.lru_cache(maxsize=1)
 def _packages_distributions() -> Mapping[str, list[str]]:
     return metadata.packages_distributions()
 
 
 def provider_of(module: str) -> PluginInfo:
-    """The distribution that ships `module`: the plugin being loaded, else looked up from installed metadata."""
+    """The distribution that ships `module`: the plugin being loaded, else the entry point or installed
+    metadata that names its top-level package (imported directly, e.g. by a test, it is still found)."""
     if _loading:
         return PluginInfo(_loading[-1].distribution, _loading[-1].version, module)
     top = module.split(".")[0]
+    if top in _entry_point_providers():
+        info = _entry_point_providers()[top]
+        return PluginInfo(info.distribution, info.version, module)
     dists = _packages_distributions().get(top, [])
     if dists:
         name = dists[0]

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -91,3 +92,10 @@ class Task(ABC):
     def splits(self) -> list[str]:
         """Splits this task has data for."""
         return ["train", "val"]
+
+    def details(self) -> dict[str, Any]:
+        """JSON-ready results of the last `evaluate` beyond its scalars (confusion matrix, samples, ...).
+
+        A `summary` string, when present, is what `plait eval` prints for people.
+        """
+        return {}

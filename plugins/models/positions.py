@@ -38,6 +38,8 @@ class PositionalEncoding(nn.Module):
         self.kind = kind
         self.max_length = max_length
         self.learned = nn.Embedding(max_length, d_model) if kind == "learned" else None
+        if self.learned is not None:  # same scale as token embeddings: unit-std positions drown them
+            nn.init.normal_(self.learned.weight, std=0.02)
         if kind == "sinusoidal":
             self.register_buffer("table", sinusoidal_table(max_length, d_model), persistent=False)  # (L, D)
         if kind == "rope":

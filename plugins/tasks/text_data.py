@@ -1,75 +1,263 @@
-"""Reading labelled text from TSV, CSV and JSONL files, with errors that name the file and the line."""
+"""Reading text data: TSV, CSV, JSONL, `<label> <sentence>` lines, plain text, line-aligned parallel files
+and datasets saved with Hugging Face `datasets`; every error names the file and the line and says how to fix it.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional, TypeVar
 
-from framework.registry import PlaitError
+import numpy as np
 
-FORMATS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
+from framework.registry import ComponentConfig, PlaitError
+
+T = TypeVar("T")
+
+FORMATS = ("auto", "tsv", "csv", "jsonl", "label_first", "text", "hf_disk", "parallel")
+SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "text"}
+LABEL_FIRST_FIELDS = ("label", "text")  # the two fields of a `<label> <sentence>` line
+HF_SPLIT_NAMES = {"val": ("validation", "val", "valid", "dev"), "test": ("test",), "train": ("train",)}
+
+Row = tuple[str, list[str]]  # (where: "file:line", values in the order of the requested columns)
 
 
 class DataError(PlaitError):
     """Bad input data; the message names the file, the line and the fix."""
 
 
+@dataclass
+class TextDataConfig(ComponentConfig):
+    """Where a text task's data is and how to split and cache it (fields shared by the text tasks)."""
+
+    train_path: Optional[str] = None  # data file (or saved HF dataset dir); null: the generated demo corpus
+    val_path: Optional[str] = None  # null: a deterministic val_ratio share of the training data
+    test_path: Optional[str] = None  # optional held-out data (`plait eval <run> split=test`)
+    format: str = "auto"  # auto (from the suffix) | tsv | csv | jsonl | label_first | text | hf_disk | parallel
+    val_ratio: float = 0.1  # share of the training data held out for validation when val_path is null
+    seed: int = 1234  # seed of the generated corpus and of the train/val split
+    cache: bool = True  # tokenize once and reuse the token ids from disk on the next run
+    cache_dir: Optional[str] = None  # null: $PLAIT_CACHE_DIR, else ~/.cache/plait
+
+
+def check_path(path: str, key: str) -> None:
+    """A clear error for a path built from an unset `data_root` or naming a file that does not exist."""
+    if path.startswith("None/"):
+        raise DataError(
+            f"{key}={path}: this config builds its paths from data_root, which is not set; "
+            "set data_root=<path to shared/data> (the folder holding sst/, multi30k/, tinyshakespeare/)"
+        )
+    file = Path(path).expanduser()
+    if not file.exists() and "#" in path:  # `dir#split` names one split of a saved DatasetDict
+        file = Path(path.split("#", 1)[0]).expanduser()
+    if "{lang}" not in path and not file.exists():
+        raise DataError(f"{key}: data file not found: {file}; fix the path (or data_root)")
+
+
 def detect_format(path: Path, fmt: str = "auto") -> str:
-    """The file format from `fmt` or, when auto, from the suffix."""
+    """The file format from `fmt` or, when auto, from the path (a directory is a saved HF dataset)."""
+    if fmt not in FORMATS:
+        raise DataError(f"task.format={fmt} is not known; choose one of {', '.join(FORMATS)}")
     if fmt != "auto":
         return fmt
-    if path.suffix.lower() in FORMATS:
-        return FORMATS[path.suffix.lower()]
-    raise DataError(f"{path}: cannot tell the format from the suffix; set task.format to tsv, csv or jsonl")
+    if "{lang}" in str(path):
+        return "parallel"
+    if path.is_dir() or Path(str(path).split("#", 1)[0]).is_dir():
+        return "hf_disk"
+    if path.suffix.lower() in SUFFIXES:
+        return SUFFIXES[path.suffix.lower()]
+    raise DataError(
+        f"{path}: cannot tell the format from the suffix '{path.suffix}'; "
+        f"set task.format to one of {', '.join(FORMATS[1:])}"
+    )
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_utf8(path: Path) -> str:
+    """The file's text; non-UTF-8 bytes are an error naming the line."""
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     raw = path.read_bytes()
     try:
-        return raw.decode("utf-8").splitlines()
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: not valid UTF-8 (byte {exc.start}); re-encode the file as UTF-8") from None
 
 
-def read_columns(path: Path | str, columns: list[str], fmt: str = "auto") -> list[tuple[int, dict[str, str]]]:
-    """Rows of (line number, {column: value}) holding `columns`; a missing column is an error."""
-    path = Path(path).expanduser()
-    kind = detect_format(path, fmt)
-    lines = _read_lines(path)
-    rows: list[tuple[int, dict[str, str]]] = []
-    if kind == "jsonl":
-        for i, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{i}: invalid JSON ({exc.msg})") from None
-            missing = [c for c in columns if c not in obj]
-            if missing:
-                raise DataError(
-                    f"{path}:{i}: missing key(s) {missing}; found {sorted(obj)}. Set task.text_column / task.label_column"
-                )
-            rows.append((i, {c: str(obj[c]) for c in columns}))
-        return rows
-    reader = csv.reader(lines, delimiter="\t" if kind == "tsv" else ",")
+def read_lines(path: Path) -> list[str]:
+    """The file's lines; an empty line is an error naming it."""
+    lines = read_utf8(path).splitlines()
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            raise DataError(f"{path}:{i}: empty line; remove it (every line must hold an example)")
+    if not lines:
+        raise DataError(f"{path}: the file is empty")
+    return lines
+
+
+def _missing(path: Path, where: str, missing: list[str], found: Sequence[str]) -> DataError:
+    return DataError(
+        f"{where}: missing column(s) {missing}; found {list(found)}. "
+        f"Set the task's *_column options to the names in {path.name}"
+    )
+
+
+def _delimited(path: Path, columns: Sequence[str], delimiter: str) -> list[Row]:
+    lines = read_utf8(path).splitlines()
+    reader = csv.reader(lines, delimiter=delimiter)
     header = next(reader, None)
     if header is None:
         raise DataError(f"{path}: the file is empty")
     missing = [c for c in columns if c not in header]
     if missing:
-        raise DataError(
-            f"{path}:1: missing column(s) {missing}; the header has {header}. Set task.text_column / task.label_column"
-        )
+        raise _missing(path, f"{path}:1", missing, header)
     index = [header.index(c) for c in columns]
-    for i, record in enumerate(reader, 2):
-        if not record:
-            continue
+    rows: list[Row] = []
+    for record in reader:
+        line = reader.line_num
+        if not record or not any(field.strip() for field in record):
+            raise DataError(f"{path}:{line}: empty line; remove it")
         if len(record) < len(header):
-            raise DataError(f"{path}:{i}: expected {len(header)} fields, found {len(record)}")
-        rows.append((i, {c: record[j] for c, j in zip(columns, index, strict=True)}))
+            raise DataError(f"{path}:{line}: expected {len(header)} fields, found {len(record)}")
+        rows.append((f"{path}:{line}", [record[j] for j in index]))
     return rows
+
+
+def _jsonl(path: Path, columns: Sequence[str]) -> list[Row]:
+    rows: list[Row] = []
+    for i, line in enumerate(read_utf8(path).splitlines(), 1):
+        if not line.strip():
+            raise DataError(f"{path}:{i}: empty line; remove it")
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{i}: invalid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{i}: expected a JSON object per line, found {type(obj).__name__}")
+        missing = [c for c in columns if c not in obj]
+        if missing:
+            raise _missing(path, f"{path}:{i}", missing, sorted(obj))
+        rows.append((f"{path}:{i}", [str(obj[c]) for c in columns]))
+    return rows
+
+
+def _label_first(path: Path, columns: Sequence[str]) -> list[Row]:
+    missing = [c for c in columns if c not in LABEL_FIRST_FIELDS]
+    if missing:
+        raise _missing(path, str(path), missing, LABEL_FIRST_FIELDS)
+    rows: list[Row] = []
+    for i, line in enumerate(read_lines(path), 1):
+        label, _, text = line.strip().partition(" ")
+        if not text.strip():
+            raise DataError(f"{path}:{i}: expected '<label> <sentence>', found {line[:60]!r}")
+        fields = {"label": label, "text": text.strip()}
+        rows.append((f"{path}:{i}", [fields[c] for c in columns]))
+    return rows
+
+
+def _text(path: Path, columns: Sequence[str]) -> list[Row]:
+    missing = [c for c in columns if c != "text"]
+    if missing:
+        raise _missing(path, str(path), missing, ["text"])
+    return [(f"{path}:{i}", [line]) for i, line in enumerate(read_lines(path), 1)]
+
+
+def load_hf_dataset(spec: str, split: str):  # -> datasets.Dataset
+    """A dataset saved with `save_to_disk` (`dir`, or `dir#split` for one split of a DatasetDict)."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(
+            f"{spec} is a dataset saved with Hugging Face `datasets`; reading it needs that package: "
+            "pip install datasets"
+        ) from None
+    directory, _, wanted = spec.partition("#")
+    data = datasets.load_from_disk(directory)
+    if isinstance(data, dict):  # DatasetDict: pick the split by name
+        names = (wanted,) if wanted else HF_SPLIT_NAMES.get(split, (split,))
+        found = next((n for n in names if n in data), None)
+        if found is None:
+            raise DataError(f"{directory}: no split {' / '.join(names)}; it has {sorted(data)}. Use path#<split>")
+        data = data[found]
+    return data
+
+
+def _hf(spec: str, columns: Sequence[str], split: str) -> list[Row]:
+    data = load_hf_dataset(spec, split)
+    missing = [c for c in columns if c not in data.column_names]
+    if missing:
+        raise _missing(Path(spec), spec, missing, data.column_names)
+    rows: list[Row] = []
+    for i, record in enumerate(zip(*(data[c] for c in columns), strict=True), 1):
+        values = ["" if v is None else str(v) for v in record]
+        if not all(v.strip() for v in values):
+            raise DataError(f"{spec} row {i}: empty value in {list(columns)}; drop the row")
+        rows.append((f"{spec} row {i}", values))
+    return rows
+
+
+def read_records(path: str, columns: Sequence[str], fmt: str = "auto", *, split: str = "train") -> list[Row]:
+    """Rows of (where, values of `columns`) from one file of any supported format."""
+    file = Path(path).expanduser()
+    kind = detect_format(file, fmt)
+    if kind == "hf_disk":
+        rows = _hf(path, columns, split)
+    elif kind in ("tsv", "csv"):
+        rows = _delimited(file, columns, "\t" if kind == "tsv" else ",")
+    elif kind == "jsonl":
+        rows = _jsonl(file, columns)
+    elif kind == "label_first":
+        rows = _label_first(file, columns)
+    elif kind == "text":
+        rows = _text(file, columns)
+    else:
+        raise DataError(f"{path}: format '{kind}' holds no columns; pick tsv, csv, jsonl, label_first or hf_disk")
+    if not rows:
+        raise DataError(f"{path}: no examples found")
+    return rows
+
+
+def read_parallel(path: str, langs: tuple[str, str]) -> list[Row]:
+    """Line-aligned files `path` with `{lang}` filled in by each of `langs`: rows of (where, [source, target])."""
+    files = [Path(path.replace("{lang}", lang)).expanduser() for lang in langs]
+    sides = [read_lines(f) for f in files]
+    if len(sides[0]) != len(sides[1]):
+        raise DataError(
+            f"{files[0]} has {len(sides[0])} lines but {files[1]} has {len(sides[1])}; "
+            f"line-aligned files must have one translation per line (first extra line: "
+            f"{files[0] if len(sides[0]) > len(sides[1]) else files[1]}:{min(map(len, sides)) + 1})"
+        )
+    return [(f"{files[0]}:{i}", [s, t]) for i, (s, t) in enumerate(zip(*sides, strict=True), 1)]
+
+
+def ratio_split(rows: list[T], val_ratio: float, seed: int) -> tuple[list[T], list[T]]:
+    """(train, val): a seeded random `val_ratio` share (at least one row) held out; the same seed, the same split."""
+    if not 0 < val_ratio < 1:
+        raise DataError(f"task.val_ratio={val_ratio} must be between 0 and 1 (or set task.val_path)")
+    if len(rows) < 2:
+        raise DataError(f"only {len(rows)} example(s): too few to hold out a validation share; set task.val_path")
+    order = np.random.default_rng(seed).permutation(len(rows))
+    n_val = max(1, int(len(rows) * val_ratio))
+    return [rows[i] for i in order[n_val:]], [rows[i] for i in order[:n_val]]
+
+
+def load_splits(
+    cfg: TextDataConfig,
+    read: Callable[[str, str], T],
+    generated: Callable[[], dict[str, T]],
+    holdout: Callable[[T], tuple[T, T]] | None = None,
+) -> dict[str, T]:
+    """Split name -> data from the configured files, the generated demo splits standing in when `train_path`
+    is null; without a val split, `holdout` (default: a seeded `val_ratio` share of the rows) splits one off train."""
+    out = generated() if cfg.train_path is None else {}
+    for split, path in {"train": cfg.train_path, "val": cfg.val_path, "test": cfg.test_path}.items():
+        if path:
+            check_path(path, f"task.{split}_path")
+            out[split] = read(path, split)
+    if "val" not in out:
+        split_off = holdout or (lambda rows: ratio_split(rows, cfg.val_ratio, cfg.seed))
+        out["train"], out["val"] = split_off(out["train"])
+    return {split: out[split] for split in ("train", "val", "test") if split in out}

@@ -44,7 +44,15 @@ def test_inf_gradient_skips_step_and_backs_off(tmp_path: Path) -> None:
     snapshots = WeightSnapshots(model.head.weight)
     trainer = Trainer(
         OmegaConf.to_object(cfg.trainer),
-        Components(model, built.task, built.precision, optimizer, scheduler, [JsonlLogger(JsonlLoggerConfig(), tmp_path)], [snapshots]),
+        Components(
+            model,
+            built.task,
+            built.precision,
+            optimizer,
+            scheduler,
+            [JsonlLogger(JsonlLoggerConfig(), tmp_path)],
+            [snapshots],
+        ),
         run_dir=tmp_path,
         device=built.device,
     )

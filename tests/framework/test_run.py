@@ -59,7 +59,12 @@ class StopAt(Callback):
 @pytest.mark.parametrize("precision", ["amp_bf16", "amp_fp16"])
 def test_resume_is_exact(tmp_path: Path, precision: str) -> None:
     """N steps straight == k steps, stop, trainer.resume=auto to N: same losses, torch.equal weights."""
-    common = [f"precision={precision}", "trainer.max_steps=8", "trainer.checkpoint_every_n_steps=4", "model.dropout=0.2"]
+    common = [
+        f"precision={precision}",
+        "trainer.max_steps=8",
+        "trainer.checkpoint_every_n_steps=4",
+        "model.dropout=0.2",
+    ]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run_quick(common, straight)
     with pytest.raises(KeyboardInterrupt):

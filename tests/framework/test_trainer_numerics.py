@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from toy_training import toy_trainer
 
 from framework.callback import Callback, TrainState
 from framework.checkpoint import is_complete, load_state, resolve_resume
 from framework.numerics import REPORT_FILE, DivergenceError
-from toy_training import toy_trainer
 
 
 def rows(run_dir: Path) -> dict[int, dict]:

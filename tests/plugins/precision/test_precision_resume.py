@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from toy_training import KillAfterCheckpoint, Killed, toy_trainer
 
 from framework.checkpoint import latest_checkpoint, load_state
 from framework.plugins import load_plugins
 from framework.precision import UnsupportedPrecisionError
 from framework.registry import PRECISIONS
-from toy_training import KillAfterCheckpoint, Killed, toy_trainer
 
 load_plugins()
 

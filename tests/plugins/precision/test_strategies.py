@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 from torch import nn
+from toy_training import ToyNet, toy_trainer
 
 from framework.describe import field_comments
 from framework.plugins import load_plugins
@@ -14,7 +15,6 @@ from framework.precision import NonFiniteError, UnsupportedPrecisionError
 from framework.registry import NAME_FIELD, PRECISIONS
 from plugins.precision.policy import matches
 from plugins.precision.scaler import LossScaleConfig, LossScaler
-from toy_training import ToyNet, toy_trainer
 
 load_plugins()
 CPU = torch.device("cpu")

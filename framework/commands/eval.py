@@ -1,0 +1,60 @@
+"""`plait eval <run dir or checkpoint> [split=test]`: evaluate a trained run; results printed and saved as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+from framework.commands._common import CommonOptions, parse_args
+from framework.registry import PlaitError
+
+HELP = "evaluate a trained run on a split: plait eval <run dir or checkpoint> [split=test] (writes eval_<split>.json)"
+USAGE = "plait eval <run dir or checkpoint> [split=val|test] [batch_size=N] [device=cpu] [task.<key>=<value> ...]"
+RESULT_FILE = "eval_{split}.json"
+
+
+@dataclass
+class EvalOptions(CommonOptions):
+    """Options of `plait eval`."""
+
+    split: Optional[str] = None  # val | test | train; null: test when the task has it, else val
+    batch_size: Optional[int] = None  # null: the run's trainer.eval_batch_size (or batch_size)
+
+
+def main(argv: list[str]) -> None:
+    """Reopen the run, evaluate the split, print the metrics and write them next to the checkpoint."""
+    import torch
+
+    from framework.inference import find_checkpoint, load_run
+
+    run, opts, overrides = parse_args(argv, EvalOptions, USAGE)
+    checkpoint = find_checkpoint(run)
+    built = load_run(checkpoint, device=opts.device, overrides=overrides)
+    task, tcfg = built.task, built.cfg.trainer
+    splits = task.splits()
+    split = opts.split or ("test" if "test" in splits else "val")
+    if split not in splits:
+        raise PlaitError(
+            f"the run's task has no '{split}' split (it has {', '.join(splits)}); "
+            f"point the task at one, e.g. task.{split}_path=<file>"
+        )
+    with torch.no_grad():
+        raw = task.evaluate(
+            built.model,
+            split,
+            batch_size=opts.batch_size or tcfg.eval_batch_size or tcfg.batch_size,
+            device=built.device,
+            autocast=built.precision.autocast,
+        )
+    metrics = {f"{split}/{k}": float(v) for k, v in raw.items()}
+    details = task.details()
+    result = {"checkpoint": str(checkpoint), "split": split, "overrides": overrides, "metrics": metrics, **details}
+    path = checkpoint / RESULT_FILE.format(split=split)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    for key, value in metrics.items():
+        print(f"{key:<24} {value:.4f}")
+    if details.get("summary"):
+        print()
+        print(details["summary"])
+    print(f"\nresults: {path}")

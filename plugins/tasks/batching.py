@@ -1,0 +1,62 @@
+"""Batching shared by the text tasks: length-bucketed index batches and padding.
+
+Bucketing (as in fairseq / torchtext's BucketIterator): shuffle, cut into pools of `pool_batches`
+batches, sort each pool by length, cut it into batches and shuffle the batches. Padding stays small
+and every batch order is a pure function of the seed, so `start=` resumes exactly. `pool_batches=1`
+gives plain shuffled batches: use it when length gives the label away (batches of one length would
+then hold one class, which slows learning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def bucketed_batches(lengths: np.ndarray, batch_size: int, *, seed: int | None, pool_batches: int) -> list[np.ndarray]:
+    """Index arrays of similar-length examples; `seed=None` gives a fixed length-sorted order (for evaluation)."""
+    if seed is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if pool_batches <= 1:  # plain shuffled batches
+        order = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed)).numpy()
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    pool = batch_size * pool_batches
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def pad(
+    seqs: Sequence[np.ndarray | list[int]],
+    pad_id: int,
+    *,
+    max_length: int | None = None,
+    prefix: int | None = None,
+    suffix: int | None = None,
+    empty_id: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """(ids (B, T) long, mask (B, T) bool) from id sequences: each truncated to `max_length` tokens
+    including the optional `prefix` / `suffix` ids; an empty sequence becomes `[empty_id]` when given."""
+    extra = (prefix is not None) + (suffix is not None)
+    rows = []
+    for seq in seqs:
+        body = list(seq[: max_length - extra] if max_length is not None else seq)
+        if not body and empty_id is not None:
+            body = [empty_id]
+        rows.append(([prefix] if prefix is not None else []) + body + ([suffix] if suffix is not None else []))
+    width = max((len(r) for r in rows), default=0)
+    ids = torch.full((len(rows), max(width, 1)), pad_id, dtype=torch.long)
+    mask = torch.zeros(ids.shape, dtype=torch.bool)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = True
+    return ids, mask

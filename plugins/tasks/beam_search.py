@@ -1,0 +1,87 @@
+"""Beam search over a seq2seq model's `encode` / `decode`, batched over sentences; beam_size 1 is greedy.
+
+Each step scores every (beam, next token) of a sentence, keeps the best `beam_size` continuations that
+do not end, and moves those that end (EOS among the top `beam_size`) to the sentence's finished list.
+A sentence is done when it has `beam_size` finished hypotheses (HF's `early_stopping=True`). Finished
+hypotheses are ranked by log-probability / ((5 + length) / 6) ** length_penalty (GNMT, Wu et al. 2016).
+The decoder re-reads the whole prefix each step: the seq2seq contract has no cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+from torch import Tensor, nn
+
+from framework.registry import PlaitError
+
+
+def length_normalized(score: float, length: int, alpha: float) -> float:
+    """GNMT length-normalised score of a hypothesis with `length` target tokens."""
+    return score / (((5 + length) / 6) ** alpha)
+
+
+@torch.no_grad()
+def beam_search(
+    model: nn.Module,
+    src_ids: Tensor,
+    src_mask: Tensor,
+    *,
+    bos_id: int,
+    eos_id: int,
+    beam_size: int = 4,
+    max_new_tokens: int = 100,
+    length_penalty: float = 0.6,
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
+) -> list[list[int]]:
+    """Best target ids (without BOS and EOS) for each source row of src_ids (B, S) / src_mask (B, S)."""
+    if beam_size < 1 or max_new_tokens < 1:
+        raise PlaitError(f"beam_size={beam_size} and max_length={max_new_tokens} must both be >= 1")
+    n, k = src_ids.shape[0], beam_size
+    src_mask = src_mask.repeat_interleave(k, dim=0)  # (n * k, S): beam j of sentence b is row b * k + j
+    with autocast():
+        memory = model.encode(src_ids.repeat_interleave(k, dim=0), src_mask)
+    tokens = torch.full((n * k, 1), bos_id, dtype=torch.long, device=src_ids.device)
+    scores = torch.full((n, k), float("-inf"), device=src_ids.device)
+    scores[:, 0] = 0.0  # one live beam at the start, so the first step does not pick duplicates
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
+    done = [False] * n
+    for step in range(1, max_new_tokens + 1):
+        with autocast():
+            logp = model.decode(tokens, memory, src_mask)[:, -1].float().log_softmax(-1)  # (n * k, V)
+        vocab = logp.shape[-1]
+        cand = (scores.reshape(-1, 1) + logp).reshape(n, k * vocab)
+        top_scores, top_idx = cand.topk(min(2 * k, k * vocab), dim=-1)  # (n, 2k)
+        rows = torch.arange(n * k, device=tokens.device)  # rows to continue (default: unchanged)
+        next_tok = torch.full((n * k,), eos_id, dtype=torch.long, device=tokens.device)
+        new_scores = torch.full((n, k), float("-inf"), device=tokens.device)
+        for b, (b_scores, b_idx) in enumerate(zip(top_scores.tolist(), top_idx.tolist(), strict=True)):
+            if done[b]:
+                continue
+            kept = 0
+            for rank, (score, flat) in enumerate(zip(b_scores, b_idx, strict=True)):
+                if score == float("-inf") or kept == k:
+                    break
+                row, tok = b * k + flat // vocab, flat % vocab
+                if tok == eos_id:
+                    if rank < k:
+                        finished[b].append((length_normalized(score, step, length_penalty), tokens[row, 1:].tolist()))
+                    continue
+                rows[b * k + kept], next_tok[b * k + kept], new_scores[b, kept] = row, tok, score
+                kept += 1
+            done[b] = len(finished[b]) >= k
+        if all(done):
+            break
+        tokens = torch.cat([tokens[rows], next_tok[:, None]], dim=1)
+        scores = new_scores
+    for b in range(n):  # out of length: the live beams compete with the finished ones
+        if not done[b]:
+            for j, score in enumerate(scores[b].tolist()):
+                if score > float("-inf"):
+                    length = tokens.shape[1] - 1
+                    finished[b].append(
+                        (length_normalized(score, length, length_penalty), tokens[b * k + j, 1:].tolist())
+                    )
+    return [max(f, key=lambda h: h[0])[1] if f else [] for f in finished]

@@ -1,0 +1,232 @@
+"""Text classification (and sentiment, the same task with 3-class defaults): sentences -> class logits.
+
+Metrics: loss, accuracy, macro-F1; `details()` adds a per-class report and the confusion matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from framework.registry import TASKS
+from framework.task import CLASSIFICATION, Batch, Task, TaskSpec, TokenizerFactory
+from plugins.tasks import synthetic_sentiment
+from plugins.tasks.batching import bucketed_batches, pad
+from plugins.tasks.classification_metrics import accuracy, confusion_matrix, format_report, macro_f1, per_class_report
+from plugins.tasks.text_data import DataError, Row, TextDataConfig, load_splits, read_records
+from plugins.tasks.token_cache import Ragged, TokenCache, cache_root
+
+
+@dataclass
+class TextClassificationConfig(TextDataConfig):
+    """Labelled sentences and how to read their labels."""
+
+    text_column: str = "text"  # column / key holding the sentence (label_first files: text)
+    label_column: str = "label"  # column / key holding the label: a class name or a 0-based id (label_first: label)
+    labels: Optional[list[str]] = None  # class names in id order; null: ids 0..n_classes-1, or the data's labels
+    n_classes: Optional[int] = None  # with labels=null: ids 0..n_classes-1; both null: inferred from the data
+    label_map: Optional[dict[Any, str]] = None  # raw label -> class name, e.g. {0: negative, 1: negative, 2: neutral}
+    max_length: int = 128  # tokens kept per sentence
+    bucket_pool_batches: int = 50  # sort pools of this many batches by length (less padding); 1: plain shuffle
+    demo_size: int = 6000  # sentences in the generated training corpus (when train_path is null)
+
+
+@dataclass
+class SentimentConfig(TextClassificationConfig):
+    """Sentiment: text classification whose default classes are negative / neutral / positive."""
+
+    labels: Optional[list[str]] = field(default_factory=lambda: list(synthetic_sentiment.LABELS))  # class names
+    bucket_pool_batches: int = 1  # plain shuffle: in the demo corpus length gives the kind of sentence away
+
+
+@dataclass
+class Examples:
+    """Token ids and label ids of one split."""
+
+    ids: Ragged
+    labels: np.ndarray
+
+
+class ClassificationTask(Task):
+    """Sequence classification; the model maps (input_ids, attention_mask) to (B, n_classes) logits."""
+
+    throughput_unit = "tokens"
+
+    def __init__(self, cfg: TextClassificationConfig, data_root: str | None = None) -> None:
+        self.cfg = cfg
+        self.data: dict[str, Examples] = {}
+        self.class_names: list[str] = []
+        self.pad_id = 0
+        self._details: dict[str, Any] = {}
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def _read(self, path: str, split: str) -> list[Row]:
+        rows = read_records(path, [self.cfg.text_column, self.cfg.label_column], self.cfg.format, split=split)
+        for where, (text, _) in rows:
+            if not text.strip():
+                raise DataError(f"{where}: empty text in column '{self.cfg.text_column}'; remove the line")
+        return rows
+
+    def _generated(self) -> dict[str, list[Row]]:
+        gen = synthetic_sentiment.splits(self.cfg.demo_size, self.cfg.seed)
+        return {
+            s: [(f"<generated {s}>:{i}", [t, lab]) for i, (t, lab) in enumerate(rows, 1)] for s, rows in gen.items()
+        }
+
+    def _mapped(self, label: str, where: str) -> str:
+        mapping = self.cfg.label_map
+        if mapping is None:
+            return label.strip()
+        table = {str(k): v for k, v in mapping.items()}
+        if label.strip() not in table:
+            raise DataError(f"{where}: label '{label}' is not in task.label_map (keys: {', '.join(table)})")
+        return table[label.strip()]
+
+    def _resolve_classes(self, train: list[Row]) -> list[str]:
+        c = self.cfg
+        if c.labels is not None:
+            if c.n_classes is not None and c.n_classes != len(c.labels):
+                raise DataError(
+                    f"task.n_classes={c.n_classes} but task.labels has {len(c.labels)} names; "
+                    "set task.labels=null to use ids 0..n_classes-1"
+                )
+            return list(c.labels)
+        if c.n_classes is not None:
+            return [str(i) for i in range(c.n_classes)]
+        found = {self._mapped(label, where) for where, (_, label) in train}
+        return sorted(found, key=lambda s: (0, int(s), s) if s.isdigit() else (1, 0, s))
+
+    def _label_id(self, label: str, where: str) -> int:
+        names = [n.lower() for n in self.class_names]
+        name = self._mapped(label, where)
+        if name.lower() in names:
+            return names.index(name.lower())
+        if name.lstrip("-").isdigit():
+            value = int(name)
+            if 0 <= value < len(names):
+                return value
+            raise DataError(
+                f"{where}: label {value} is outside 0..{len(names) - 1} (the task has {len(names)} classes); "
+                "fix the label or set task.n_classes / task.labels"
+            )
+        raise DataError(f"{where}: unknown label '{name}'; known labels: {', '.join(self.class_names)}")
+
+    def setup(self, tokenizer_factory: TokenizerFactory) -> TaskSpec:
+        """Read and check every split, get the tokenizer, and tokenize (through the on-disk cache)."""
+        raw = load_splits(self.cfg, self._read, self._generated)
+        self.class_names = self._resolve_classes(raw["train"])
+        labels = {s: np.array([self._label_id(lab, w) for w, (_, lab) in rows]) for s, rows in raw.items()}
+        self.tokenizer = tokenizer_factory("text", lambda: [text for _, (text, _) in raw["train"]])
+        self.pad_id = self.tokenizer.pad_id
+        cache = TokenCache(self.tokenizer, cache_root(self.cfg.cache_dir) if self.cfg.cache else None)
+        for split, rows in raw.items():
+            self.data[split] = Examples(cache.encode([text for _, (text, _) in rows], "text"), labels[split])
+        return TaskSpec(
+            kind=CLASSIFICATION,
+            vocab_size=self.tokenizer.vocab_size,
+            pad_id=self.pad_id,
+            n_classes=len(self.class_names),
+            max_length=self.cfg.max_length,
+            vocab=self.tokenizer.vocabulary(),
+        )
+
+    def splits(self) -> list[str]:
+        """Splits with data: train, val and, when configured, test."""
+        return list(self.data)
+
+    def _inputs(self, seqs: list[np.ndarray] | list[list[int]]) -> tuple[Tensor, Tensor]:
+        unk = self.tokenizer.special_id("unk")
+        return pad(seqs, self.pad_id, max_length=self.cfg.max_length, empty_id=unk)
+
+    def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """Length-bucketed batches (shuffled by `epoch_seed` for train, length-sorted otherwise)."""
+        data = self.data[split]
+        lengths = np.minimum(data.ids.lengths(), self.cfg.max_length)
+        seed = epoch_seed if split == "train" else None
+        for idx in bucketed_batches(lengths, batch_size, seed=seed, pool_batches=self.cfg.bucket_pool_batches)[start:]:
+            input_ids, mask = self._inputs([data.ids[i] for i in idx])
+            tensors = {"input_ids": input_ids, "attention_mask": mask, "labels": torch.from_numpy(data.labels[idx])}
+            yield Batch(tensors, n_samples=len(idx), n_tokens=int(mask.sum()))
+
+    # -- loss, metrics, prediction ---------------------------------------------------------------
+
+    def loss(self, model: nn.Module, batch: Batch) -> Tensor:
+        """Cross-entropy of the class logits."""
+        logits = model(batch["input_ids"], batch["attention_mask"])
+        return F.cross_entropy(logits.float(), batch["labels"])
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        model: nn.Module,
+        split: str,
+        *,
+        batch_size: int,
+        device: torch.device,
+        autocast: Callable[[], AbstractContextManager],
+    ) -> dict[str, float]:
+        """loss, accuracy and macro-F1; the per-class report and confusion matrix go to `details()`."""
+        total_loss, preds, labels = 0.0, [], []
+        for batch in self.batches(split, batch_size=batch_size, epoch_seed=0):
+            batch = batch.to(device)
+            with autocast():
+                logits = model(batch["input_ids"], batch["attention_mask"]).float()
+            total_loss += float(F.cross_entropy(logits, batch["labels"], reduction="sum"))
+            preds.append(logits.argmax(-1).cpu())
+            labels.append(batch["labels"].cpu())
+        conf = confusion_matrix(torch.cat(preds), torch.cat(labels), len(self.class_names))
+        report = per_class_report(conf, self.class_names)
+        self._details = {
+            "classes": self.class_names,
+            "per_class": report,
+            "confusion_matrix": conf.tolist(),
+            "summary": format_report(report, conf.tolist(), self.class_names),
+        }
+        n = int(conf.sum())
+        return {"loss": total_loss / max(n, 1), "accuracy": accuracy(conf), "macro_f1": macro_f1(conf)}
+
+    def details(self) -> dict[str, Any]:
+        """Per-class precision/recall/F1/support and the confusion matrix of the last evaluation."""
+        return dict(self._details)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        model: nn.Module,
+        texts: list[str],
+        *,
+        device: torch.device,
+        autocast: Callable[[], AbstractContextManager],
+        batch_size: int = 64,
+    ) -> list[dict[str, Any]]:
+        """For each text: the predicted label, its probability and every class's probability."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(texts), batch_size):
+            input_ids, mask = self._inputs(self.tokenizer.encode_batch(texts[start : start + batch_size]))
+            with autocast():
+                logits = model(input_ids.to(device), mask.to(device)).float()
+            for row in logits.softmax(-1).cpu().tolist():
+                best = max(range(len(row)), key=row.__getitem__)
+                probs = dict(zip(self.class_names, row, strict=True))
+                results.append({"label": self.class_names[best], "confidence": row[best], "probs": probs})
+        return results
+
+
+@TASKS.register("text_classification", config=TextClassificationConfig)
+def build_text_classification(cfg: TextClassificationConfig, *, data_root: str | None = None) -> ClassificationTask:
+    """Text classification from TSV/CSV/JSONL/label_first files or a saved HF dataset; classes from data or config."""
+    return ClassificationTask(cfg, data_root)
+
+
+@TASKS.register("sentiment", config=SentimentConfig)
+def build_sentiment(cfg: SentimentConfig, *, data_root: str | None = None) -> ClassificationTask:
+    """Sentiment classification (3 classes by default) from labelled files, or a generated demo corpus."""
+    return ClassificationTask(cfg, data_root)

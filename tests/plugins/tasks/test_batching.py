@@ -1,0 +1,48 @@
+"""Length-bucketed batches: every example once per epoch, deterministic per seed, little padding."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from plugins.tasks.batching import bucketed_batches, pad
+
+
+def test_every_index_once_and_same_seed_same_order() -> None:
+    lengths = np.random.default_rng(0).integers(1, 50, size=1000)
+    batches = bucketed_batches(lengths, 16, seed=7, pool_batches=4)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    again = bucketed_batches(lengths, 16, seed=7, pool_batches=4)
+    assert all((a == b).all() for a, b in zip(batches, again, strict=True))
+    other = bucketed_batches(lengths, 16, seed=8, pool_batches=4)
+    assert not all(len(a) == len(b) and (a == b).all() for a, b in zip(batches, other, strict=False))
+
+
+def test_bucketing_pads_less_than_random_batches() -> None:
+    lengths = np.random.default_rng(1).integers(1, 100, size=2000)
+
+    def padding(batches: list[np.ndarray]) -> int:
+        return int(sum(lengths[b].max() * len(b) - lengths[b].sum() for b in batches))
+
+    random = [np.random.default_rng(2).permutation(2000)[i : i + 32] for i in range(0, 2000, 32)]
+    assert padding(bucketed_batches(lengths, 32, seed=2, pool_batches=50)) < padding(random) / 5
+
+
+def test_pools_of_one_batch_are_plain_shuffled_batches() -> None:
+    plain = torch.randperm(100, generator=torch.Generator().manual_seed(4))
+    batches = bucketed_batches(np.ones(100), 10, seed=4, pool_batches=1)
+    assert [b.tolist() for b in batches] == [plain[i : i + 10].tolist() for i in range(0, 100, 10)]
+
+
+def test_evaluation_order_is_length_sorted() -> None:
+    batches = bucketed_batches(np.array([5, 1, 3, 2]), 2, seed=None, pool_batches=50)
+    assert [b.tolist() for b in batches] == [[1, 3], [2, 0]]
+
+
+def test_pad_truncates_adds_markers_and_masks() -> None:
+    ids, mask = pad([[5, 6, 7, 8], [9], []], 0, max_length=3, prefix=1, empty_id=2)
+    assert ids.tolist() == [[1, 5, 6], [1, 9, 0], [1, 2, 0]]
+    assert mask.tolist() == [[True, True, True], [True, True, False], [True, True, False]]
+    ids, mask = pad([[5, 6, 7, 8]], 0, max_length=3, suffix=3)
+    assert ids.tolist() == [[5, 6, 3]] and mask.all()
