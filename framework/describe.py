@@ -9,6 +9,8 @@ import dataclasses
 import inspect
 import io
 import tokenize
+import types
+import typing
 from typing import Any
 
 from framework.plugins import load_plugins
@@ -71,6 +73,13 @@ def print_list(kind: str | None = None) -> None:
 
 
 def _type_name(tp: Any) -> str:
+    """`Optional[str]` -> `str | null`, `list[str]` -> `list[str]`, `int` -> `int`."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        names = [_type_name(a) for a in args if a is not type(None)]
+        return " | ".join(names) + (" | null" if type(None) in args else "")
+    if args:
+        return f"{getattr(typing.get_origin(tp), '__name__', tp)}[{', '.join(_type_name(a) for a in args)}]"
     return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
@@ -103,12 +112,14 @@ def print_describe(target: str) -> None:
     table = Table(show_lines=False)
     for column in ("option", "type", "default", "meaning"):
         table.add_column(column)
+    hints = typing.get_type_hints(config_cls)
+    prefix = f"{kind}.{name}" if registry.multi else kind  # several loggers at once: logger.<name>.<field>
     for f in dataclasses.fields(config_cls):
         if f.name == NAME_FIELD:
             continue
-        table.add_row(f"{kind}.{f.name}", _type_name(f.type), _default(f), comments.get(f.name, ""))
+        table.add_row(f"{prefix}.{f.name}", _type_name(hints[f.name]), _default(f), comments.get(f.name, ""))
     console.print(table)
-    console.print(f"Select it with `plait train {kind}={name}`; set an option with `{kind}.<option>=<value>`.")
+    console.print(f"Select it with `plait train {kind}={name}`; set an option with `{prefix}.<option>=<value>`.")
 
 
 __all__ = ["closest", "print_describe", "print_list"]

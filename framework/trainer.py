@@ -100,6 +100,8 @@ class Trainer:
         self.checkpointer = Checkpointer(run_dir / "checkpoints", cfg.keep_last_checkpoints)
         self.last_checkpoint: Path | None = None
         self.history: list[dict[str, float]] = []  # every logged row, for summaries and tests
+        self._fit_start = 0.0  # perf_counter() when fit() began
+        self._elapsed_before = 0.0  # seconds trained before a resume
         self._replay = Replay(numerics.rng_snapshot(device), [])
 
     @property
@@ -137,6 +139,7 @@ class Trainer:
         unit = p.task.throughput_unit
         batches = self._train_batches()
         window_start, window_units, window_micro = time.perf_counter(), 0, 0
+        self._fit_start = window_start
         loss_sum = torch.zeros((), device=self.device)
         final_metrics: dict[str, float] = dict(state.last_metrics)
         evaluated_at = -1
@@ -185,6 +188,7 @@ class Trainer:
                         "train/lr": p.optimizer.param_groups[0]["lr"],
                         f"train/{unit}_per_s": window_units / elapsed,
                         "train/epoch": state.epoch,
+                        "sys/elapsed_s": self.elapsed_s(),
                         "sys/peak_memory_mb": peak_memory_mb(self.device),
                         "sys/state_mb": self._state_megabytes(),
                     }
@@ -283,12 +287,17 @@ class Trainer:
 
     # -- checkpoints -----------------------------------------------------------------------------
 
+    def elapsed_s(self) -> float:
+        """Wall-clock seconds spent in fit(), summed over resumed segments."""
+        return self._elapsed_before + (time.perf_counter() - self._fit_start if self._fit_start else 0.0)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue as if never stopped."""
         p, s = self.parts, self.state
         return {
             **self.static_state,
             "step": s.step,
+            "elapsed_s": self.elapsed_s(),
             "data": {"epoch": s.epoch, "batch_in_epoch": s.batch_in_epoch},
             "last_metrics": s.last_metrics,
             "model": p.model.state_dict(),
@@ -309,6 +318,7 @@ class Trainer:
         for obs, obs_state in zip(self.observers, ckpt.get("observers", []), strict=False):
             obs.load_state_dict(obs_state)
         s.step = int(ckpt["step"])
+        self._elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         s.epoch = int(ckpt["data"]["epoch"])
         s.batch_in_epoch = int(ckpt["data"]["batch_in_epoch"])
         s.last_metrics = dict(ckpt.get("last_metrics", {}))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 from framework.registry import PlaitError, closest
+from framework.text_files import read_lines
 
 T = TypeVar("T")
 NULLS = ("null", "none", "~")
@@ -78,18 +79,7 @@ def read_inputs(text: str | None, file: str | None) -> list[str]:
     path = Path(file).expanduser()
     if not path.is_file():
         raise PlaitError(f"input file not found: {path}")
-    raw = path.read_bytes()
-    try:
-        lines = raw.decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise PlaitError(f"{path}:{line}: not valid UTF-8; re-encode the file as UTF-8") from None
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            raise PlaitError(f"{path}:{i}: empty line; every line must hold one input")
-    if not lines:
-        raise PlaitError(f"{path}: the file is empty")
-    return lines
+    return read_lines(path)
 
 
 def task_method(task: Any, method: str, command: str, kind: str) -> Any:

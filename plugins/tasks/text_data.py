@@ -13,7 +13,8 @@ from typing import Optional, TypeVar
 
 import numpy as np
 
-from framework.registry import ComponentConfig, PlaitError
+from framework.registry import ComponentConfig
+from framework.text_files import DataError, read_lines, read_utf8
 
 T = TypeVar("T")
 
@@ -23,10 +24,6 @@ LABEL_FIRST_FIELDS = ("label", "text")  # the two fields of a `<label> <sentence
 HF_SPLIT_NAMES = {"val": ("validation", "val", "valid", "dev"), "test": ("test",), "train": ("train",)}
 
 Row = tuple[str, list[str]]  # (where: "file:line", values in the order of the requested columns)
-
-
-class DataError(PlaitError):
-    """Bad input data; the message names the file, the line and the fix."""
 
 
 @dataclass
@@ -73,29 +70,6 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
         f"{path}: cannot tell the format from the suffix '{path.suffix}'; "
         f"set task.format to one of {', '.join(FORMATS[1:])}"
     )
-
-
-def read_utf8(path: Path) -> str:
-    """The file's text; non-UTF-8 bytes are an error naming the line."""
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 (byte {exc.start}); re-encode the file as UTF-8") from None
-
-
-def read_lines(path: Path) -> list[str]:
-    """The file's lines; an empty line is an error naming it."""
-    lines = read_utf8(path).splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            raise DataError(f"{path}:{i}: empty line; remove it (every line must hold an example)")
-    if not lines:
-        raise DataError(f"{path}: the file is empty")
-    return lines
 
 
 def _missing(path: Path, where: str, missing: list[str], found: Sequence[str]) -> DataError:
