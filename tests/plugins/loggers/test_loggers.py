@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,14 @@ def test_wandb_offline_run_holds_config_and_metrics(tmp_path: Path, monkeypatch:
     run_quick(["logger=[wandb]", "trainer.max_steps=2", "logger.wandb.tags=[unit]"], tmp_path)
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, "expected exactly one offline run directory"
-    data = next(runs[0].glob("run-*.wandb")).read_bytes()
-    for needle in (b"transformer_encoder", b"max_steps", b"train/loss", b"val/accuracy"):
+    needles = (b"transformer_encoder", b"max_steps", b"train/loss", b"val/accuracy")
+    deadline = time.monotonic() + 30  # W&B's service process writes the run file asynchronously
+    while True:
+        data = next(runs[0].glob("run-*.wandb")).read_bytes()
+        if all(n in data for n in needles) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for needle in needles:
         assert needle in data, needle
 
 
