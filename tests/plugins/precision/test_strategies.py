@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -97,8 +98,8 @@ def test_bf16_small_updates(update: str, survives: bool) -> None:
     assert (abs(mean - 0.99) < 2e-3) is survives and (mean == 1.0) is not survives
 
 
-def test_bf16_optimizer_state_stays_bf16() -> None:
-    trainer = toy_trainer({"_name_": "bf16", "update": "kahan"}, __import__("pathlib").Path("/tmp/unused"), max_steps=0)
+def test_bf16_optimizer_state_stays_bf16(tmp_path: Path) -> None:
+    trainer = toy_trainer({"_name_": "bf16", "update": "kahan"}, tmp_path, max_steps=0)
     strategy, opt = trainer.parts.precision, trainer.parts.optimizer
     model = trainer.parts.model
     strategy.backward(model(torch.randn(4, 16)).square().mean())
