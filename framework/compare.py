@@ -145,9 +145,20 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.0f}" if abs(value) >= 10 ** (digits - 1) else f"{value:.{digits}g}"
 
 
+def reference_precisions() -> set[str]:
+    """Precisions that declare themselves the baseline of comparisons (fp32 among the built-ins)."""
+    from framework.capabilities import REFERENCE_PRECISION, with_capability
+    from framework.plugins import load_plugins
+    from framework.registry import PRECISIONS
+
+    load_plugins()
+    return set(with_capability(PRECISIONS, REFERENCE_PRECISION))
+
+
 def table(runs: list[RunSummary]) -> list[dict[str, str]]:
-    """The comparison as rows of column -> text; throughput ratios against fp32 (or the first run)."""
-    base = next((r for r in runs if r.precision == "fp32" and r.throughput), runs[0])
+    """The comparison as rows of column -> text; throughput ratios against the reference precision (or the first run)."""
+    reference = reference_precisions()
+    base = next((r for r in runs if r.precision in reference and r.throughput), runs[0])
     rows = []
     for r in runs:
         ratio = r.throughput / base.throughput if r.throughput and base.throughput else None

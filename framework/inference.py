@@ -1,15 +1,21 @@
-"""Reopen a finished (or interrupted) run for evaluation and inference, from a run directory or a checkpoint."""
+"""Reopen a finished (or interrupted) run for evaluation and inference, from its directory alone.
+
+Everything comes from the checkpoint (config, task spec, tokenizers, weights) through the one build
+path; nothing is written into the run. Dotted overrides edit the saved config (`task.test_path=...`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
+from framework.build import Built, build
 from framework.checkpoint import is_complete, latest_checkpoint, load_state
 from framework.config import TrainConfig
+from framework.evaluation import evaluate, run_inference
 from framework.registry import PlaitError
-from framework.run import Built, build_for_inference
 
 
 def find_checkpoint(path: Path | str) -> Path:
@@ -26,20 +32,48 @@ def find_checkpoint(path: Path | str) -> Path:
     raise PlaitError(f"no complete checkpoint under {path} (expected checkpoints/step_*/COMPLETE)")
 
 
-def load_run(path: Path | str, device: str | None = None, overrides: list[str] | None = None) -> Built:
-    """Rebuild task, tokenizers, model and precision from a checkpoint and load the trained weights.
-
-    `overrides` are dotlist edits of the saved config (for example `task.test_path=...`).
-    """
-    checkpoint = find_checkpoint(path)
+def saved_config(checkpoint: Path, overrides: list[str] | None = None) -> DictConfig:
+    """The run's resolved config as saved in `checkpoint`, with dotlist `overrides` applied."""
     state = load_state(checkpoint)
     cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(state["config"]))
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def load_run(path: Path | str, device: str | None = None, overrides: list[str] | None = None) -> Built:
+    """Task, tokenizers, model with its trained weights, and precision of a run, ready for inference."""
+    checkpoint = find_checkpoint(path)
+    cfg = saved_config(checkpoint, overrides)
     if device is not None:
         cfg.trainer.device = device
-    run_dir = checkpoint.parent.parent
-    built = build_for_inference(cfg, run_dir, checkpoint)
-    built.model.load_state_dict(state["model"])
-    built.model.eval()
-    return built
+    return build(cfg, checkpoint.parent.parent, mode="infer", checkpoint=checkpoint)
+
+
+def evaluate_split(built: Built, split: str, batch_size: int | None = None) -> dict[str, float]:
+    """Metrics of a reopened run on `split`, keyed `<split>/<name>`."""
+    tcfg = built.cfg.trainer
+    raw = evaluate(
+        built.model,
+        built.task,
+        split,
+        precision=built.precision,
+        device=built.device,
+        batch_size=batch_size or tcfg.eval_batch_size or tcfg.batch_size,
+    )
+    return {f"{split}/{k}": v for k, v in raw.items()}
+
+
+def call_task(built: Built, method: str, command: str, kind: str, *args: Any, **kwargs: Any) -> Any:
+    """Run the task's inference `method` (part of a documented interface) under no_grad and autocast.
+
+    A task without it gets an error saying which tasks `plait <command>` works with.
+    """
+    found = getattr(built.task, method, None)
+    if not callable(found):
+        raise PlaitError(
+            f"plait {command} works with {kind} tasks; this run's task ({type(built.task).__name__}) has no "
+            f"{method}(). See `plait --help` for the command that fits it"
+        )
+    return run_inference(built.precision, found, built.model, *args, **kwargs)

@@ -126,6 +126,7 @@ class NonFiniteReport:
     reason: str
     finding: Finding | None
     crash_checkpoint: str | None
+    advice: str = "lower optimizer.lr or set trainer.clip_grad_norm"  # from the precision strategy
 
     def message(self) -> str:
         """One paragraph for the error: the module, dtype and phase, where things were saved, how to fix."""
@@ -137,9 +138,7 @@ class NonFiniteReport:
         )
         return (
             f"training diverged at step {self.step}: {self.reason}; {where}. "
-            f"Crash checkpoint: {self.crash_checkpoint}. "
-            "Fixes: lower optimizer.lr, set trainer.clip_grad_norm, keep that module in fp32 "
-            "(precision.keep_fp32=[...]) or switch to a wider-range precision (precision=amp_bf16 or fp32)."
+            f"Crash checkpoint: {self.crash_checkpoint}. Fixes: {self.advice}."
         )
 
     def write(self, run_dir: Path) -> Path:

@@ -69,6 +69,10 @@ class PrecisionStrategy(ABC):
         """Numerics telemetry since the last call (reads device values: call on logging steps only)."""
         return {}
 
+    def divergence_advice(self) -> str:
+        """What to try when training under this strategy goes non-finite (ends the divergence report)."""
+        return "lower optimizer.lr or set trainer.clip_grad_norm"
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume (scaler state, master weights, counters)."""
         return {}

@@ -1,8 +1,20 @@
-"""The lines a finished run prints: its metrics and where its files are."""
+"""What a finished run leaves behind, and the lines it prints: its metrics and where its files are."""
 
 from __future__ import annotations
 
-from framework.run import RunResult
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class RunResult:
+    """What a finished run leaves behind."""
+
+    metrics: dict[str, float]
+    objective: float | None
+    run_dir: Path
+    checkpoint: Path | None
+    history: list[dict[str, float]]
 
 
 def print_run_summary(result: RunResult) -> None:

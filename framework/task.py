@@ -1,12 +1,18 @@
-"""The task interface: a task owns its data, its loss and its metrics, but not the model."""
+"""The task interface: a task owns its data, its loss and its metrics, but not the model nor the loop.
+
+Training calls `setup()` (reads the training data, trains tokenizers, returns the TaskSpec that is saved
+with the run); inference calls `restore()` with that saved spec and the saved tokenizers instead, so a run
+reopens without its training data. Evaluation is the core's loop (framework.evaluation): the task gives
+one batch's partial results (`eval_step`) and turns all of them into metrics (`reduce`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -23,23 +29,36 @@ TokenizerFactory = Callable[[str, Callable[[], Iterable[str]]], Tokenizer]
 #   seq2seq:            model(src_ids (B,S), src_mask (B,S) bool, tgt_in (B,T)) -> logits (B, T, target vocab)
 #                       and model.encode(src_ids, src_mask) -> memory,
 #                           model.decode(tgt_in, memory, src_mask) -> logits (B, T, target vocab)
+# Masks are True on real tokens; padding is on the right.
 CLASSIFICATION = "classification"
 LANGUAGE_MODELING = "language_modeling"
 SEQ2SEQ = "seq2seq"
 
+Partials = dict[str, Any]  # one batch's evaluation results: tensors, numbers, lists
+
 
 @dataclass
 class TaskSpec:
-    """What a model needs to know about its task to be built."""
+    """What a model needs to know about its task, and what inference needs to reopen it (saved with the run)."""
 
-    kind: str  # CLASSIFICATION | LANGUAGE_MODELING | SEQ2SEQ
+    kind: str  # CLASSIFICATION | LANGUAGE_MODELING | SEQ2SEQ | a plugin's kind
     vocab_size: int
     pad_id: int = 0
     n_classes: int | None = None
     max_length: int = 512
     target_vocab_size: int | None = None  # seq2seq with separate tokenizers
     vocab: list[str] = field(default_factory=list)  # input tokens in id order (for pretrained embeddings)
-    extra: dict[str, int] = field(default_factory=dict)  # bos_id, eos_id, ...
+    labels: list[str] = field(default_factory=list)  # class / answer names in id order
+    extra: dict[str, Any] = field(default_factory=dict)  # bos_id, eos_id, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the checkpoint (loads with `weights_only=True`)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
+        """The spec saved by `to_dict`."""
+        return cls(**data)
 
 
 @dataclass
@@ -51,12 +70,22 @@ class Batch:
     n_tokens: int
 
     def to(self, device: torch.device | str) -> Batch:
-        """The same batch on `device` (non-blocking copies)."""
+        """The same batch on `device` (non-blocking copies; no copy at all when already there)."""
+        device = torch.device(device)
+        if all(t.device == device for t in self.tensors.values()):
+            return self
         moved = {k: v.to(device, non_blocking=True) for k, v in self.tensors.items()}
         return Batch(moved, self.n_samples, self.n_tokens)
 
     def __getitem__(self, key: str) -> Tensor:
         return self.tensors[key]
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device a model's parameters live on (CPU for a model without parameters)."""
+    for param in model.parameters():
+        return param.device
+    return torch.device("cpu")
 
 
 class Task(ABC):
@@ -67,7 +96,11 @@ class Task(ABC):
 
     @abstractmethod
     def setup(self, tokenizer_factory: TokenizerFactory) -> TaskSpec:
-        """Load data, obtain tokenizers through `tokenizer_factory`, and describe the task."""
+        """Training: read the training data, obtain tokenizers through `tokenizer_factory`, describe the task."""
+
+    @abstractmethod
+    def restore(self, spec: TaskSpec, tokenizer_factory: TokenizerFactory) -> None:
+        """Inference: rebuild from the run's saved `spec` and tokenizers, without reading training data."""
 
     @abstractmethod
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
@@ -78,24 +111,82 @@ class Task(ABC):
         """Scalar training loss of `model` on `batch` (called inside the precision's autocast)."""
 
     @abstractmethod
-    def evaluate(
-        self,
-        model: nn.Module,
-        split: str,
-        *,
-        batch_size: int,
-        device: torch.device,
-        autocast: Callable[[], ContextManager],
-    ) -> dict[str, float]:
-        """Metrics of `model` on `split`, keyed without prefix (`loss`, `accuracy`, ...)."""
+    def eval_step(self, model: nn.Module, batch: Batch) -> Partials:
+        """Partial results of one evaluation batch (called under no_grad and autocast, batch on the device)."""
+
+    @abstractmethod
+    def reduce(self, partials: list[Partials]) -> dict[str, float]:
+        """Metrics from every batch's partials (of every process), keyed without prefix (`loss`, ...)."""
+
+    def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
+        """Batches that evaluation walks: one unshuffled pass over `split`."""
+        return self.batches(split, batch_size=batch_size, epoch_seed=0)
 
     def splits(self) -> list[str]:
         """Splits this task has data for."""
         return ["train", "val"]
 
     def details(self) -> dict[str, Any]:
-        """JSON-ready results of the last `evaluate` beyond its scalars (confusion matrix, samples, ...).
+        """JSON-ready results of the last `reduce` beyond its scalars (confusion matrix, samples, ...).
 
         A `summary` string, when present, is what `plait eval` prints for people.
         """
         return {}
+
+
+# Optional inference interfaces: a task kind declares the ones it supports by implementing them. The core
+# calls them under no_grad and the precision's autocast; a task finds the device with `model_device(model)`.
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """`plait predict`: labels for raw texts."""
+
+    def predict(self, model: nn.Module, texts: list[str], *, batch_size: int = 64) -> list[dict[str, Any]]:
+        """For each text: at least `label` and `confidence`."""
+        ...
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """`plait translate`: target sentences for raw source sentences."""
+
+    def translate(
+        self,
+        model: nn.Module,
+        texts: list[str],
+        *,
+        beam_size: int | None = None,
+        length_penalty: float | None = None,
+        max_length: int | None = None,
+    ) -> list[str]:
+        """One translation per text (beam settings default to the task's config)."""
+        ...
+
+
+@runtime_checkable
+class TextGenerator(Protocol):
+    """`plait generate`: continuations of a prompt."""
+
+    def generate(
+        self,
+        model: nn.Module,
+        prompt: str,
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        seed: int,
+    ) -> str:
+        """`prompt` and its sampled continuation, as text."""
+        ...
+
+
+@runtime_checkable
+class Answerer(Protocol):
+    """`plait answer`: answers to questions about a context."""
+
+    def answer(self, model: nn.Module, items: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """For each item (`context`, `question`): at least `answer`."""
+        ...

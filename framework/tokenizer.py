@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
@@ -73,3 +74,15 @@ class Tokenizer(ABC):
     def pad_id(self) -> int:
         """Id used to pad batches."""
         return self.special_id("pad")
+
+
+def directory_digest(directory: Path, salt: str = "") -> str:
+    """sha256 over `salt` and the relative names and bytes of every file under `directory`.
+
+    Equal digests of two saved tokenizers mean equal encodings; a checkpoint records its tokenizer's digest.
+    """
+    digest = hashlib.sha256(salt.encode())
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

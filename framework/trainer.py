@@ -34,6 +34,7 @@ from framework import numerics
 from framework.callback import Callback, TrainState
 from framework.checkpoint import Checkpointer, rng_state, set_rng_state
 from framework.config import TrainerConfig
+from framework.evaluation import evaluate
 from framework.logger import Logger
 from framework.precision import NonFiniteError, PrecisionStrategy, params_of
 from framework.registry import PlaitError
@@ -71,6 +72,35 @@ class Components:
 
 
 @dataclass
+class Throughput:
+    """The window since the last logged row: wall time, units (tokens or samples) and summed loss."""
+
+    start: float
+    loss_sum: torch.Tensor  # on the device; read on logging steps only
+    units: int = 0
+    micro_batches: int = 0
+
+    def add(self, step_loss: torch.Tensor, micro_batches: int) -> None:
+        """Count one optimizer step's loss (no host sync)."""
+        self.loss_sum += step_loss
+        self.micro_batches += micro_batches
+
+    def rate(self) -> float:
+        """Units per second since the window started."""
+        return self.units / max(time.perf_counter() - self.start, 1e-9)
+
+    def reset(self) -> None:
+        """Start a new window now."""
+        self.start, self.units, self.micro_batches = time.perf_counter(), 0, 0
+        self.loss_sum.zero_()
+
+
+def _every(n: int, step: int) -> bool:
+    """True on every n-th step (never when n is 0)."""
+    return n > 0 and step % n == 0
+
+
+@dataclass
 class Replay:
     """What re-running the current step needs: the RNG state before it and its micro-batches."""
 
@@ -103,6 +133,7 @@ class Trainer:
         self._fit_start = 0.0  # perf_counter() when fit() began
         self._elapsed_before = 0.0  # seconds trained before a resume
         self._replay = Replay(numerics.rng_snapshot(device), [])
+        self._window = Throughput(0.0, torch.zeros((), device=device))
 
     @property
     def observers(self) -> list[Callback]:
@@ -134,91 +165,104 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Train to `max_steps`; returns the last evaluation's metrics (`val/...`)."""
-        cfg, p, state = self.cfg, self.parts, self.state
-        accum = max(1, cfg.grad_accum_steps)
-        unit = p.task.throughput_unit
+        cfg, state = self.cfg, self.state
         batches = self._train_batches()
-        window_start, window_units, window_micro = time.perf_counter(), 0, 0
-        self._fit_start = window_start
-        loss_sum = torch.zeros((), device=self.device)
         final_metrics: dict[str, float] = dict(state.last_metrics)
         evaluated_at = -1
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)  # per run, also when a sweep runs several in one process
+        self._begin()
         try:
-            for obs in self.observers:
-                obs.on_fit_start(state)
-            p.model.train()
             while state.step < cfg.max_steps:
                 step = state.step + 1
                 log_now = step % cfg.log_every_n_steps == 0 or step == cfg.max_steps
-                self._replay = Replay(numerics.rng_snapshot(self.device), [])  # to re-run this step if it diverges
-                step_loss = torch.zeros((), device=self.device)
-                for _ in range(accum):
-                    batch = next(batches)
-                    window_units += batch.n_tokens if unit == "tokens" else batch.n_samples
-                    batch = batch.to(self.device)
-                    self._replay.batches.append(batch)
-                    with p.precision.autocast():
-                        loss = p.task.loss(p.model, batch)
-                    p.precision.backward(loss / accum)
-                    step_loss += loss.detach().float()
-                    window_micro += 1
-                loss_sum += step_loss
-                if cfg.detect_anomaly_every_step:  # one host sync per step, only when asked for
-                    self._check_finite(step_loss)
-                try:
-                    stepped = p.precision.step(p.optimizer, cfg.clip_grad_norm, measure=log_now)
-                except NonFiniteError as exc:  # e.g. overflow at the minimum loss scale
-                    self._diverged(str(exc))
-                if stepped:
-                    p.scheduler.step()
-                elif not bool(torch.isfinite(step_loss)):  # read only on overflow steps (already synced)
-                    self._diverged("the training loss is non-finite (loss scaling cannot fix a forward overflow)")
+                step_loss = self._forward_backward(batches)
+                self._update(step_loss, measure=log_now)
                 state.step = step
                 for obs in self.observers:
                     obs.on_step_end(state)
-
                 if log_now:
-                    if self.device.type == "cuda":
-                        torch.cuda.synchronize(self.device)  # honest timing on logging steps only
-                    elapsed = max(time.perf_counter() - window_start, 1e-9)
-                    row = {
-                        "train/loss": loss_sum.item() / window_micro,
-                        "train/lr": p.optimizer.param_groups[0]["lr"],
-                        f"train/{unit}_per_s": window_units / elapsed,
-                        "train/epoch": state.epoch,
-                        "sys/elapsed_s": self.elapsed_s(),
-                        "sys/peak_memory_mb": peak_memory_mb(self.device),
-                        "sys/state_mb": self._state_megabytes(),
-                    }
-                    row.update({f"precision/{k}": v for k, v in p.precision.metrics().items()})
-                    self._log(row, step)
-                    if not math.isfinite(row["train/loss"]):
-                        self._diverged(f"the mean training loss of the steps up to {step} is non-finite")
-                    loss_sum.zero_()
-                    window_start, window_units, window_micro = time.perf_counter(), 0, 0
-
-                if cfg.eval_every_n_steps > 0 and step % cfg.eval_every_n_steps == 0:
-                    final_metrics = self.evaluate()
-                    evaluated_at = step
-                if cfg.checkpoint_every_n_steps > 0 and step % cfg.checkpoint_every_n_steps == 0:
+                    self._log_train_row(step)
+                if _every(cfg.eval_every_n_steps, step):
+                    final_metrics, evaluated_at = self.evaluate(), step
+                if _every(cfg.checkpoint_every_n_steps, step):
                     self.save_checkpoint()
-
             if evaluated_at != state.step:
                 final_metrics = self.evaluate()
             if self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{state.step:07d}"):
                 self.save_checkpoint()
         except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            for logger in p.loggers:
-                logger.close(state, status)
+            self._close_loggers("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
             raise
         for obs in self.observers:
             obs.on_fit_end(state, final_metrics)
-        for logger in p.loggers:
-            logger.close(state, "finished")
+        self._close_loggers("finished")
         return final_metrics
+
+    def _begin(self) -> None:
+        """Start the clocks and the throughput window, tell the observers, put the model in training mode."""
+        self._fit_start = time.perf_counter()
+        self._window = Throughput(self._fit_start, torch.zeros((), device=self.device))
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)  # per run, also when a sweep runs several in one process
+        for obs in self.observers:
+            obs.on_fit_start(self.state)
+        self.parts.model.train()
+
+    def _forward_backward(self, batches: Iterator[Batch]) -> torch.Tensor:
+        """Forward and backward over `grad_accum_steps` micro-batches; returns their summed loss (detached)."""
+        p, accum = self.parts, self.cfg.grad_accum_steps
+        self._replay = Replay(numerics.rng_snapshot(self.device), [])  # to re-run this step if it diverges
+        step_loss: torch.Tensor | None = None
+        for _ in range(accum):
+            batch = next(batches)
+            self._window.units += batch.n_tokens if p.task.throughput_unit == "tokens" else batch.n_samples
+            batch = batch.to(self.device)
+            self._replay.batches.append(batch)
+            with p.precision.autocast():
+                loss = p.task.loss(p.model, batch)
+            p.precision.backward(loss / accum if accum > 1 else loss)
+            micro = loss.detach().float()
+            step_loss = micro if step_loss is None else step_loss + micro
+        assert step_loss is not None
+        self._window.add(step_loss, accum)
+        return step_loss
+
+    def _update(self, step_loss: torch.Tensor, *, measure: bool) -> None:
+        """The optimizer step through the precision strategy; the scheduler follows real updates only."""
+        p = self.parts
+        if self.cfg.detect_anomaly_every_step:  # one host sync per step, only when asked for
+            self._check_finite(step_loss)
+        try:
+            stepped = p.precision.step(p.optimizer, self.cfg.clip_grad_norm, measure=measure)
+        except NonFiniteError as exc:  # e.g. overflow at the minimum loss scale
+            self._diverged(str(exc))
+        if stepped:
+            p.scheduler.step()
+        elif not bool(torch.isfinite(step_loss)):  # read only on overflow steps (already synced)
+            self._diverged("the training loss is non-finite (loss scaling cannot fix a forward overflow)")
+
+    def _log_train_row(self, step: int) -> None:
+        """Log the training row of the window since the last one (the only place that reads device values)."""
+        p, window = self.parts, self._window
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # honest timing on logging steps only
+        row = {
+            "train/loss": window.loss_sum.item() / window.micro_batches,
+            "train/lr": p.optimizer.param_groups[0]["lr"],
+            f"train/{p.task.throughput_unit}_per_s": window.rate(),
+            "train/epoch": self.state.epoch,
+            "sys/elapsed_s": self.elapsed_s(),
+            "sys/peak_memory_mb": peak_memory_mb(self.device),
+            "sys/state_mb": self._state_megabytes(),
+        }
+        row.update({f"precision/{k}": v for k, v in p.precision.metrics().items()})
+        self._log(row, step)
+        if not math.isfinite(row["train/loss"]):
+            self._diverged(f"the mean training loss of the steps up to {step} is non-finite")
+        window.reset()
+
+    def _close_loggers(self, status: str) -> None:
+        for logger in self.parts.loggers:
+            logger.close(self.state, status)
 
     # -- numerics --------------------------------------------------------------------------------
 
@@ -248,7 +292,7 @@ class Trainer:
             finding = numerics.locate_nonfinite(p.model, compute_loss, p.precision.backward)
             if finding is not None:
                 break
-        report = numerics.NonFiniteReport(s.step, reason, finding, str(crash))
+        report = numerics.NonFiniteReport(s.step, reason, finding, str(crash), p.precision.divergence_advice())
         path = report.write(s.run_dir)
         metrics = {f"precision/{k}": v for k, v in p.precision.metrics().items()}
         self._log({"train/diverged": 1.0, **metrics}, s.step)
@@ -263,17 +307,9 @@ class Trainer:
     def evaluate(self, split: str = "val") -> dict[str, float]:
         """Evaluate on `split` under the precision's autocast; logs and returns `<split>/...` metrics."""
         p = self.parts
-        p.model.eval()
-        with torch.no_grad():
-            raw = p.task.evaluate(
-                p.model,
-                split,
-                batch_size=self.cfg.eval_batch_size or self.cfg.batch_size,
-                device=self.device,
-                autocast=p.precision.autocast,
-            )
-        p.model.train()
-        metrics = {f"{split}/{k}": float(v) for k, v in raw.items()}
+        batch_size = self.cfg.eval_batch_size or self.cfg.batch_size
+        raw = evaluate(p.model, p.task, split, precision=p.precision, device=self.device, batch_size=batch_size)
+        metrics = {f"{split}/{k}": v for k, v in raw.items()}
         self.state.last_metrics = metrics
         self._log(metrics, self.state.step)
         for obs in self.observers:

@@ -6,8 +6,7 @@ Test support, not shipped: tests import it as `from toy_training import toy_trai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from framework.build import build
 from framework.callback import Callback, TrainState
-from framework.checkpoint import load_state, resolve_resume
-from framework.config import TrainerConfig
-from framework.plugins import load_plugins
-from framework.registry import OPTIMIZERS, PRECISIONS, SCHEDULERS
-from framework.task import CLASSIFICATION, Batch, Task, TaskSpec, TokenizerFactory
-from framework.trainer import Components, Trainer
+from framework.task import CLASSIFICATION, Batch, Partials, Task, TaskSpec, TokenizerFactory
+from framework.trainer import Trainer
 
 
 class ToyTask(Task):
@@ -41,6 +37,9 @@ class ToyTask(Task):
     def setup(self, tokenizer_factory: TokenizerFactory | None = None) -> TaskSpec:
         return TaskSpec(kind=CLASSIFICATION, vocab_size=self.n_features, n_classes=self.n_classes)
 
+    def restore(self, spec: TaskSpec, tokenizer_factory: TokenizerFactory) -> None:
+        pass
+
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
         x, y = self.data[split]
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(epoch_seed))
@@ -51,21 +50,20 @@ class ToyTask(Task):
     def loss(self, model: nn.Module, batch: Batch) -> Tensor:
         return F.cross_entropy(model(batch["x"]).float(), batch["y"])
 
-    @torch.no_grad()
-    def evaluate(
-        self,
-        model: nn.Module,
-        split: str,
-        *,
-        batch_size: int,
-        device: torch.device,
-        autocast: Callable[[], AbstractContextManager],
-    ) -> dict[str, float]:
-        x, y = self.data[split]
-        with autocast():
-            logits = model(x.to(device)).float()
-        y = y.to(device)
-        return {"loss": float(F.cross_entropy(logits, y)), "accuracy": float((logits.argmax(-1) == y).float().mean())}
+    def eval_step(self, model: nn.Module, batch: Batch) -> Partials:
+        logits = model(batch["x"]).float()
+        return {
+            "loss_sum": F.cross_entropy(logits, batch["y"], reduction="sum"),
+            "correct": (logits.argmax(-1) == batch["y"]).sum(),
+            "n": len(batch["y"]),
+        }
+
+    def reduce(self, partials: list[Partials]) -> dict[str, float]:
+        n = sum(p["n"] for p in partials)
+        return {
+            "loss": sum(float(p["loss_sum"]) for p in partials) / n,
+            "accuracy": sum(int(p["correct"]) for p in partials) / n,
+        }
 
 
 class _Spike(torch.autograd.Function):
@@ -133,6 +131,21 @@ class KillAfterCheckpoint(Callback):
             raise Killed
 
 
+def toy_config(precision: str | dict[str, Any], **trainer: Any) -> dict[str, Any]:
+    """The config of a toy run: `precision` (a registry key or a mapping with `_name_`), TrainerConfig overrides."""
+    return {
+        "trainer": {"max_steps": 6, "batch_size": 16, "log_every_n_steps": 1, "eval_every_n_steps": 3,
+                    "checkpoint_every_n_steps": 3, "device": "cpu", **trainer},
+        "task": {"_name_": "toy"},
+        "tokenizer": {"_name_": "char"},
+        "model": {"_name_": "toy_net"},
+        "precision": {"_name_": precision} if isinstance(precision, str) else precision,
+        "optimizer": {"_name_": "adamw", "lr": 3e-3},
+        "scheduler": {"_name_": "warmup_cosine", "warmup_steps": 2},
+        "logger": {"jsonl": {"_name_": "jsonl"}},
+    }  # fmt: skip
+
+
 def toy_trainer(
     precision: str | dict[str, Any],
     run_dir: Path,
@@ -142,34 +155,14 @@ def toy_trainer(
     callbacks: list[Callback] | None = None,
     **trainer: Any,
 ) -> Trainer:
-    """A Trainer over ToyTask/ToyNet (on trainer.device, cpu by default), built in run.py's order; `resume` loads run_dir's latest checkpoint.
+    """A Trainer over ToyTask/ToyNet built through the one build path; `resume` continues run_dir's latest checkpoint.
 
     `precision`: a registry key or a config mapping with `_name_`. `trainer`: TrainerConfig overrides.
     `spike_steps`: steps whose gradient is made inf (None: every step).
     """
-    from plugins.loggers.jsonl import JsonlLogger, JsonlLoggerConfig
-
-    load_plugins()
-    cfg = TrainerConfig(**{"max_steps": 6, "batch_size": 16, "log_every_n_steps": 1, "eval_every_n_steps": 3,
-                           "checkpoint_every_n_steps": 3, "device": "cpu", **trainer})  # fmt: skip
-    torch.manual_seed(cfg.seed)
-    task = ToyTask()
-    task.setup()
-    strategy = PRECISIONS.build({"_name_": precision} if isinstance(precision, str) else precision)
-    device = torch.device(cfg.device)
-    model = strategy.setup(ToyNet(), device)
-    optimizer = OPTIMIZERS.build({"_name_": "adamw", "lr": 3e-3}, model=strategy.optimizer_target(model))
-    scheduler = SCHEDULERS.build(
-        {"_name_": "warmup_cosine", "warmup_steps": 2}, optimizer=optimizer, max_steps=cfg.max_steps
-    )
-    observers = [ArmSpike(model, None if spike_steps is None else set(spike_steps)), *(callbacks or [])]
-    parts = Components(
-        model, task, strategy, optimizer, scheduler, [JsonlLogger(JsonlLoggerConfig(), run_dir)], observers
-    )
+    cfg = toy_config(precision, resume="auto" if resume else None, **trainer)
     run_dir.mkdir(parents=True, exist_ok=True)
-    t = Trainer(cfg, parts, run_dir=run_dir, device=device)
-    if resume:
-        found = resolve_resume("auto", run_dir)
-        if found is not None:
-            t.load_state_dict(load_state(found))
-    return t
+    built = build(cfg, run_dir, task=ToyTask(), model_factory=lambda spec: ToyNet())
+    spike = ArmSpike(built.model, None if spike_steps is None else set(spike_steps))
+    built.callbacks = [spike, *(callbacks or [])]
+    return built.trainer()

@@ -80,14 +80,3 @@ def read_inputs(text: str | None, file: str | None) -> list[str]:
     if not path.is_file():
         raise PlaitError(f"input file not found: {path}")
     return read_lines(path)
-
-
-def task_method(task: Any, method: str, command: str, kind: str) -> Any:
-    """The task's `method`, or an error saying which tasks `plait <command>` works with."""
-    found = getattr(task, method, None)
-    if not callable(found):
-        raise PlaitError(
-            f"plait {command} works with {kind} tasks; this run's task ({type(task).__name__}) has no {method}(). "
-            "See `plait --help` for the command that fits it"
-        )
-    return found

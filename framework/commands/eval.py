@@ -24,14 +24,12 @@ class EvalOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Reopen the run, evaluate the split, print the metrics and write them next to the checkpoint."""
-    import torch
-
-    from framework.inference import find_checkpoint, load_run
+    from framework.inference import evaluate_split, find_checkpoint, load_run
 
     run, opts, overrides = parse_args(argv, EvalOptions, USAGE)
     checkpoint = find_checkpoint(run)
     built = load_run(checkpoint, device=opts.device, overrides=overrides)
-    task, tcfg = built.task, built.cfg.trainer
+    task = built.task
     splits = task.splits()
     split = opts.split or ("test" if "test" in splits else "val")
     if split not in splits:
@@ -39,15 +37,7 @@ def main(argv: list[str]) -> None:
             f"the run's task has no '{split}' split (it has {', '.join(splits)}); "
             f"point the task at one, e.g. task.{split}_path=<file>"
         )
-    with torch.no_grad():
-        raw = task.evaluate(
-            built.model,
-            split,
-            batch_size=opts.batch_size or tcfg.eval_batch_size or tcfg.batch_size,
-            device=built.device,
-            autocast=built.precision.autocast,
-        )
-    metrics = {f"{split}/{k}": float(v) for k, v in raw.items()}
+    metrics = evaluate_split(built, split, opts.batch_size)
     details = task.details()
     result = {"checkpoint": str(checkpoint), "split": split, "overrides": overrides, "metrics": metrics, **details}
     path = checkpoint / RESULT_FILE.format(split=split)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from framework.registry import PlaitError
 
-HELP = "write a trained hf_* model and its tokenizer as a Hugging Face directory (transformers from_pretrained)"
+HELP = "write a trained transformers-backed model and its tokenizer as a Hugging Face directory (from_pretrained)"
 
 USAGE = "usage: plait export <run dir or checkpoint> <out dir>"
 PRIMARY_ROLES = ("text", "shared", "source")
@@ -19,17 +19,18 @@ PRIMARY_ROLES = ("text", "shared", "source")
 
 def export(path: Path | str, out_dir: Path | str) -> Path:
     """Export the model and tokenizer(s) of a run or checkpoint to `out_dir`; returns `out_dir`."""
+    from framework.build import TOKENIZER_DIR
+    from framework.capabilities import EXPORTS_TO_TRANSFORMERS, with_capability
     from framework.inference import find_checkpoint, load_run
     from framework.registry import MODELS, NAME_FIELD, TOKENIZERS
-    from framework.run import TOKENIZER_DIR
 
     checkpoint = find_checkpoint(path)
     built = load_run(checkpoint, device="cpu")
     save_model = getattr(built.model, "save_pretrained", None)
     if not callable(save_model):
-        hf_models = ", ".join(n for n in MODELS.names() if n.startswith("hf_"))
+        exportable = ", ".join(with_capability(MODELS, EXPORTS_TO_TRANSFORMERS))
         raise PlaitError(
-            f"export needs an hf_* model ({hf_models}) but {checkpoint} was trained with "
+            f"export needs a model that exports to transformers ({exportable}) but {checkpoint} was trained with "
             f"model={built.cfg.model[NAME_FIELD]}; train with one of those models to export to transformers"
         )
     out = Path(out_dir).expanduser()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from framework.commands._common import CommonOptions, parse_args, task_method
+from framework.commands._common import CommonOptions, parse_args
 
 HELP = "sample text from a trained language model: plait generate <run> prompt=... max_new_tokens=200 seed=0"
 USAGE = (
@@ -29,24 +29,24 @@ class GenerateOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Print the prompt with its sampled continuation(s)."""
-    from framework.inference import load_run
+    from framework.inference import call_task, load_run
 
     run, opts, overrides = parse_args(argv, GenerateOptions, USAGE)
     built = load_run(run, device=opts.device, overrides=overrides)
-    generate = task_method(built.task, "generate", "generate", "language modelling")
     for i in range(opts.samples):
         if opts.samples > 1:
             print(f"--- sample {i + 1} (seed {opts.seed + i})")
         print(
-            generate(
-                built.model,
+            call_task(
+                built,
+                "generate",
+                "generate",
+                "language modelling",
                 opts.prompt,
                 max_new_tokens=opts.max_new_tokens,
                 temperature=opts.temperature,
                 top_k=opts.top_k,
                 top_p=opts.top_p,
                 seed=opts.seed + i,
-                device=built.device,
-                autocast=built.precision.autocast,
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from framework.commands._common import CommonOptions, parse_args, read_inputs, task_method
+from framework.commands._common import CommonOptions, parse_args, read_inputs
 
 HELP = "label texts with a trained classifier: plait predict <run> text=... | file=<one text per line>"
 USAGE = 'plait predict <run dir or checkpoint> text="..." | file=<one text per line> [device=cpu]'
@@ -22,14 +22,11 @@ class PredictOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Print `label<TAB>probability<TAB>text` for every input."""
-    from framework.inference import load_run
+    from framework.inference import call_task, load_run
 
     run, opts, overrides = parse_args(argv, PredictOptions, USAGE)
     texts = read_inputs(opts.text, opts.file)
     built = load_run(run, device=opts.device, overrides=overrides)
-    predict = task_method(built.task, "predict", "predict", "classification")
-    results = predict(
-        built.model, texts, device=built.device, autocast=built.precision.autocast, batch_size=opts.batch_size
-    )
+    results = call_task(built, "predict", "predict", "classification", texts, batch_size=opts.batch_size)
     for text, result in zip(texts, results, strict=True):
         print(f"{result['label']}\t{result['confidence']:.4f}\t{text}")

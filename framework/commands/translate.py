@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from framework.commands._common import CommonOptions, parse_args, read_inputs, task_method
+from framework.commands._common import CommonOptions, parse_args, read_inputs
 
 HELP = "translate with a trained run: plait translate <run> text=... | file=<path> [beam_size=5]"
 USAGE = (
@@ -27,17 +27,17 @@ class TranslateOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Print one translation per input line."""
-    from framework.inference import load_run
+    from framework.inference import call_task, load_run
 
     run, opts, overrides = parse_args(argv, TranslateOptions, USAGE)
     texts = read_inputs(opts.text, opts.file)
     built = load_run(run, device=opts.device, overrides=overrides)
-    translate = task_method(built.task, "translate", "translate", "translation")
-    for line in translate(
-        built.model,
+    for line in call_task(
+        built,
+        "translate",
+        "translate",
+        "translation",
         texts,
-        device=built.device,
-        autocast=built.precision.autocast,
         beam_size=opts.beam_size,
         length_penalty=opts.length_penalty,
         max_length=opts.max_length,

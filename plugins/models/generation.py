@@ -6,6 +6,7 @@ A model mixes in `Generation` and provides `forward(input_ids)` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -40,6 +41,29 @@ def sample_next(
     return torch.multinomial(logits.softmax(-1), 1, generator=generator)
 
 
+def sample_tokens(
+    ids: Tensor,
+    next_logits: Callable[[Tensor, Tensor], Tensor],
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The one sampling loop: ids (B, T) -> (B, T + max_new_tokens).
+
+    `next_logits(ids, new)` returns the logits (B, V) of the position after `ids`, where `new` holds the ids
+    added since the previous call (all of `ids` at the first call), so a cached model feeds only those.
+    """
+    logits = next_logits(ids, ids)
+    for step in range(max_new_tokens):
+        next_id = sample_next(logits, temperature, top_k, top_p, generator)  # (B, 1)
+        ids = torch.cat([ids, next_id], dim=1)
+        if step < max_new_tokens - 1:
+            logits = next_logits(ids, next_id)
+    return ids
+
+
 class Generation:
     """`generate()` for a causal LM with `forward` and `forward_cached`."""
 
@@ -63,18 +87,13 @@ class Generation:
         Prompts in one batch share a length (no padding). `use_cache=False` re-runs the whole prefix each
         step (slow; a reference for the cache). Call `model.eval()` first to turn dropout off.
         """
-        ids = input_ids
-        if use_cache:
-            logits, cache = self.forward_cached(ids, None)
-        else:
-            logits = self(ids)
-        for step in range(max_new_tokens):
-            next_id = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B, 1)
-            ids = torch.cat([ids, next_id], dim=1)
-            if step == max_new_tokens - 1:
-                break
-            if use_cache:
-                logits, cache = self.forward_cached(next_id, cache)
-            else:
-                logits = self(ids)
-        return ids
+        cache: Any = None
+
+        def next_logits(ids: Tensor, new: Tensor) -> Tensor:
+            nonlocal cache
+            if not use_cache:
+                return self(ids)[:, -1]  # type: ignore[operator]
+            logits, cache = self.forward_cached(new, cache)
+            return logits[:, -1]
+
+        return sample_tokens(input_ids, next_logits, max_new_tokens, temperature, top_k, top_p, generator)

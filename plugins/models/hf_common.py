@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from torch import nn
 
+from framework.capabilities import EXPORTS_TO_TRANSFORMERS
 from framework.registry import ComponentConfig, PlaitError
 from framework.task import TaskSpec
 
@@ -21,6 +22,8 @@ HF_CONFIG_FILE = "config.json"
 @dataclass
 class HFModelConfig(ComponentConfig):
     """Options shared by every hf_* model: a local pretrained directory, or sizes to build from scratch."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({EXPORTS_TO_TRANSFORMERS})  # `plait export` works
 
     pretrained: Optional[str] = None  # local directory written by save_pretrained (never the hub); null: build new
     n_layers: int = 2  # transformer blocks (per stack for encoder-decoders); from-scratch only

@@ -84,6 +84,13 @@ class BasePrecision(PrecisionStrategy):
         optimizer.zero_grad(set_to_none=True)
         return True
 
+    def divergence_advice(self) -> str:
+        """Besides a lower LR and clipping: keep the failing module in fp32, or a wider-range precision."""
+        return (
+            "lower optimizer.lr, set trainer.clip_grad_norm, keep that module in fp32 "
+            "(precision.keep_fp32=[...]) or switch to a wider-range precision (bf16 or fp32)"
+        )
+
     def metrics(self) -> dict[str, float]:
         out = self.probe.read()
         if self.scaler is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from framework.capabilities import REFERENCE_PRECISION
 from framework.registry import PRECISIONS, ComponentConfig
 from plugins.precision.base import BasePrecision
 
@@ -14,6 +16,8 @@ from plugins.precision.base import BasePrecision
 @dataclass
 class FP32Config(ComponentConfig):
     """Options of full fp32 training."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({REFERENCE_PRECISION})  # `plait compare` baseline
 
     tf32: bool = False  # allow TF32 tensor-core matmuls on CUDA (Ampere+): faster, ~10-bit mantissa
 

@@ -5,8 +5,7 @@ Metrics: loss, accuracy, macro-F1; `details()` adds a per-class report and the c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -16,11 +15,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from framework.registry import TASKS
-from framework.task import CLASSIFICATION, Batch, Task, TaskSpec, TokenizerFactory
+from framework.task import CLASSIFICATION, Batch, Partials, Task, TaskSpec, TokenizerFactory, model_device
 from plugins.tasks import synthetic_sentiment
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.classification_metrics import accuracy, confusion_matrix, format_report, macro_f1, per_class_report
-from plugins.tasks.text_data import DataError, Row, TextDataConfig, load_splits, read_records
+from plugins.tasks.text_data import (
+    DataError,
+    Row,
+    SplitData,
+    TextDataConfig,
+    configured_splits,
+    load_splits,
+    read_records,
+    split_rows,
+)
 from plugins.tasks.token_cache import Ragged, TokenCache, cache_root
 
 
@@ -59,9 +67,9 @@ class ClassificationTask(Task):
 
     throughput_unit = "tokens"
 
-    def __init__(self, cfg: TextClassificationConfig, data_root: str | None = None) -> None:
+    def __init__(self, cfg: TextClassificationConfig) -> None:
         self.cfg = cfg
-        self.data: dict[str, Examples] = {}
+        self.data: SplitData[Examples] = SplitData(self._prepare)
         self.class_names: list[str] = []
         self.pad_id = 0
         self._details: dict[str, Any] = {}
@@ -119,16 +127,24 @@ class ClassificationTask(Task):
             )
         raise DataError(f"{where}: unknown label '{name}'; known labels: {', '.join(self.class_names)}")
 
+    def _examples(self, rows: list[Row]) -> Examples:
+        """Token ids (through the on-disk cache) and label ids of one split's rows."""
+        cache = TokenCache(self.tokenizer, cache_root(self.cfg.cache_dir) if self.cfg.cache else None)
+        labels = np.array([self._label_id(lab, where) for where, (_, lab) in rows])
+        return Examples(cache.encode([text for _, (text, _) in rows], "text"), labels)
+
+    def _prepare(self, split: str) -> Examples:
+        """One split read on first use (a reopened run reads only the split it evaluates)."""
+        return self._examples(split_rows(load_splits(self.cfg, self._read, self._generated, only=split), split))
+
     def setup(self, tokenizer_factory: TokenizerFactory) -> TaskSpec:
         """Read and check every split, get the tokenizer, and tokenize (through the on-disk cache)."""
         raw = load_splits(self.cfg, self._read, self._generated)
         self.class_names = self._resolve_classes(raw["train"])
-        labels = {s: np.array([self._label_id(lab, w) for w, (_, lab) in rows]) for s, rows in raw.items()}
         self.tokenizer = tokenizer_factory("text", lambda: [text for _, (text, _) in raw["train"]])
         self.pad_id = self.tokenizer.pad_id
-        cache = TokenCache(self.tokenizer, cache_root(self.cfg.cache_dir) if self.cfg.cache else None)
         for split, rows in raw.items():
-            self.data[split] = Examples(cache.encode([text for _, (text, _) in rows], "text"), labels[split])
+            self.data[split] = self._examples(rows)
         return TaskSpec(
             kind=CLASSIFICATION,
             vocab_size=self.tokenizer.vocab_size,
@@ -136,11 +152,18 @@ class ClassificationTask(Task):
             n_classes=len(self.class_names),
             max_length=self.cfg.max_length,
             vocab=self.tokenizer.vocabulary(),
+            labels=list(self.class_names),
         )
 
+    def restore(self, spec: TaskSpec, tokenizer_factory: TokenizerFactory) -> None:
+        """Class names from the saved spec, the tokenizer from the run: no training data is read."""
+        self.class_names = list(spec.labels)
+        self.tokenizer = tokenizer_factory("text", list)
+        self.pad_id = self.tokenizer.pad_id
+
     def splits(self) -> list[str]:
-        """Splits with data: train, val and, when configured, test."""
-        return list(self.data)
+        """train and val, and test when a file (or the demo corpus) has it."""
+        return configured_splits(self.cfg)
 
     def _inputs(self, seqs: list[np.ndarray] | list[list[int]]) -> tuple[Tensor, Tensor]:
         unk = self.tokenizer.special_id("unk")
@@ -163,26 +186,17 @@ class ClassificationTask(Task):
         logits = model(batch["input_ids"], batch["attention_mask"])
         return F.cross_entropy(logits.float(), batch["labels"])
 
-    @torch.no_grad()
-    def evaluate(
-        self,
-        model: nn.Module,
-        split: str,
-        *,
-        batch_size: int,
-        device: torch.device,
-        autocast: Callable[[], AbstractContextManager],
-    ) -> dict[str, float]:
+    def eval_step(self, model: nn.Module, batch: Batch) -> Partials:
+        """Summed loss, predicted and true class ids of one batch."""
+        logits = model(batch["input_ids"], batch["attention_mask"]).float()
+        loss_sum = F.cross_entropy(logits, batch["labels"], reduction="sum")
+        return {"loss_sum": loss_sum, "preds": logits.argmax(-1), "labels": batch["labels"]}
+
+    def reduce(self, partials: list[Partials]) -> dict[str, float]:
         """loss, accuracy and macro-F1; the per-class report and confusion matrix go to `details()`."""
-        total_loss, preds, labels = 0.0, [], []
-        for batch in self.batches(split, batch_size=batch_size, epoch_seed=0):
-            batch = batch.to(device)
-            with autocast():
-                logits = model(batch["input_ids"], batch["attention_mask"]).float()
-            total_loss += float(F.cross_entropy(logits, batch["labels"], reduction="sum"))
-            preds.append(logits.argmax(-1).cpu())
-            labels.append(batch["labels"].cpu())
-        conf = confusion_matrix(torch.cat(preds), torch.cat(labels), len(self.class_names))
+        preds = torch.cat([p["preds"] for p in partials])
+        labels = torch.cat([p["labels"] for p in partials])
+        conf = confusion_matrix(preds, labels, len(self.class_names))
         report = per_class_report(conf, self.class_names)
         self._details = {
             "classes": self.class_names,
@@ -190,6 +204,7 @@ class ClassificationTask(Task):
             "confusion_matrix": conf.tolist(),
             "summary": format_report(report, conf.tolist(), self.class_names),
         }
+        total_loss = float(sum(float(p["loss_sum"]) for p in partials))
         n = int(conf.sum())
         return {"loss": total_loss / max(n, 1), "accuracy": accuracy(conf), "macro_f1": macro_f1(conf)}
 
@@ -197,22 +212,13 @@ class ClassificationTask(Task):
         """Per-class precision/recall/F1/support and the confusion matrix of the last evaluation."""
         return dict(self._details)
 
-    @torch.no_grad()
-    def predict(
-        self,
-        model: nn.Module,
-        texts: list[str],
-        *,
-        device: torch.device,
-        autocast: Callable[[], AbstractContextManager],
-        batch_size: int = 64,
-    ) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, texts: list[str], *, batch_size: int = 64) -> list[dict[str, Any]]:
         """For each text: the predicted label, its probability and every class's probability."""
+        device = model_device(model)
         results: list[dict[str, Any]] = []
         for start in range(0, len(texts), batch_size):
             input_ids, mask = self._inputs(self.tokenizer.encode_batch(texts[start : start + batch_size]))
-            with autocast():
-                logits = model(input_ids.to(device), mask.to(device)).float()
+            logits = model(input_ids.to(device), mask.to(device)).float()
             for row in logits.softmax(-1).cpu().tolist():
                 best = max(range(len(row)), key=row.__getitem__)
                 probs = dict(zip(self.class_names, row, strict=True))
@@ -221,12 +227,12 @@ class ClassificationTask(Task):
 
 
 @TASKS.register("text_classification", config=TextClassificationConfig)
-def build_text_classification(cfg: TextClassificationConfig, *, data_root: str | None = None) -> ClassificationTask:
+def build_text_classification(cfg: TextClassificationConfig) -> ClassificationTask:
     """Text classification from TSV/CSV/JSONL/label_first files or a saved HF dataset; classes from data or config."""
-    return ClassificationTask(cfg, data_root)
+    return ClassificationTask(cfg)
 
 
 @TASKS.register("sentiment", config=SentimentConfig)
-def build_sentiment(cfg: SentimentConfig, *, data_root: str | None = None) -> ClassificationTask:
+def build_sentiment(cfg: SentimentConfig) -> ClassificationTask:
     """Sentiment classification (3 classes by default) from labelled files, or a generated demo corpus."""
-    return ClassificationTask(cfg, data_root)
+    return ClassificationTask(cfg)

@@ -7,14 +7,12 @@ whole context each step. The context never exceeds `context` tokens: the uncache
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-
 import torch
 from torch import Tensor, nn
 
 from framework.registry import PlaitError
-from plugins.models.generation import sample_next
+from framework.task import model_device
+from plugins.models.generation import sample_tokens
 
 
 @torch.no_grad()
@@ -28,8 +26,6 @@ def generate_ids(
     top_k: int | None = None,
     top_p: float | None = None,
     seed: int = 0,
-    device: torch.device | str = "cpu",
-    autocast: Callable[[], AbstractContextManager] = nullcontext,
     use_cache: bool = True,
 ) -> list[int]:
     """`prompt` followed by `max_new_tokens` sampled ids (greedy when temperature is 0); same seed, same text."""
@@ -39,31 +35,24 @@ def generate_ids(
         raise PlaitError(f"max_new_tokens={max_new_tokens} must be >= 0 and the context ({context}) >= 2")
     if top_k is not None and top_k < 1 or top_p is not None and not 0 < top_p <= 1:
         raise PlaitError(f"top_k={top_k} must be >= 1 and top_p={top_p} in (0, 1] (or null to disable)")
-    device = torch.device(device)
+    device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
-    ids = torch.tensor([prompt], dtype=torch.long, device=device)  # (1, T)
     cached = use_cache and callable(getattr(model, "forward_cached", None))
     cache, filled = None, 0
 
-    def step(new: Tensor) -> Tensor:
+    def next_logits(ids: Tensor, new: Tensor) -> Tensor:
         """Logits (1, V) of the next position after feeding `new` (or after re-running the context)."""
         nonlocal cache, filled
-        with autocast():
-            if not cached:
-                return model(ids[:, -context:], None)[:, -1].float()
-            if cache is None or filled + new.shape[1] > context:  # (re)start the cache from a window
-                window = ids[:, -(context if cache is None else context // 2) :]
-                logits, cache = model.forward_cached(window, None)
-                filled = window.shape[1]
-            else:
-                logits, cache = model.forward_cached(new, cache)
-                filled += new.shape[1]
+        if not cached:
+            return model(ids[:, -context:], None)[:, -1].float()
+        if cache is None or filled + new.shape[1] > context:  # (re)start the cache from a window
+            window = ids[:, -(context if cache is None else context // 2) :]
+            logits, cache = model.forward_cached(window, None)
+            filled = window.shape[1]
+        else:
+            logits, cache = model.forward_cached(new, cache)
+            filled += new.shape[1]
         return logits[:, -1].float()
 
-    logits = step(ids)
-    for i in range(max_new_tokens):
-        next_id = sample_next(logits, temperature, top_k, top_p, generator)  # (1, 1)
-        ids = torch.cat([ids, next_id], dim=1)
-        if i < max_new_tokens - 1:
-            logits = step(next_id)
-    return ids[0].tolist()
+    ids = torch.tensor([prompt], dtype=torch.long, device=device)  # (1, T)
+    return sample_tokens(ids, next_logits, max_new_tokens, temperature, top_k, top_p, generator)[0].tolist()

@@ -8,8 +8,7 @@ order. Without a val file the last `val_ratio` of the training text is held out 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -20,10 +19,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from framework.registry import TASKS
-from framework.task import LANGUAGE_MODELING, Batch, Task, TaskSpec, TokenizerFactory
+from framework.task import LANGUAGE_MODELING, Batch, Partials, Task, TaskSpec, TokenizerFactory
 from plugins.tasks.demo_corpora import lm_text
 from plugins.tasks.generation import generate_ids
-from plugins.tasks.text_data import DataError, TextDataConfig, detect_format, load_splits, read_records, read_utf8
+from plugins.tasks.text_data import (
+    DataError,
+    SplitData,
+    TextDataConfig,
+    configured_splits,
+    detect_format,
+    load_splits,
+    read_records,
+    read_utf8,
+    split_rows,
+)
 from plugins.tasks.token_cache import TokenCache, cache_root
 
 
@@ -51,9 +60,9 @@ class LanguageModelingTask(Task):
 
     throughput_unit = "tokens"
 
-    def __init__(self, cfg: LanguageModelingConfig, data_root: str | None = None) -> None:
+    def __init__(self, cfg: LanguageModelingConfig) -> None:
         self.cfg = cfg
-        self.tokens: dict[str, np.ndarray] = {}
+        self.tokens: SplitData[np.ndarray] = SplitData(self._prepare)
 
     def _read(self, path: str, split: str) -> str:
         fmt = detect_format(Path(path), self.cfg.format)
@@ -65,33 +74,52 @@ class LanguageModelingTask(Task):
             raise DataError(f"{path}: no text (task.{split}_path)")
         return text
 
+    def _texts(self, only: str | None = None) -> dict[str, str]:
+        c = self.cfg
+        return load_splits(
+            c,
+            self._read,
+            lambda: {"train": lm_text(c.demo_size, c.seed)},
+            lambda t: tail_split(t, c.val_ratio),
+            only=only,
+        )
+
+    def _stream(self, split: str, text: str) -> np.ndarray:
+        """The split's text as one token stream (through the on-disk cache), checked to fill a block."""
+        c = self.cfg
+        tokens = TokenCache(self.tokenizer, cache_root(c.cache_dir) if c.cache else None).encode([text], "stream")[0]
+        if len(tokens) < c.block_size + 1:
+            raise DataError(
+                f"the {split} text has {len(tokens)} tokens, fewer than task.block_size + 1 = {c.block_size + 1}; "
+                "lower task.block_size or give more text"
+            )
+        return tokens
+
+    def _prepare(self, split: str) -> np.ndarray:
+        """One split read on first use (a reopened run reads only the split it evaluates)."""
+        return self._stream(split, split_rows(self._texts(only=split), split))
+
     def setup(self, tokenizer_factory: TokenizerFactory) -> TaskSpec:
         """Read the splits, get the tokenizer (trained on the train text), tokenize each split as one stream."""
-        c = self.cfg
-        texts = load_splits(
-            c, self._read, lambda: {"train": lm_text(c.demo_size, c.seed)}, lambda t: tail_split(t, c.val_ratio)
-        )
+        texts = self._texts()
         self.tokenizer = tokenizer_factory("text", lambda: [texts["train"]])
-        cache = TokenCache(self.tokenizer, cache_root(c.cache_dir) if c.cache else None)
         for split, text in texts.items():
-            tokens = cache.encode([text], "stream")[0]
-            if len(tokens) < c.block_size + 1:
-                raise DataError(
-                    f"the {split} text has {len(tokens)} tokens, fewer than task.block_size + 1 = {c.block_size + 1}; "
-                    "lower task.block_size or give more text"
-                )
-            self.tokens[split] = tokens
+            self.tokens[split] = self._stream(split, text)
         return TaskSpec(
             kind=LANGUAGE_MODELING,
             vocab_size=self.tokenizer.vocab_size,
             pad_id=self.tokenizer.pad_id,
-            max_length=c.block_size,
+            max_length=self.cfg.block_size,
             vocab=self.tokenizer.vocabulary(),
         )
 
+    def restore(self, spec: TaskSpec, tokenizer_factory: TokenizerFactory) -> None:
+        """The run's saved tokenizer; no text is read."""
+        self.tokenizer = tokenizer_factory("text", list)
+
     def splits(self) -> list[str]:
-        """Splits with text."""
-        return list(self.tokens)
+        """train and val (held out of train without a val file), and test when a file has it."""
+        return configured_splits(self.cfg, generated=("train",))
 
     def _starts(self, split: str, seed: int | None) -> np.ndarray:
         """First token of every block: shuffled with a random offset when seeded, in order otherwise."""
@@ -118,25 +146,15 @@ class LanguageModelingTask(Task):
         logits = model(batch["input_ids"], None)
         return F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten())
 
-    @torch.no_grad()
-    def evaluate(
-        self,
-        model: nn.Module,
-        split: str,
-        *,
-        batch_size: int,
-        device: torch.device,
-        autocast: Callable[[], AbstractContextManager],
-    ) -> dict[str, float]:
+    def eval_step(self, model: nn.Module, batch: Batch) -> Partials:
+        """Summed next-token loss and the number of predicted tokens."""
+        logits = model(batch["input_ids"], None).float()
+        loss_sum = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), reduction="sum")
+        return {"loss_sum": loss_sum, "count": batch["labels"].numel()}
+
+    def reduce(self, partials: list[Partials]) -> dict[str, float]:
         """Mean token loss and perplexity (exp of it) over the split's blocks."""
-        total, count = 0.0, 0
-        for batch in self.batches(split, batch_size=batch_size, epoch_seed=0):
-            batch = batch.to(device)
-            with autocast():
-                logits = model(batch["input_ids"], None).float()
-            total += float(F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), reduction="sum"))
-            count += batch["labels"].numel()
-        loss = total / max(count, 1)
+        loss = sum(float(p["loss_sum"]) for p in partials) / max(sum(int(p["count"]) for p in partials), 1)
         return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
 
     def generate(
@@ -149,8 +167,6 @@ class LanguageModelingTask(Task):
         top_k: int | None,
         top_p: float | None,
         seed: int,
-        device: torch.device,
-        autocast: Callable[[], AbstractContextManager],
     ) -> str:
         """`prompt` and its sampled continuation, as text."""
         ids = generate_ids(
@@ -162,13 +178,11 @@ class LanguageModelingTask(Task):
             top_k=top_k,
             top_p=top_p,
             seed=seed,
-            device=device,
-            autocast=autocast,
         )
         return self.tokenizer.decode(ids)
 
 
 @TASKS.register("language_modeling", config=LanguageModelingConfig)
-def build_language_modeling(cfg: LanguageModelingConfig, *, data_root: str | None = None) -> LanguageModelingTask:
+def build_language_modeling(cfg: LanguageModelingConfig) -> LanguageModelingTask:
     """Causal LM over a text file (or a generated corpus) in packed blocks; loss and perplexity."""
-    return LanguageModelingTask(cfg, data_root)
+    return LanguageModelingTask(cfg)

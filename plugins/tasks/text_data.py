@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, TypeVar
+from typing import Generic, Optional, TypeVar
 
 import numpy as np
 
@@ -218,20 +218,60 @@ def ratio_split(rows: list[T], val_ratio: float, seed: int) -> tuple[list[T], li
     return [rows[i] for i in order[n_val:]], [rows[i] for i in order[:n_val]]
 
 
+def configured_splits(cfg: TextDataConfig, generated: tuple[str, ...] = ("train", "val", "test")) -> list[str]:
+    """Splits a text task has data for: train and val always, test when a file (or the demo corpus) has it."""
+    has_test = cfg.test_path is not None or (cfg.train_path is None and "test" in generated)
+    return ["train", "val", *(["test"] if has_test else [])]
+
+
 def load_splits(
     cfg: TextDataConfig,
     read: Callable[[str, str], T],
     generated: Callable[[], dict[str, T]],
     holdout: Callable[[T], tuple[T, T]] | None = None,
+    *,
+    only: str | None = None,
 ) -> dict[str, T]:
     """Split name -> data from the configured files, the generated demo splits standing in when `train_path`
-    is null; without a val split, `holdout` (default: a seeded `val_ratio` share of the rows) splits one off train."""
+    is null; without a val split, `holdout` (default: a seeded `val_ratio` share of the rows) splits one off train.
+
+    `only` reads just what that split needs: its own file when it has one (reopened runs evaluate without
+    their training data), else the training data it is held out from.
+    """
+    paths = {"train": cfg.train_path, "val": cfg.val_path, "test": cfg.test_path}
+    if only is not None and paths.get(only):
+        check_path(str(paths[only]), f"task.{only}_path")
+        return {only: read(str(paths[only]), only)}
     out = generated() if cfg.train_path is None else {}
-    for split, path in {"train": cfg.train_path, "val": cfg.val_path, "test": cfg.test_path}.items():
+    for split, path in paths.items():
         if path:
             check_path(path, f"task.{split}_path")
             out[split] = read(path, split)
     if "val" not in out:
         split_off = holdout or (lambda rows: ratio_split(rows, cfg.val_ratio, cfg.seed))
         out["train"], out["val"] = split_off(out["train"])
-    return {split: out[split] for split in ("train", "val", "test") if split in out}
+    wanted = ("train", "val", "test") if only is None else (only,)
+    return {split: out[split] for split in wanted if split in out}
+
+
+class SplitData(Generic[T]):
+    """Each split's prepared data, made on first use: a reopened run reads only the split it evaluates."""
+
+    def __init__(self, prepare: Callable[[str], T]) -> None:
+        self._prepare = prepare
+        self._data: dict[str, T] = {}
+
+    def __getitem__(self, split: str) -> T:
+        if split not in self._data:
+            self._data[split] = self._prepare(split)
+        return self._data[split]
+
+    def __setitem__(self, split: str, value: T) -> None:
+        self._data[split] = value
+
+
+def split_rows(loaded: dict[str, T], split: str) -> T:
+    """The data of `split` from `load_splits(..., only=split)`, or an error naming the config key to set."""
+    if split not in loaded:
+        raise DataError(f"the task has no '{split}' data; point it at a file with task.{split}_path=<file>")
+    return loaded[split]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framework.tokenizer import Tokenizer
+from framework.tokenizer import Tokenizer, directory_digest
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,9 @@ def cache_root(configured: str | None) -> Path:
 
 def tokenizer_digest(tokenizer: Tokenizer) -> str:
     """sha256 of everything the tokenizer saves: equal digests mean equal encodings."""
-    digest = hashlib.sha256(type(tokenizer).__qualname__.encode())
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer.save(Path(tmp))
-        for path in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
-            digest.update(str(path.relative_to(tmp)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+        return directory_digest(Path(tmp), salt=type(tokenizer).__qualname__)
 
 
 def texts_digest(texts: list[str]) -> str:

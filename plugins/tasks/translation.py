@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -22,11 +21,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from framework.registry import TASKS, PlaitError
-from framework.task import SEQ2SEQ, Batch, Task, TaskSpec, TokenizerFactory
+from framework.task import SEQ2SEQ, Batch, Partials, Task, TaskSpec, TokenizerFactory, model_device
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.beam_search import beam_search
 from plugins.tasks.demo_corpora import parallel
-from plugins.tasks.text_data import Row, TextDataConfig, detect_format, load_splits, read_parallel, read_records
+from plugins.tasks.text_data import (
+    Row,
+    SplitData,
+    TextDataConfig,
+    configured_splits,
+    detect_format,
+    load_splits,
+    read_parallel,
+    read_records,
+    split_rows,
+)
 from plugins.tasks.token_cache import Ragged, TokenCache, cache_root
 
 log = logging.getLogger(__name__)
@@ -69,10 +78,11 @@ class TranslationTask(Task):
 
     throughput_unit = "tokens"
 
-    def __init__(self, cfg: TranslationConfig, data_root: str | None = None) -> None:
+    def __init__(self, cfg: TranslationConfig) -> None:
         self.cfg = cfg
-        self.data: dict[str, Pairs] = {}
+        self.data: SplitData[Pairs] = SplitData(self._prepare)
         self._details: dict[str, Any] = {}
+        self._eval_split = "val"  # the split the current evaluation walks (reduce scores against its references)
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -91,45 +101,73 @@ class TranslationTask(Task):
             for s, (n, seed) in sizes.items()
         }
 
-    def setup(self, tokenizer_factory: TokenizerFactory) -> TaskSpec:
-        """Read the pairs, get source/target (or shared) tokenizers, tokenize through the cache."""
-        c = self.cfg
-        raw = load_splits(c, self._read, self._generated)
-        train = raw["train"]
-        if c.shared_vocab:
+    def _pairs(self, rows: list[Row]) -> Pairs:
+        """Token ids of both sides (through the on-disk cache) and the raw text of one split."""
+        root = cache_root(self.cfg.cache_dir) if self.cfg.cache else None
+        src_cache = TokenCache(self.src_tok, root)
+        tgt_cache = src_cache if self.cfg.shared_vocab else TokenCache(self.tgt_tok, root)
+        sources, targets = [p[0] for _, p in rows], [p[1] for _, p in rows]
+        return Pairs(src_cache.encode(sources, "source"), tgt_cache.encode(targets, "target"), sources, targets)
+
+    def _prepare(self, split: str) -> Pairs:
+        """One split read on first use (a reopened run reads only the split it evaluates)."""
+        return self._pairs(split_rows(load_splits(self.cfg, self._read, self._generated, only=split), split))
+
+    def _tokenizers(self, tokenizer_factory: TokenizerFactory, train: list[Row]) -> None:
+        """Source and target tokenizers by role (one `shared` tokenizer with shared_vocab)."""
+        if self.cfg.shared_vocab:
             shared = tokenizer_factory("shared", lambda: [side for _, pair in train for side in pair])
             self.src_tok = self.tgt_tok = shared
         else:
             self.src_tok = tokenizer_factory("source", lambda: [src for _, (src, _) in train])
             self.tgt_tok = tokenizer_factory("target", lambda: [tgt for _, (_, tgt) in train])
-        root = cache_root(c.cache_dir) if c.cache else None
-        src_cache = TokenCache(self.src_tok, root)
-        tgt_cache = src_cache if c.shared_vocab else TokenCache(self.tgt_tok, root)
-        for split, rows in raw.items():
-            sources, targets = [p[0] for _, p in rows], [p[1] for _, p in rows]
-            self.data[split] = Pairs(
-                src_cache.encode(sources, "source"), tgt_cache.encode(targets, "target"), sources, targets
-            )
         self.pad_id = self.src_tok.pad_id
         self.bos_id, self.eos_id = self.tgt_tok.special_id("bos"), self.tgt_tok.special_id("eos")
         if self.tgt_tok.pad_id != self.pad_id:
             raise PlaitError("the source and target tokenizers must share the pad id; use tokenizers with <pad> = 0")
+
+    def setup(self, tokenizer_factory: TokenizerFactory) -> TaskSpec:
+        """Read the pairs, get source/target (or shared) tokenizers, tokenize through the cache."""
+        raw = load_splits(self.cfg, self._read, self._generated)
+        self._tokenizers(tokenizer_factory, raw["train"])
+        for split, rows in raw.items():
+            self.data[split] = self._pairs(rows)
         return TaskSpec(
             kind=SEQ2SEQ,
             vocab_size=self.src_tok.vocab_size,
             target_vocab_size=self.tgt_tok.vocab_size,
             pad_id=self.pad_id,
-            max_length=c.max_length,
+            max_length=self.cfg.max_length,
             vocab=self.src_tok.vocabulary(),
             extra={"bos_id": self.bos_id, "eos_id": self.eos_id},
         )
 
+    def restore(self, spec: TaskSpec, tokenizer_factory: TokenizerFactory) -> None:
+        """The run's saved tokenizers; no training data is read."""
+        self._tokenizers(tokenizer_factory, [])
+
     def splits(self) -> list[str]:
-        """Splits with sentence pairs."""
-        return list(self.data)
+        """train and val, and test when a file (or the demo corpus) has it."""
+        return configured_splits(self.cfg)
 
     def _sources(self, seqs: Sequence[np.ndarray | list[int]]) -> tuple[Tensor, Tensor]:
         return pad(seqs, self.pad_id, max_length=self.cfg.max_length, empty_id=self.src_tok.special_id("unk"))
+
+    def _batch(self, data: Pairs, idx: np.ndarray) -> Batch:
+        """(src_ids, src_mask, tgt_in, tgt_out, index) of the examples `idx`."""
+        limit = self.cfg.max_length
+        src_ids, src_mask = self._sources([data.src[i] for i in idx])
+        targets = [data.tgt[i] for i in idx]
+        tgt_in, _ = pad(targets, self.pad_id, max_length=limit, prefix=self.bos_id)
+        tgt_out, tgt_mask = pad(targets, self.pad_id, max_length=limit, suffix=self.eos_id)
+        tensors = {
+            "src_ids": src_ids,
+            "src_mask": src_mask,
+            "tgt_in": tgt_in,
+            "tgt_out": tgt_out,
+            "index": torch.from_numpy(np.asarray(idx, dtype=np.int64)),
+        }
+        return Batch(tensors, n_samples=len(idx), n_tokens=int(src_mask.sum() + tgt_mask.sum()))
 
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
         """Length-bucketed (src_ids, src_mask, tgt_in, tgt_out) batches; train shuffled by `epoch_seed`."""
@@ -141,12 +179,14 @@ class TranslationTask(Task):
             seed=epoch_seed if split == "train" else None,
             pool_batches=self.cfg.bucket_pool_batches,
         )[start:]:
-            src_ids, src_mask = self._sources([data.src[i] for i in idx])
-            targets = [data.tgt[i] for i in idx]
-            tgt_in, _ = pad(targets, self.pad_id, max_length=limit, prefix=self.bos_id)
-            tgt_out, tgt_mask = pad(targets, self.pad_id, max_length=limit, suffix=self.eos_id)
-            tensors = {"src_ids": src_ids, "src_mask": src_mask, "tgt_in": tgt_in, "tgt_out": tgt_out}
-            yield Batch(tensors, n_samples=len(idx), n_tokens=int(src_mask.sum() + tgt_mask.sum()))
+            yield self._batch(data, idx)
+
+    def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
+        """Batches sorted by source length: they are decoded, and similar lengths decode fastest."""
+        self._eval_split = split
+        data = self.data[split]
+        for idx in bucketed_batches(data.src.lengths(), batch_size, seed=None, pool_batches=1):
+            yield self._batch(data, idx)
 
     # -- loss, metrics, decoding -----------------------------------------------------------------
 
@@ -160,109 +200,83 @@ class TranslationTask(Task):
             label_smoothing=self.cfg.label_smoothing,
         )
 
-    def translate_ids(
+    def _decode(
         self,
         model: nn.Module,
-        src: Sequence[np.ndarray | list[int]],
+        src_ids: Tensor,
+        src_mask: Tensor,
         *,
-        device: torch.device,
-        autocast: Callable[[], AbstractContextManager],
         beam_size: int,
-        length_penalty: float | None = None,
-        max_length: int | None = None,
-        batch_size: int = 32,
+        length_penalty: float | None,
+        max_length: int | None,
     ) -> list[str]:
-        """Detokenized translations of token-id sources, in their order (decoded in length-sorted batches)."""
+        """Detokenized translations of one padded batch of sources."""
         c = self.cfg
-        max_new = min(max_length or c.max_decode_length, c.max_length)
-        lengths = np.array([len(s) for s in src])
-        out: list[str] = [""] * len(src)
-        for idx in bucketed_batches(lengths, batch_size, seed=None, pool_batches=1):
-            src_ids, src_mask = self._sources([src[i] for i in idx])
-            limit = max_new
-            if c.decode_length_ratio is not None:
-                limit = min(limit, int(c.decode_length_ratio * int(src_mask.sum(1).max())) + 10)
-            ids = beam_search(
-                model,
-                src_ids.to(device),
-                src_mask.to(device),
-                bos_id=self.bos_id,
-                eos_id=self.eos_id,
-                beam_size=beam_size,
-                max_new_tokens=limit,
-                length_penalty=c.length_penalty if length_penalty is None else length_penalty,
-                autocast=autocast,
-            )
-            for i, text in zip(idx.tolist(), self.tgt_tok.decode_batch(ids), strict=True):
-                out[i] = text
-        return out
-
-    @torch.no_grad()
-    def evaluate(
-        self,
-        model: nn.Module,
-        split: str,
-        *,
-        batch_size: int,
-        device: torch.device,
-        autocast: Callable[[], AbstractContextManager],
-    ) -> dict[str, float]:
-        """Teacher-forced loss and perplexity, then BLEU and chrF of decoded translations (sacrebleu)."""
-        total, count = 0.0, 0
-        for batch in self.batches(split, batch_size=batch_size, epoch_seed=0):
-            batch = batch.to(device)
-            with autocast():
-                logits = model(batch["src_ids"], batch["src_mask"], batch["tgt_in"]).float()
-            total += float(
-                F.cross_entropy(
-                    logits.flatten(0, 1), batch["tgt_out"].flatten(), ignore_index=self.pad_id, reduction="sum"
-                )
-            )
-            count += int((batch["tgt_out"] != self.pad_id).sum())
-        loss = total / max(count, 1)
-        data = self.data[split]
-        n = (
-            len(data.sources)
-            if self.cfg.eval_decode_limit is None
-            else min(self.cfg.eval_decode_limit, len(data.sources))
-        )
-        hyps = self.translate_ids(
+        limit = min(max_length or c.max_decode_length, c.max_length)
+        if c.decode_length_ratio is not None:
+            limit = min(limit, int(c.decode_length_ratio * int(src_mask.sum(1).max())) + 10)
+        ids = beam_search(
             model,
-            [data.src[i] for i in range(n)],
-            device=device,
-            autocast=autocast,
-            beam_size=self.cfg.eval_beam_size,
-            batch_size=batch_size,
+            src_ids,
+            src_mask,
+            bos_id=self.bos_id,
+            eos_id=self.eos_id,
+            beam_size=beam_size,
+            max_new_tokens=limit,
+            length_penalty=c.length_penalty if length_penalty is None else length_penalty,
         )
-        scores = corpus_scores(hyps, data.references[:n])
+        return self.tgt_tok.decode_batch(ids)
+
+    def eval_step(self, model: nn.Module, batch: Batch) -> Partials:
+        """Teacher-forced loss sum and token count; greedy/beam translations of the sentences to score."""
+        logits = model(batch["src_ids"], batch["src_mask"], batch["tgt_in"]).float()
+        tgt_out = batch["tgt_out"]
+        loss_sum = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=self.pad_id, reduction="sum")
+        partial: Partials = {
+            "loss_sum": loss_sum,
+            "count": int((tgt_out != self.pad_id).sum()),
+            "index": [],
+            "hyps": [],
+        }
+        limit = self.cfg.eval_decode_limit
+        keep = batch["index"] < limit if limit is not None else torch.ones_like(batch["index"], dtype=torch.bool)
+        if bool(keep.any()):
+            mask = batch["src_mask"][keep]
+            width = int(mask.sum(1).max())
+            partial["hyps"] = self._decode(
+                model, batch["src_ids"][keep][:, :width], mask[:, :width],
+                beam_size=self.cfg.eval_beam_size, length_penalty=None, max_length=None,
+            )  # fmt: skip
+            partial["index"] = batch["index"][keep].tolist()
+        return partial
+
+    def reduce(self, partials: list[Partials]) -> dict[str, float]:
+        """Perplexity of the teacher-forced loss, and BLEU and chrF (sacrebleu) of the decoded sentences."""
+        loss = sum(float(p["loss_sum"]) for p in partials) / max(sum(int(p["count"]) for p in partials), 1)
+        decoded = sorted((i, h) for p in partials for i, h in zip(p["index"], p["hyps"], strict=True))
+        data = self.data[self._eval_split]
+        hyps = [h for _, h in decoded]
+        order = [i for i, _ in decoded]
+        scores = corpus_scores(hyps, [data.references[i] for i in order])
+        samples = [
+            {"source": data.sources[i], "reference": data.references[i], "hypothesis": h}
+            for i, h in decoded[:N_SAMPLES]
+        ]
         self._details = {
             **{k: v for k, v in scores.items() if k.endswith("signature")},
-            "n_decoded": n,
+            "n_decoded": len(decoded),
             "beam_size": self.cfg.eval_beam_size,
-            "samples": [
-                {"source": s, "reference": r, "hypothesis": h}
-                for s, r, h in zip(
-                    data.sources[:N_SAMPLES], data.references[:N_SAMPLES], hyps[:N_SAMPLES], strict=False
-                )
-            ],
+            "samples": samples,
+            "summary": "\n".join(
+                [
+                    f"BLEU {scores['bleu']:.2f}  {scores['bleu_signature']}",
+                    f"chrF {scores['chrf']:.2f}  {scores['chrf_signature']}",
+                ]
+                + [f"  src: {x['source']}\n  ref: {x['reference']}\n  hyp: {x['hypothesis']}" for x in samples]
+            ),
         }
-        self._details["summary"] = "\n".join(
-            [
-                f"BLEU {scores['bleu']:.2f}  {scores['bleu_signature']}",
-                f"chrF {scores['chrf']:.2f}  {scores['chrf_signature']}",
-            ]
-            + [
-                f"  src: {x['source']}\n  ref: {x['reference']}\n  hyp: {x['hypothesis']}"
-                for x in self._details["samples"]
-            ]
-        )
         log.info(
-            "%s: BLEU %.2f (%s), chrF %.2f (%s)",
-            split,
-            scores["bleu"],
-            scores["bleu_signature"],
-            scores["chrf"],
-            scores["chrf_signature"],
+            "%s: BLEU %.2f (%s), chrF %.2f", self._eval_split, scores["bleu"], scores["bleu_signature"], scores["chrf"]
         )
         return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "bleu": scores["bleu"], "chrf": scores["chrf"]}
 
@@ -275,22 +289,24 @@ class TranslationTask(Task):
         model: nn.Module,
         texts: list[str],
         *,
-        device: torch.device,
-        autocast: Callable[[], AbstractContextManager],
         beam_size: int | None = None,
         length_penalty: float | None = None,
         max_length: int | None = None,
+        batch_size: int = 32,
     ) -> list[str]:
-        """Translations of raw source texts (beam settings default to the task's config)."""
-        return self.translate_ids(
-            model,
-            self.src_tok.encode_batch(texts),
-            device=device,
-            autocast=autocast,
-            beam_size=beam_size or self.cfg.beam_size,
-            length_penalty=length_penalty,
-            max_length=max_length,
-        )
+        """Translations of raw source texts in their order (beam settings default to the task's config)."""
+        device = model_device(model)
+        src = self.src_tok.encode_batch(texts)
+        out: list[str] = [""] * len(src)
+        for idx in bucketed_batches(np.array([len(s) for s in src]), batch_size, seed=None, pool_batches=1):
+            src_ids, src_mask = self._sources([src[i] for i in idx])
+            hyps = self._decode(
+                model, src_ids.to(device), src_mask.to(device),
+                beam_size=beam_size or self.cfg.beam_size, length_penalty=length_penalty, max_length=max_length,
+            )  # fmt: skip
+            for i, text in zip(idx.tolist(), hyps, strict=True):
+                out[i] = text
+        return out
 
 
 def corpus_scores(hypotheses: list[str], references: list[str]) -> dict[str, Any]:
@@ -309,6 +325,6 @@ def corpus_scores(hypotheses: list[str], references: list[str]) -> dict[str, Any
 
 
 @TASKS.register("translation", config=TranslationConfig)
-def build_translation(cfg: TranslationConfig, *, data_root: str | None = None) -> TranslationTask:
+def build_translation(cfg: TranslationConfig) -> TranslationTask:
     """Translation from line-aligned files or a two-column file; greedy/beam decoding, BLEU and chrF."""
-    return TranslationTask(cfg, data_root)
+    return TranslationTask(cfg)

@@ -6,14 +6,10 @@ import json
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
+from framework.build import build
 from framework.callback import Callback, TrainState
-from framework.registry import OPTIMIZERS, SCHEDULERS
-from framework.run import build_for_inference
 from framework.testing import compose
-from framework.trainer import Components, Trainer
-from plugins.loggers.jsonl import JsonlLogger, JsonlLoggerConfig
 
 
 class WeightSnapshots(Callback):
@@ -28,12 +24,10 @@ class WeightSnapshots(Callback):
 
 
 def test_inf_gradient_skips_step_and_backs_off(tmp_path: Path) -> None:
-    overrides = ["precision=amp_fp16", "precision.init_scale=1024", "trainer.max_steps=4"]
+    overrides = ["precision=amp_fp16", "precision.init_scale=1024", "trainer.max_steps=4", "scheduler=constant"]
     cfg = compose([*overrides, "trainer.log_every_n_steps=1", "trainer.eval_every_n_steps=0"])
-    built = build_for_inference(cfg, tmp_path, None)
+    built = build(cfg, tmp_path)
     model = built.model
-    optimizer = OPTIMIZERS.build(cfg.optimizer, model=model)
-    scheduler = SCHEDULERS.build({"_name_": "constant"}, optimizer=optimizer, max_steps=4)
     backward_calls = {"n": 0}
 
     def poison(grad: torch.Tensor) -> torch.Tensor:
@@ -42,21 +36,9 @@ def test_inf_gradient_skips_step_and_backs_off(tmp_path: Path) -> None:
 
     model.head.weight.register_hook(poison)
     snapshots = WeightSnapshots(model.head.weight)
-    trainer = Trainer(
-        OmegaConf.to_object(cfg.trainer),
-        Components(
-            model,
-            built.task,
-            built.precision,
-            optimizer,
-            scheduler,
-            [JsonlLogger(JsonlLoggerConfig(), tmp_path)],
-            [snapshots],
-        ),
-        run_dir=tmp_path,
-        device=built.device,
-    )
-    trainer.fit()
+    built.callbacks.append(snapshots)
+    scheduler = built.scheduler
+    built.trainer().fit()
 
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in rows if "train/loss" in r]

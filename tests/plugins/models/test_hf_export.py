@@ -133,7 +133,9 @@ def test_export_seq2seq_with_source_and_target_tokenizers(tmp_path: Path) -> Non
 def test_export_refuses_a_non_hf_model(tmp_path: Path) -> None:
     overrides = ["task.demo_size=300", "model=transformer_encoder", "model.d_model=16", "model.d_ff=32", *TINY_TRAIN]
     run_quick(overrides, tmp_path / "run")
-    with pytest.raises(PlaitError, match="export needs an hf_\\* model .*model=transformer_encoder"):
+    with pytest.raises(
+        PlaitError, match="export needs a model that exports to transformers .*hf_causal_lm.*model=transformer_encoder"
+    ):
         export_main([str(tmp_path / "run"), str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
 

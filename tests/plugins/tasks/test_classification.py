@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 import torch
 from tiny import SENTIMENT, char_factory
 
-from framework.registry import MODELS, TASKS
+from framework.evaluation import evaluate
+from framework.registry import MODELS, PRECISIONS, TASKS
 from framework.testing import run_quick
 from plugins.tasks.classification import ClassificationTask
 from plugins.tasks.text_data import DataError
@@ -87,14 +87,14 @@ def test_batches_resume_exactly_and_group_lengths() -> None:
 def test_evaluate_reports_per_class_scores_and_confusion_matrix() -> None:
     task = setup(name="sentiment", demo_size=200)
     model = model_for(task)
-    metrics = task.evaluate(model, "val", batch_size=32, device=CPU, autocast=nullcontext)
+    metrics = evaluate(model, task, "val", precision=PRECISIONS.build({"_name_": "fp32"}), device=CPU, batch_size=32)
     details = task.details()
     conf = torch.tensor(details["confusion_matrix"])
     assert conf.sum() == len(task.data["val"].labels) and conf.shape == (3, 3)
     assert metrics["accuracy"] == pytest.approx(float(conf.diag().sum() / conf.sum()))
     assert sum(r["support"] for r in details["per_class"].values()) == conf.sum()
     assert "confusion matrix" in details["summary"] and "negative" in details["summary"]
-    predictions = task.predict(model, ["the plot was great", "x"], device=CPU, autocast=nullcontext)
+    predictions = task.predict(model, ["the plot was great", "x"])
     assert [p["label"] in task.class_names for p in predictions] == [True, True]
     assert sum(predictions[0]["probs"].values()) == pytest.approx(1.0, abs=1e-5)
 

@@ -56,7 +56,7 @@ def test_there_are_six_experiments() -> None:
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_without_data_root_the_error_says_to_set_it(experiment: str) -> None:
     cfg = compose([f"experiment={experiment}"])
-    task = TASKS.build(cfg.task, data_root=cfg.data_root)
+    task = TASKS.build(cfg.task)
     with pytest.raises(DataError, match=r"set data_root=<path to shared/data>"):
         task.setup(lambda role, texts: pytest.fail("no tokenizer is needed before the data is found"))
 

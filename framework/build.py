@@ -1,0 +1,240 @@
+"""The one build path: a composed config becomes components, for training and for inference alike.
+
+    task           training: task.setup(tokenizers trained, or reloaded on resume) -> TaskSpec
+                   inference: task.restore(the run's saved TaskSpec, the run's saved tokenizers)
+    model(spec) -> precision.setup(model, device)
+    training only: optimizer(model) -> scheduler(optimizer) -> loggers, callbacks -> Trainer
+
+No other module constructs components in sequence. Inference reads the run directory and never writes to it.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from framework.callback import Callback
+from framework.checkpoint import load_state, resolve_resume
+from framework.config import TrainConfig
+from framework.logger import Logger
+from framework.plugins import load_plugins
+from framework.precision import PrecisionStrategy
+from framework.registry import (
+    CALLBACKS,
+    LOGGERS,
+    MODELS,
+    NAME_FIELD,
+    OPTIMIZERS,
+    PRECISIONS,
+    REGISTRIES,
+    SCHEDULERS,
+    TASKS,
+    TOKENIZERS,
+    PlaitError,
+)
+from framework.task import Task, TaskSpec, TokenizerFactory
+from framework.tokenizer import Tokenizer, directory_digest
+from framework.trainer import Components, Trainer, resolve_device
+
+TOKENIZER_DIR = "tokenizer"
+Mode = Literal["train", "infer"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices) so model init and dropout repeat."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def as_dictconfig(cfg: TrainConfig | DictConfig | dict[str, Any]) -> DictConfig:
+    """Accept a dataclass, a mapping or a composed DictConfig; return a typed DictConfig."""
+    if isinstance(cfg, DictConfig):
+        return cfg
+    merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg)
+    assert isinstance(merged, DictConfig)
+    return merged
+
+
+def plugin_versions(cfg: DictConfig) -> dict[str, str]:
+    """`kind/key -> distribution==version` for every component the run uses."""
+    versions: dict[str, str] = {}
+    for kind, registry in REGISTRIES.items():
+        node = cfg.get(kind)
+        if node is None:
+            continue
+        nodes = node.values() if registry.multi else [node]
+        for sub in nodes:
+            name = sub.get(NAME_FIELD)
+            if name in registry:
+                info = registry.source(name)
+                versions[f"{kind}/{name}"] = f"{info.distribution}=={info.version}"
+    try:
+        versions["plait"] = metadata.version("plait")
+    except metadata.PackageNotFoundError:
+        versions["plait"] = "unknown"
+    return versions
+
+
+def training_tokenizers(tokenizer_cfg: Any, run_dir: Path, resume_from: Path | None) -> TokenizerFactory:
+    """Tokenizers per role for training: reloaded from the resumed checkpoint, else trained; saved in the run."""
+
+    def factory(role: str, texts: Callable[[], Iterable[str]]) -> Tokenizer:
+        tokenizer = TOKENIZERS.build(tokenizer_cfg)
+        target = run_dir / TOKENIZER_DIR / role
+        saved = resume_from / TOKENIZER_DIR / role if resume_from is not None else None
+        if saved is not None and saved.exists():
+            tokenizer.load(saved)
+            if saved.resolve() != target.resolve():
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(saved, target)
+        else:
+            tokenizer.train(texts())
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            tokenizer.save(target)
+        return tokenizer
+
+    return factory
+
+
+def saved_tokenizers(tokenizer_cfg: Any, checkpoint: Path) -> TokenizerFactory:
+    """Tokenizers per role for inference: loaded from the checkpoint, never trained, nothing written."""
+
+    def factory(role: str, texts: Callable[[], Iterable[str]]) -> Tokenizer:
+        saved = checkpoint / TOKENIZER_DIR / role
+        if not saved.is_dir():
+            raise PlaitError(f"the run's tokenizer for '{role}' is missing: {saved} (the checkpoint is incomplete)")
+        tokenizer = TOKENIZERS.build(tokenizer_cfg)
+        try:
+            tokenizer.load(saved)
+        except Exception as exc:  # a damaged file: name it rather than echo a parser's message
+            raise PlaitError(f"cannot load the run's tokenizer from {saved}: {exc}") from None
+        return tokenizer
+
+    return factory
+
+
+def check_tokenizer_digest(checkpoint: Path, recorded: str | None) -> None:
+    """Refuse a checkpoint whose saved tokenizer differs from the one it was trained with."""
+    saved = checkpoint / TOKENIZER_DIR
+    if recorded and saved.is_dir() and directory_digest(saved) != recorded:
+        raise PlaitError(
+            f"the tokenizer in {saved} does not match the hash recorded when the run was trained; "
+            "the checkpoint was modified or damaged (restore the tokenizer files or use another checkpoint)"
+        )
+
+
+@dataclass
+class Built:
+    """Components built from one config, in dependency order; the training part is empty for inference."""
+
+    cfg: DictConfig
+    run_dir: Path
+    device: torch.device
+    task: Task
+    spec: TaskSpec
+    model: nn.Module
+    precision: PrecisionStrategy
+    checkpoint: Path | None = None  # the checkpoint loaded (resumed from, or reopened)
+    state: dict[str, Any] | None = None  # that checkpoint's contents
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None
+    loggers: list[Logger] = field(default_factory=list)
+    callbacks: list[Callback] = field(default_factory=list)
+
+    def static_state(self) -> dict[str, Any]:
+        """What every checkpoint of this run repeats: config, task spec, tokenizer digest, plugin versions."""
+        tokenizer_dir = self.run_dir / TOKENIZER_DIR
+        return {
+            "config": OmegaConf.to_yaml(self.cfg, resolve=True),
+            "spec": self.spec.to_dict(),
+            "tokenizer_sha256": directory_digest(tokenizer_dir) if tokenizer_dir.exists() else "",
+            "plugins": plugin_versions(self.cfg),
+        }
+
+    def trainer(self) -> Trainer:
+        """A Trainer over these components, continuing from the resumed checkpoint when there is one."""
+        if self.optimizer is None:
+            raise PlaitError("these components were built for inference; build with mode='train' to train")
+        parts = Components(
+            self.model, self.task, self.precision, self.optimizer, self.scheduler, self.loggers, self.callbacks
+        )
+        static = self.static_state()
+        if self.state is not None and self.state.get("tokenizer_sha256") not in ("", static["tokenizer_sha256"]):
+            raise PlaitError(f"the tokenizer in {self.checkpoint} does not match its recorded hash; it is damaged")
+        trainer = Trainer(
+            OmegaConf.to_object(self.cfg.trainer),  # type: ignore[arg-type]
+            parts,
+            run_dir=self.run_dir,
+            device=self.device,
+            static_state=static,
+            checkpoint_files={TOKENIZER_DIR: self.run_dir / TOKENIZER_DIR},
+        )
+        if self.state is not None:
+            trainer.load_state_dict(self.state)
+        return trainer
+
+
+def build(
+    config: TrainConfig | DictConfig | dict[str, Any],
+    run_dir: Path | str,
+    *,
+    mode: Mode = "train",
+    checkpoint: Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    task: Task | None = None,
+    model_factory: Callable[[TaskSpec], nn.Module] | None = None,
+) -> Built:
+    """Build every component `config` names. `train`: for `Trainer.fit` (resuming per `trainer.resume`);
+    `infer`: task, model with the weights of `checkpoint`, and precision, from the run alone.
+
+    `task` and `model_factory` stand in for the config's task and model (from Python, without registering).
+    """
+    load_plugins()
+    cfg = as_dictconfig(config)
+    run_dir = Path(run_dir)
+    tcfg = cfg.trainer
+    device = resolve_device(tcfg.device)
+    task = task if task is not None else TASKS.build(cfg.task)
+    seed_everything(tcfg.seed)
+    if mode == "train":
+        if tcfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+        checkpoint = resolve_resume(tcfg.resume, run_dir) if tcfg.resume else None
+        state = load_state(checkpoint) if checkpoint is not None else None
+        spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint))
+    else:
+        if checkpoint is None:
+            raise PlaitError("inference needs a checkpoint to load")
+        state = load_state(checkpoint)
+        if "spec" not in state:
+            raise PlaitError(
+                f"{checkpoint} predates self-contained runs (it holds no task spec); retrain it with this Plait"
+            )
+        check_tokenizer_digest(checkpoint, state.get("tokenizer_sha256"))
+        spec = TaskSpec.from_dict(state["spec"])
+        task.restore(spec, saved_tokenizers(cfg.tokenizer, checkpoint))
+    precision = PRECISIONS.build(cfg.precision)
+    model = precision.setup(model_factory(spec) if model_factory else MODELS.build(cfg.model, spec=spec), device)
+    built = Built(cfg, run_dir, device, task, spec, model, precision, checkpoint, state)
+    if mode == "infer":
+        model.load_state_dict(state["model"])
+        model.eval()
+        return built
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    built.optimizer = OPTIMIZERS.build(cfg.optimizer, model=precision.optimizer_target(model))
+    built.scheduler = SCHEDULERS.build(cfg.scheduler, optimizer=built.optimizer, max_steps=tcfg.max_steps)
+    built.loggers = [LOGGERS.build(c, run_dir=run_dir, config=resolved) for c in cfg.logger.values()]
+    built.callbacks = [CALLBACKS.build(c, run_dir=run_dir) for c in cfg.callback.values()] + list(callbacks)
+    return built

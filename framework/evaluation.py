@@ -1,0 +1,63 @@
+"""Evaluation, owned by the core: walk a split, run the task's per-batch step, reduce the partial results.
+
+The task never sees the device, autocast or the loop; here is also the one place where partial results of
+several processes will be gathered before the reduction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from framework.precision import PrecisionStrategy
+from framework.task import Partials, Task
+
+Gather = Callable[[list[Partials]], list[Partials]]  # this process's partials -> every process's partials
+
+
+def to_host(value: Any) -> Any:
+    """`value` with every tensor detached and moved to the CPU (partials must not pin device memory)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: to_host(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_host(v) for v in value)
+    return value
+
+
+def single_process(partials: list[Partials]) -> list[Partials]:
+    """The gather of a run on one process: its own partials."""
+    return partials
+
+
+def evaluate(
+    model: nn.Module,
+    task: Task,
+    split: str,
+    *,
+    precision: PrecisionStrategy,
+    device: torch.device,
+    batch_size: int,
+    gather: Gather = single_process,
+) -> dict[str, float]:
+    """Metrics of `model` on `split` (keys without prefix); leaves the model in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    partials: list[Partials] = []
+    try:
+        with torch.no_grad(), precision.autocast():
+            for batch in task.eval_batches(split, batch_size=batch_size):
+                partials.append(to_host(task.eval_step(model, batch.to(device))))
+    finally:
+        model.train(was_training)
+    return {k: float(v) for k, v in task.reduce(gather(partials)).items()}
+
+
+def run_inference(precision: PrecisionStrategy, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a task's inference method (predict, translate, ...) under no_grad and the precision's autocast."""
+    with torch.no_grad(), precision.autocast():
+        return fn(*args, **kwargs)
