@@ -51,7 +51,6 @@ class TrainConfig:
 
 
 COMPONENT_GROUPS = ("task", "tokenizer", "model", "precision", "optimizer", "scheduler", "logger", "callback")
-MULTI_GROUPS = ("logger", "callback")  # groups where several options are selected at once
 
 
 def store_schemas() -> None:

@@ -19,10 +19,10 @@ PRIMARY_ROLES = ("text", "shared", "source")
 
 def export(path: Path | str, out_dir: Path | str) -> Path:
     """Export the model and tokenizer(s) of a run or checkpoint to `out_dir`; returns `out_dir`."""
-    from framework.build import TOKENIZER_DIR
+    from framework.build import TOKENIZER_DIR, saved_tokenizers
     from framework.capabilities import EXPORTS_TO_TRANSFORMERS, with_capability
     from framework.inference import find_checkpoint, load_run
-    from framework.registry import MODELS, NAME_FIELD, TOKENIZERS
+    from framework.registry import MODELS, NAME_FIELD
 
     checkpoint = find_checkpoint(path)
     built = load_run(checkpoint, device="cpu")
@@ -40,9 +40,9 @@ def export(path: Path | str, out_dir: Path | str) -> Path:
     saved = checkpoint / TOKENIZER_DIR
     roles = sorted(p.name for p in saved.iterdir() if p.is_dir()) if saved.is_dir() else []
     primary = next((r for r in PRIMARY_ROLES if r in roles), roles[0] if roles else None)
+    load_tokenizer = saved_tokenizers(built.cfg.tokenizer, checkpoint)
     for role in roles:
-        tokenizer = TOKENIZERS.build(built.cfg.tokenizer)
-        tokenizer.load(saved / role)
+        tokenizer = load_tokenizer(role, list)
         to_transformers = getattr(tokenizer, "to_transformers", None)
         if not callable(to_transformers):
             raise PlaitError(

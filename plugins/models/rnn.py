@@ -15,7 +15,8 @@ from framework.task import CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, TaskSpec
 from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
 from plugins.models.generation import Generation
 from plugins.models.kinds import check_kind
-from plugins.models.rnn_layers import RecurrentStack, State, masked_pool
+from plugins.models.pooling import masked_pool
+from plugins.models.rnn_layers import RecurrentStack, State
 from plugins.models.rnn_seq2seq import RNNSeq2Seq
 
 POOLINGS = ("mean", "max", "last")

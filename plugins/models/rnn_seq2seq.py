@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from framework.registry import PlaitError
 from framework.task import TaskSpec
 from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
-from plugins.models.rnn_layers import BahdanauAttention, LuongAttention, RecurrentStack, State, masked_pool
+from plugins.models.pooling import masked_pool
+from plugins.models.rnn_layers import BahdanauAttention, LuongAttention, RecurrentStack, State
 
 if TYPE_CHECKING:
     from plugins.models.rnn import RNNConfig

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from framework.registry import MODELS, PlaitError
 from framework.task import CLASSIFICATION, TaskSpec
 from plugins.models.kinds import check_kind
+from plugins.models.pooling import masked_pool
 from plugins.models.transformer_blocks import TransformerConfig, TransformerStack, input_embedding
 
 
@@ -48,9 +49,8 @@ class TransformerEncoderClassifier(nn.Module):
             pooled = x[:, 0]
         elif keep is None:
             pooled = x.mean(1)
-        else:  # mean over real tokens
-            weights = keep.unsqueeze(-1).to(x.dtype)
-            pooled = (x * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        else:
+            pooled = masked_pool(x, keep, "mean")
         return self.head(pooled)
 
 

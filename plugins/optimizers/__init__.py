@@ -42,12 +42,9 @@ class AdamConfig(ComponentConfig):
 
 
 @dataclass
-class AdamWConfig(ComponentConfig):
+class AdamWConfig(AdamConfig):
     """Options of AdamW (decoupled weight decay, Loshchilov & Hutter 2019)."""
 
-    lr: float = 1e-3  # learning rate
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # moment decay rates
-    eps: float = 1e-8  # denominator epsilon
     weight_decay: float = 0.01  # decoupled decay on matrices
 
 
