@@ -42,6 +42,7 @@ from framework.registry import (
     TOKENIZERS,
     PlaitError,
 )
+from framework.resume import check_resume
 from framework.task import Task, TaskSpec, TokenizerFactory
 from framework.tokenizer import Tokenizer, directory_digest
 from framework.trainer import Components, Trainer, resolve_device
@@ -183,6 +184,7 @@ class Built:
         )
         if self.state is not None:
             trainer.load_state_dict(self.state)
+            trainer.last_checkpoint = self.checkpoint
         return trainer
 
 
@@ -213,6 +215,8 @@ def build(
             torch.use_deterministic_algorithms(True)
         checkpoint = resolve_resume(tcfg.resume, run_dir) if tcfg.resume else None
         state = load_state(checkpoint) if checkpoint is not None else None
+        if state is not None:
+            check_resume(state["config"], cfg, checkpoint)  # before any data is read or file written
         spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint))
     else:
         if checkpoint is None:

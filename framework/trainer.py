@@ -169,6 +169,9 @@ class Trainer:
         batches = self._train_batches()
         final_metrics: dict[str, float] = dict(state.last_metrics)
         evaluated_at = -1
+        if state.step >= cfg.max_steps and state.last_metrics:  # a relaunched finished run: nothing to add
+            self._close_loggers("finished")
+            return final_metrics
         self._begin()
         try:
             while state.step < cfg.max_steps:
