@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from framework.callback import Callback
+from framework.capabilities import init_only_fields
 from framework.checkpoint import load_state, resolve_resume
 from framework.config import TrainConfig
 from framework.logger import Logger
@@ -229,6 +230,8 @@ def build(
         check_tokenizer_digest(checkpoint, state.get("tokenizer_sha256"))
         spec = TaskSpec.from_dict(state["spec"])
         task.restore(spec, saved_tokenizers(cfg.tokenizer, checkpoint))
+        for name in init_only_fields(MODELS, cfg.model[NAME_FIELD]):
+            cfg.model[name] = None  # the checkpoint's weights replace whatever these would initialise
     precision = PRECISIONS.build(cfg.precision)
     model = precision.setup(model_factory(spec) if model_factory else MODELS.build(cfg.model, spec=spec), device)
     built = Built(cfg, run_dir, device, task, spec, model, precision, checkpoint, state)

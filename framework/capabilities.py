@@ -1,7 +1,8 @@
 """Capabilities a component declares, so the core asks "who can do X" instead of naming components.
 
 A component's config dataclass lists them in a class attribute:
-`capabilities: ClassVar[frozenset[str]] = frozenset({EXPORTS_TO_TRANSFORMERS})`.
+`capabilities: ClassVar[frozenset[str]] = frozenset({EXPORTS_TO_TRANSFORMERS})`, and names the fields that only
+initialise weights in `init_only_fields: ClassVar[tuple[str, ...]]`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from framework.registry import Registry
 
 EXPORTS_TO_TRANSFORMERS = "exports_to_transformers"  # model: `save_pretrained` writes a transformers directory
 REFERENCE_PRECISION = "reference_precision"  # precision: the baseline `plait compare` divides by
+
+
+def init_only_fields(registry: Registry[Any], name: str) -> tuple[str, ...]:
+    """Fields of component `name` that only initialise weights (e.g. pretrained vectors): a reopened run loads its
+    trained weights instead, so inference ignores them and needs none of the files they name."""
+    return tuple(getattr(registry.config_class(name), "init_only_fields", ()))
 
 
 def has_capability(registry: Registry[Any], name: str, capability: str) -> bool:

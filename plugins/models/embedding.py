@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +26,8 @@ from framework.task import TaskSpec
 @dataclass
 class EmbeddingConfig(ComponentConfig):
     """Options shared by every model with an input embedding."""
+
+    init_only_fields: ClassVar[tuple[str, ...]] = ("pretrained_embeddings",)  # a reopened run loads its weights
 
     pretrained_embeddings: Optional[str] = None  # GloVe/word2vec text file (.txt, or .zip[::member]); null: random
     freeze_embeddings: bool = False  # keep the input embedding fixed while training
