@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from framework.callback import TrainState
 from framework.logger import Logger
 from framework.registry import LOGGERS, ComponentConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -19,23 +23,56 @@ class JsonlLoggerConfig(ComponentConfig):
 
 
 class JsonlLogger(Logger):
-    """Appends one JSON object per logging call; on resume, drops rows the checkpoint had not reached."""
+    """Appends one JSON object per logging call; on resume, repairs the file to end at the resumed step.
+
+    The repair writes a new file and renames it over the old one (after fsync), so a kill during the
+    repair leaves either the old file or the repaired one, never a truncated one. A torn last line
+    (a kill mid-write) and rows after the checkpoint's step are dropped; a row the trainer logs again at
+    the resumed step with metrics already recorded there (relaunching a finished run) is not duplicated.
+    """
 
     def __init__(self, cfg: JsonlLoggerConfig, run_dir: Path) -> None:
         self.path = run_dir / cfg.filename
         self._fh = None
+        self._resumed_step: int | None = None
+        self._keys_at_resume: set[str] = set()  # metric names already recorded at the resumed step
 
     def on_fit_start(self, state: TrainState) -> None:
         if state.step > 0 and self.path.exists():  # resumed: forget rows logged after the checkpoint
-            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= state.step]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            self._repair(state.step)
         elif state.step == 0 and self.path.exists():
             self.path.unlink()
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115  (kept open for the run)
 
+    def _repair(self, step: int) -> None:
+        raw = self.path.read_bytes()
+        lines = raw.split(b"\n")
+        torn = lines.pop()  # b"" when the file ends with a newline, else a half-written row
+        kept: list[bytes] = []
+        dropped = 1 if torn.strip() else 0
+        for line in lines:
+            try:
+                row = json.loads(line)
+                row_step = int(row["step"])
+            except (ValueError, TypeError, KeyError):
+                dropped += 1
+                continue
+            if row_step <= step:
+                kept.append(line + b"\n")
+                if row_step == step:
+                    self._keys_at_resume.update(k for k in row if k != "step")
+        self._resumed_step = step
+        if dropped:
+            log.warning("%s: dropped %d damaged line(s) (a run killed while writing)", self.path, dropped)
+        repaired = b"".join(kept)
+        if repaired != raw:
+            atomic_write_bytes(self.path, repaired)
+
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         if self._fh is None:
             return
+        if step == self._resumed_step and metrics.keys() <= self._keys_at_resume:
+            return  # already recorded before the resume (a finished run relaunched)
         self._fh.write(json.dumps({"step": step, **metrics}) + "\n")
         self._fh.flush()
 
@@ -43,6 +80,25 @@ class JsonlLogger(Logger):
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` all at once: write a temporary file beside it, fsync, rename, fsync the dir."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @LOGGERS.register("jsonl", config=JsonlLoggerConfig)

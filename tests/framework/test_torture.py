@@ -1,0 +1,117 @@
+"""kill -9 torture: a tiny training killed inside checkpoint saves, resumed with trainer.resume=auto each time,
+ends bit-identical (weights and metrics rows) to a run that was never interrupted.
+
+The kills come from the PLAIT_FAULT_INJECT test hook in framework/checkpoint.py (`<point>:<step>`: the
+process calls os._exit(137) at that point of that step's save, as kill -9 would leave it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from framework.checkpoint import FAULT_ENV, latest_checkpoint, load_state
+
+pytestmark = pytest.mark.slow  # ~6 s per training subprocess on 2 CPU cores
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERRIDES = [
+    "trainer.max_steps=8",
+    "trainer.checkpoint_every_n_steps=2",
+    "trainer.keep_last_checkpoints=1",  # pruning at every save: the riskiest setting
+    "trainer.eval_every_n_steps=4",
+    "trainer.log_every_n_steps=1",
+]
+
+# Trains into argv[1] with the overrides in argv[2]; records the step each fit starts from.
+TRAIN = """
+import json, sys
+from pathlib import Path
+from framework.callback import Callback
+from framework.run import train
+from framework.testing import compose
+
+run_dir = Path(sys.argv[1])
+
+class RecordStart(Callback):
+    def on_fit_start(self, state):
+        with open(run_dir / "started_at", "a") as fh:
+            fh.write(f"{state.step}\\n")
+
+train(compose(json.loads(sys.argv[2])), run_dir, callbacks=[RecordStart()])
+"""
+
+
+def _train(run_dir: Path, fault: str | None = None, resume: bool = False) -> int:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop(FAULT_ENV, None)
+    if fault:
+        env[FAULT_ENV] = fault
+    overrides = [*OVERRIDES, *(["trainer.resume=auto"] if resume else [])]
+    args = [sys.executable, "-c", textwrap.dedent(TRAIN), str(run_dir), json.dumps(overrides)]
+    proc = subprocess.run(args, env=env, timeout=300, capture_output=True, text=True)
+    assert proc.returncode in (0, 137), proc.stderr[-3000:]
+    return proc.returncode
+
+
+def _starts(run_dir: Path) -> list[int]:
+    return [int(line) for line in (run_dir / "started_at").read_text().split()]
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    """metrics.jsonl without wall-clock dependent values (throughput, elapsed time, memory)."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if "per_s" not in k and not k.startswith("sys/")} for row in rows]
+
+
+def _assert_same_as(run_dir: Path, straight: Path) -> None:
+    a = load_state(latest_checkpoint(straight / "checkpoints"))
+    b = load_state(latest_checkpoint(run_dir / "checkpoints"))
+    assert a["step"] == b["step"] == 8
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert _rows(run_dir) == _rows(straight)
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step_0000008"]  # no debris, keep_last=1
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("straight")
+    assert _train(run_dir) == 0
+    return run_dir
+
+
+def test_three_kills_in_a_row_inside_saves_then_resume_matches(tmp_path: Path, straight: Path) -> None:
+    assert _train(tmp_path, "after_temp_write:4") == 137  # step 4's state.pt written, not committed
+    assert _train(tmp_path, "during_prune:6", resume=True) == 137  # step 6 committed, step 4 half-deleted
+    assert _train(tmp_path, "before_rename:8", resume=True) == 137  # the final save never committed
+    assert _train(tmp_path, resume=True) == 0
+    assert _starts(tmp_path) == [0, 2, 6, 6]  # each resume starts at the newest committed checkpoint
+    _assert_same_as(tmp_path, straight)
+
+
+def test_kill_after_commit_before_prune_then_resume_matches(tmp_path: Path, straight: Path) -> None:
+    assert _train(tmp_path, "after_rename:4") == 137
+    assert _train(tmp_path, resume=True) == 0
+    assert _starts(tmp_path) == [0, 4]
+    _assert_same_as(tmp_path, straight)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="WAITS ON the lead's integration: run.py must call checkpoint.clean_leftovers(run_dir/'checkpoints') "
+    "under the RunLock before load_resume, and a relaunch of a finished run must not re-save its last step",
+)
+def test_relaunch_of_finished_run_killed_while_replacing_resumes_from_it(tmp_path: Path, straight: Path) -> None:
+    assert _train(tmp_path) == 0
+    relaunch = _train(tmp_path, "replacing:8", resume=True)  # the finished step moved aside, new one not in
+    assert _train(tmp_path, resume=True) == 0
+    assert relaunch == 0 or _starts(tmp_path) == [0, 8, 8]  # never restarts from scratch
+    _assert_same_as(tmp_path, straight)
