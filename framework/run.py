@@ -40,6 +40,7 @@ from framework.registry import (
 )
 from framework.tokenizer import Tokenizer
 from framework.trainer import Components, Trainer, resolve_device
+from framework.validation import validate_config
 
 TOKENIZER_DIR = "tokenizer"
 CONFIG_FILE = "config.yaml"
@@ -157,6 +158,7 @@ def train(
     """
     load_plugins()
     cfg = as_dictconfig(config)
+    validate_config(cfg)  # errors before work (the lead moves this into the build path)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / CONFIG_FILE, resolve=True)

@@ -15,10 +15,25 @@ import numpy as np
 
 from framework.registry import ComponentConfig
 from framework.text_files import DataError, read_lines, read_utf8
+from framework.validation import Choice, at_least, between
 
 T = TypeVar("T")
 
-FORMATS = ("auto", "tsv", "csv", "jsonl", "label_first", "text", "hf_disk", "parallel")
+
+class DataFormat(Choice):
+    """How a data file is read (`task.format`); auto picks one from the path."""
+
+    auto = "auto"
+    tsv = "tsv"
+    csv = "csv"
+    jsonl = "jsonl"
+    label_first = "label_first"
+    text = "text"
+    hf_disk = "hf_disk"
+    parallel = "parallel"
+
+
+FORMATS = DataFormat.values()
 SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "text"}
 LABEL_FIRST_FIELDS = ("label", "text")  # the two fields of a `<label> <sentence>` line
 HF_SPLIT_NAMES = {"val": ("validation", "val", "valid", "dev"), "test": ("test",), "train": ("train",)}
@@ -33,11 +48,18 @@ class TextDataConfig(ComponentConfig):
     train_path: Optional[str] = None  # data file (or saved HF dataset dir); null: the generated demo corpus
     val_path: Optional[str] = None  # null: a deterministic val_ratio share of the training data
     test_path: Optional[str] = None  # optional held-out data (`plait eval <run> split=test`)
-    format: str = "auto"  # auto (from the suffix) | tsv | csv | jsonl | label_first | text | hf_disk | parallel
+    format: DataFormat = DataFormat.auto  # auto: from the suffix (a directory: hf_disk; {lang} in the path: parallel)
     val_ratio: float = 0.1  # share of the training data held out for validation when val_path is null
     seed: int = 1234  # seed of the generated corpus and of the train/val split
     cache: bool = True  # tokenize once and reuse the token ids from disk on the next run
     cache_dir: Optional[str] = None  # null: $PLAIT_CACHE_DIR, else ~/.cache/plait
+
+    def validate(self) -> None:
+        """Range checks shared by the text tasks (and every int field they add that counts something)."""
+        between(self, "val_ratio", 0, 1, low_open=True, high_open=True)
+        counts = ("max_length", "block_size", "bucket_pool_batches", "demo_size", "eval_max_blocks")
+        counts += ("beam_size", "eval_beam_size", "max_decode_length", "eval_decode_limit")
+        at_least(self, 1, *(n for n in counts if n in vars(self)))
 
 
 def check_path(path: str, key: str) -> None:

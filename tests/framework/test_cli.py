@@ -63,7 +63,7 @@ def test_list_and_describe(tmp_path: Path) -> None:
     assert described.returncode == 0
     assert "model.d_model" in described.stdout and "width of token representations" in described.stdout
     logger = plait("describe", "logger/wandb", cwd=tmp_path)
-    assert "logger.wandb.mode" in logger.stdout and "str | null" in logger.stdout
+    assert "logger.wandb.mode" in logger.stdout and "offline | online | disabled | null" in logger.stdout
     bad = plait("describe", "modl/transformer_encoder", cwd=tmp_path)
     assert bad.returncode == 2 and "Closest match: 'model'" in bad.stderr
 
