@@ -5,11 +5,12 @@ and datasets saved with Hugging Face `datasets`; every error names the file and 
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, TypeVar
+from typing import Any, Optional, TypeVar
 
 import numpy as np
 
@@ -102,9 +103,11 @@ def _missing(path: Path, where: str, missing: list[str], found: Sequence[str]) -
 
 
 def _delimited(path: Path, columns: Sequence[str], delimiter: str) -> list[Row]:
-    lines = read_utf8(path).splitlines()
-    reader = csv.reader(lines, delimiter=delimiter)
-    header = next(reader, None)
+    """Records split by the csv module's rules: only a line feed, CRLF or CR ends a record (U+2028 or a form
+    feed inside a field is text) and a quoted field may hold line breaks; `file:line` names a record's first line."""
+    reader = csv.reader(io.StringIO(read_utf8(path), newline=""), delimiter=delimiter)
+    records = _records(reader, path)
+    header = next(records, (1, None))[1]
     if header is None:
         raise DataError(f"{path}: the file is empty")
     missing = [c for c in columns if c not in header]
@@ -112,8 +115,7 @@ def _delimited(path: Path, columns: Sequence[str], delimiter: str) -> list[Row]:
         raise _missing(path, f"{path}:1", missing, header)
     index = [header.index(c) for c in columns]
     rows: list[Row] = []
-    for record in reader:
-        line = reader.line_num
+    for line, record in records:
         if not record or not any(field.strip() for field in record):
             raise DataError(f"{path}:{line}: empty line; remove it")
         if len(record) < len(header):
@@ -122,9 +124,25 @@ def _delimited(path: Path, columns: Sequence[str], delimiter: str) -> list[Row]:
     return rows
 
 
+def _records(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of each record; a malformed record is a DataError naming its line."""
+    start = 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(f"{path}:{start}: {exc}; fix the quoting of this record") from None
+        yield start, record
+        start = reader.line_num + 1
+
+
 def _jsonl(path: Path, columns: Sequence[str]) -> list[Row]:
     rows: list[Row] = []
-    for i, line in enumerate(read_utf8(path).splitlines(), 1):
+    text = read_utf8(path)
+    lines = text.removesuffix("\n").split("\n") if text else []  # JSON Lines: only \n ends a line (U+2028 is text)
+    for i, line in enumerate(lines, 1):
         if not line.strip():
             raise DataError(f"{path}:{i}: empty line; remove it")
         try:
