@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -25,7 +26,7 @@ from torch import nn
 
 from framework.callback import Callback
 from framework.capabilities import init_only_fields
-from framework.checkpoint import load_state, resolve_resume
+from framework.checkpoint import Loaded, clean_leftovers, load_resume
 from framework.config import TrainConfig
 from framework.logger import Logger
 from framework.plugins import load_plugins
@@ -47,6 +48,7 @@ from framework.resume import check_resume
 from framework.task import Task, TaskSpec, TokenizerFactory
 from framework.tokenizer import Tokenizer, directory_digest
 from framework.trainer import Components, Trainer, resolve_device
+from framework.validation import validate_config
 
 TOKENIZER_DIR = "tokenizer"
 Mode = Literal["train", "infer"]
@@ -127,16 +129,6 @@ def saved_tokenizers(tokenizer_cfg: Any, checkpoint: Path) -> TokenizerFactory:
     return factory
 
 
-def check_tokenizer_digest(checkpoint: Path, recorded: str | None) -> None:
-    """Refuse a checkpoint whose saved tokenizer differs from the one it was trained with."""
-    saved = checkpoint / TOKENIZER_DIR
-    if recorded and saved.is_dir() and directory_digest(saved) != recorded:
-        raise PlaitError(
-            f"the tokenizer in {saved} does not match the hash recorded when the run was trained; "
-            "the checkpoint was modified or damaged (restore the tokenizer files or use another checkpoint)"
-        )
-
-
 @dataclass
 class Built:
     """Components built from one config, in dependency order; the training part is empty for inference."""
@@ -148,12 +140,21 @@ class Built:
     spec: TaskSpec
     model: nn.Module
     precision: PrecisionStrategy
-    checkpoint: Path | None = None  # the checkpoint loaded (resumed from, or reopened)
-    state: dict[str, Any] | None = None  # that checkpoint's contents
+    loaded: Loaded | None = None  # the checkpoint loaded (resumed from, or reopened) and its contents
     optimizer: torch.optim.Optimizer | None = None
     scheduler: Any = None
     loggers: list[Logger] = field(default_factory=list)
     callbacks: list[Callback] = field(default_factory=list)
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The loaded checkpoint's contents (None for a fresh training run)."""
+        return self.loaded.state if self.loaded is not None else None
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The loaded checkpoint's directory (None for a fresh training run)."""
+        return self.loaded.path if self.loaded is not None else None
 
     def static_state(self) -> dict[str, Any]:
         """What every checkpoint of this run repeats: config, task spec, tokenizer digest, plugin versions."""
@@ -194,18 +195,20 @@ def build(
     run_dir: Path | str,
     *,
     mode: Mode = "train",
-    checkpoint: Path | None = None,
+    checkpoint: Loaded | None = None,
     callbacks: Sequence[Callback] = (),
     task: Task | None = None,
     model_factory: Callable[[TaskSpec], nn.Module] | None = None,
 ) -> Built:
     """Build every component `config` names. `train`: for `Trainer.fit` (resuming per `trainer.resume`);
-    `infer`: task, model with the weights of `checkpoint`, and precision, from the run alone.
+    `infer`: task, model with the weights of the loaded `checkpoint`, and precision, from the run alone.
 
     `task` and `model_factory` stand in for the config's task and model (from Python, without registering).
     """
     load_plugins()
     cfg = as_dictconfig(config)
+    given = tuple(k for k, obj in (("task", task), ("model", model_factory)) if obj is not None)
+    validate_config(cfg, skip=given)  # every bad value fails here, before any data is read or file written
     run_dir = Path(run_dir)
     tcfg = cfg.trainer
     device = resolve_device(tcfg.device)
@@ -214,29 +217,29 @@ def build(
     if mode == "train":
         if tcfg.deterministic:
             torch.use_deterministic_algorithms(True)
-        checkpoint = resolve_resume(tcfg.resume, run_dir) if tcfg.resume else None
-        state = load_state(checkpoint) if checkpoint is not None else None
-        if state is not None:
-            check_resume(state["config"], cfg, checkpoint)  # before any data is read or file written
-        spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint))
+        clean_leftovers(run_dir / "checkpoints")
+        checkpoint = load_resume(tcfg.resume, run_dir) if tcfg.resume else None
+        for skipped, why in checkpoint.skipped if checkpoint else []:
+            print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
+        if checkpoint is not None:
+            check_resume(checkpoint.state["config"], cfg, checkpoint.path)  # before any data is read
+        spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else None))
     else:
         if checkpoint is None:
             raise PlaitError("inference needs a checkpoint to load")
-        state = load_state(checkpoint)
-        if "spec" not in state:
+        if "spec" not in checkpoint.state:
             raise PlaitError(
-                f"{checkpoint} predates self-contained runs (it holds no task spec); retrain it with this Plait"
+                f"{checkpoint.path} predates self-contained runs (it holds no task spec); retrain it with this Plait"
             )
-        check_tokenizer_digest(checkpoint, state.get("tokenizer_sha256"))
-        spec = TaskSpec.from_dict(state["spec"])
-        task.restore(spec, saved_tokenizers(cfg.tokenizer, checkpoint))
+        spec = TaskSpec.from_dict(checkpoint.state["spec"])
+        task.restore(spec, saved_tokenizers(cfg.tokenizer, checkpoint.path))
         for name in init_only_fields(MODELS, cfg.model[NAME_FIELD]):
             cfg.model[name] = None  # the checkpoint's weights replace whatever these would initialise
     precision = PRECISIONS.build(cfg.precision)
     model = precision.setup(model_factory(spec) if model_factory else MODELS.build(cfg.model, spec=spec), device)
-    built = Built(cfg, run_dir, device, task, spec, model, precision, checkpoint, state)
+    built = Built(cfg, run_dir, device, task, spec, model, precision, checkpoint)
     if mode == "infer":
-        model.load_state_dict(state["model"])
+        model.load_state_dict(built.state["model"])
         model.eval()
         return built
     resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -14,7 +14,6 @@ newest checkpoint that loads and says which ones it skipped and why.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from framework.registry import PlaitError
+from framework.tokenizer import directory_digest
 
 STATE_FILE = "state.pt"
 MARKER = "COMPLETE"
@@ -81,15 +81,6 @@ def _fsync_tree(root: Path) -> None:
         elif path.is_dir():
             _fsync_dir(path)
     _fsync_dir(root)
-
-
-def hash_directory(directory: Path) -> str:
-    """sha256 over the names and bytes of every file under `directory` (the recorded tokenizer hash)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(directory)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def checkpoint_step(path: Path) -> int:
@@ -193,7 +184,7 @@ def verify_tokenizer(checkpoint_dir: Path, recorded_sha256: str | None) -> None:
     directory = Path(checkpoint_dir) / TOKENIZER_DIR
     if not directory.is_dir():
         raise CheckpointLoadError(checkpoint_dir, f"{directory} is missing but its hash is recorded in {STATE_FILE}")
-    if hash_directory(directory) == recorded_sha256:
+    if directory_digest(directory) == recorded_sha256:
         return
     files = sorted(p for p in directory.rglob("*") if p.is_file())
     for file in files:  # name the damaged file when it is unreadable JSON

@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
         load_command(command).main(rest)
     except PlaitError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:  # a second Ctrl-C: checkpoints already written stay intact (atomic renames)
+        print("interrupted (no new checkpoint); resume with trainer.resume=auto", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

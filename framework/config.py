@@ -26,10 +26,19 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     eval_every_n_steps: int = 100
     checkpoint_every_n_steps: int = 100  # 0 disables periodic checkpoints (the final one is still written)
-    keep_last_checkpoints: int = 2
+    keep_last_checkpoints: int = 2  # newest periodic checkpoints kept on disk; 0 keeps them all
     resume: Optional[str] = None  # auto | <checkpoint or run dir> | null
+    overwrite: bool = False  # replace a previous run in this directory: deletes its checkpoints and metrics
     deterministic: bool = False  # torch.use_deterministic_algorithms
     detect_anomaly_every_step: bool = False  # check loss and gradients for inf/nan every step (one host sync per step)
+
+    def validate(self) -> None:
+        """Range checks, run by `framework.validation.validate_config` before any work."""
+        from framework.validation import above, at_least
+
+        at_least(self, 1, "max_steps", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every_n_steps")
+        at_least(self, 0, "eval_every_n_steps", "checkpoint_every_n_steps", "keep_last_checkpoints")
+        above(self, 0, "clip_grad_norm")
 
 
 @dataclass

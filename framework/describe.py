@@ -6,6 +6,7 @@ A component's dataclass is its documentation: field comments in the source becom
 from __future__ import annotations
 
 import dataclasses
+import enum
 import inspect
 import io
 import tokenize
@@ -78,12 +79,16 @@ def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         names = [_type_name(a) for a in args if a is not type(None)]
         return " | ".join(names) + (" | null" if type(None) in args else "")
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):  # a closed choice: its values
+        return " | ".join(str(m.value) for m in tp)
     if args:
         return f"{getattr(typing.get_origin(tp), '__name__', tp)}[{', '.join(_type_name(a) for a in args)}]"
     return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
 def _default(f: dataclasses.Field) -> str:
+    if isinstance(f.default, enum.Enum):
+        return repr(f.default.value)
     if f.default is not dataclasses.MISSING:
         return repr(f.default)
     if f.default_factory is not dataclasses.MISSING:

@@ -1,11 +1,14 @@
 """`plait train`: Hydra composes `conf/train.yaml` with the user's overrides, then `framework.run.train` runs.
 
-Component choices are checked before Hydra sees them, so a typo gets the known names and the
-closest one instead of a stack trace.
+Errors before work: credential-looking keys are refused, component and experiment choices are checked
+(a typo gets the known names and the closest one), and a plain run is composed and validated once
+before Hydra creates its run directory, so every bad value is one message, exit code 2, no traceback
+(`HYDRA_FULL_ERROR=1` shows Hydra's own error with its traceback).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -14,7 +17,10 @@ from omegaconf import DictConfig
 
 from framework.config import COMPONENT_GROUPS, store_schemas
 from framework.plugins import load_plugins
-from framework.registry import REGISTRIES, UnknownComponentError
+from framework.registry import NAME_FIELD, REGISTRIES, PlaitError, UnknownComponentError, closest
+from framework.validation import override_key, refuse_secrets, unknown_key_error, validate_config
+
+CHECKED_GROUPS = (*COMPONENT_GROUPS, "experiment")  # groups whose option names are checked before Hydra runs
 
 
 def group_options(group: str, conf: Path) -> set[str]:
@@ -26,6 +32,15 @@ def group_options(group: str, conf: Path) -> set[str]:
     options |= {name.removesuffix(".yaml") for name in stored if isinstance(name, str)}
     options |= {p.stem for p in (conf / group).glob("*.yaml")}
     return options
+
+
+def unknown_option_message(group: str, value: str, known: list[str]) -> str:
+    """The error for `group=value` naming no option: the known options and the closest one."""
+    if group in REGISTRIES:
+        return REGISTRIES[group].unknown_message(value, known)
+    near = closest(value, known)
+    hint = f" Closest match: '{near}'." if near else ""
+    return f"Unknown {group} '{value}'. Known {group}s: {', '.join(known) or '(none)'}.{hint}"
 
 
 def check_overrides(argv: list[str], conf: Path) -> None:
@@ -41,7 +56,7 @@ def check_overrides(argv: list[str], conf: Path) -> None:
         return  # syntax errors are Hydra's to explain
     for override in parsed:
         group = override.key_or_group
-        if group not in COMPONENT_GROUPS or override.is_delete() or override.package:
+        if group not in CHECKED_GROUPS or override.is_delete() or override.package:
             continue
         if override.is_sweep_override():
             values = list(override.sweep_string_iterator())
@@ -51,7 +66,70 @@ def check_overrides(argv: list[str], conf: Path) -> None:
         known = sorted(group_options(group, conf))
         for value in values:
             if isinstance(value, str) and value not in known:
-                raise UnknownComponentError(REGISTRIES[group].unknown_message(value, known))
+                raise UnknownComponentError(unknown_option_message(group, value, known))
+
+
+def _compose(argv: list[str], conf: Path) -> DictConfig:
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3", job_name="plait"):
+        return compose(config_name="train", overrides=argv)
+
+
+def _under(key: str, prefix: str) -> bool:
+    return key == prefix or key.startswith(f"{prefix}.")
+
+
+def _owner(node: object, path: str) -> str:
+    """How an error names the config node at `path`: `model 'lstm'`, `trainer`, `the train config`."""
+    name = node.get(NAME_FIELD) if isinstance(node, DictConfig) else None
+    return f"{path} '{name}'" if name else (path or "the train config")
+
+
+def composition_error(exc: Exception, argv: list[str], conf: Path) -> str:
+    """One clear line for a failed composition: the full key and what is wrong; a misspelt key gets the real one."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+    cause = exc.__cause__ or exc.__context__ or exc
+    full_key = str(getattr(cause, "full_key", "") or "")
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and full_key:
+        rest = [a for a in argv if not _under(override_key(a) or "", full_key)]
+        try:
+            parent_path = full_key.rpartition(".")[0]
+            cfg = _compose(rest, conf)
+            parent = OmegaConf.select(cfg, parent_path) if parent_path else cfg
+        except Exception:
+            parent = None
+        if isinstance(parent, DictConfig):
+            fields = [str(k) for k in parent if k != NAME_FIELD]
+            return str(unknown_key_error(full_key, fields, _owner(parent, parent_path)))
+    if isinstance(cause, OmegaConfBaseException) and full_key:
+        return f"{full_key}: {getattr(cause, 'msg', None) or cause}".split("\n")[0]
+    lines = [line for line in str(exc).splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line]
+    return " ".join(lines) or type(exc).__name__
+
+
+def precheck(argv: list[str], conf: Path) -> None:
+    """Compose and validate a plain run (no flags, no sweep) before Hydra writes its run directory.
+
+    Runs with Hydra flags (-m, --cfg, --help, -cd ...) are left to Hydra; `framework.run.train` validates
+    every run again, so a sweep's bad trial fails that trial.
+    """
+    if any(a.startswith("-") for a in argv):
+        return
+    from omegaconf.errors import InterpolationResolutionError
+
+    try:
+        cfg = _compose(argv, conf)
+    except Exception as exc:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        raise PlaitError(composition_error(exc, argv, conf)) from None
+    try:
+        validate_config(cfg)
+    except InterpolationResolutionError:
+        return  # e.g. ${hydra:...} only resolves inside the Hydra app: train() validates there
 
 
 def _task(cfg: DictConfig) -> float | None:
@@ -59,6 +137,7 @@ def _task(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
     from framework.cli import fail
+    from framework.preemption import Preempted
     from framework.registry import PlaitError
     from framework.run import train
     from framework.summary import print_run_summary
@@ -70,6 +149,9 @@ def _task(cfg: DictConfig) -> float | None:
         cfg.logger.wandb.group = Path(hc.sweep.dir).name  # one W&B group per sweep
     try:
         result = train(cfg, run_dir)
+    except Preempted as exc:  # a graceful stop ends the whole command (a sweep too), with the signal's code
+        print(f"stopped: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
     except PlaitError as exc:
         if not sweeping:
             fail(str(exc))
@@ -94,8 +176,10 @@ def run_hydra_train(argv: list[str], conf: Path) -> None:
     """Run Hydra's full CLI (overrides, -m, --cfg, --help, completion) on `conf/train.yaml`."""
     import hydra
 
+    refuse_secrets(argv)  # first: nothing may be written while a credential is on the command line
     load_plugins()
     store_schemas()
     check_overrides(argv, conf)
+    precheck(argv, conf)
     sys.argv = ["plait", *argv]
     hydra.main(config_path=str(conf), config_name="train", version_base="1.3")(_task)()

@@ -6,35 +6,31 @@ path; nothing is written into the run. Dotted overrides edit the saved config (`
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from framework.build import Built, build
-from framework.checkpoint import is_complete, latest_checkpoint, load_state
+from framework.checkpoint import Loaded, load_latest
 from framework.config import TrainConfig
 from framework.evaluation import evaluate, run_inference
 from framework.registry import PlaitError
 
 
-def find_checkpoint(path: Path | str) -> Path:
-    """A checkpoint directory from a checkpoint, a run directory, or a run's checkpoints/ directory."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise PlaitError(f"{path} does not exist; pass a run directory or a checkpoint directory")
-    if is_complete(path):
-        return path
-    for candidate in (path / "checkpoints", path):
-        found = latest_checkpoint(candidate)
-        if found is not None:
-            return found
-    raise PlaitError(f"no complete checkpoint under {path} (expected checkpoints/step_*/COMPLETE)")
+def open_checkpoint(path: Path | str) -> Loaded:
+    """The newest checkpoint under `path` that loads (damaged newer ones are skipped, each named once)."""
+    loaded = load_latest(path)
+    if loaded is None:
+        raise PlaitError(f"no complete checkpoint under {path} (expected checkpoints/step_*/COMPLETE)")
+    for skipped, why in loaded.skipped:
+        print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
+    return loaded
 
 
-def saved_config(checkpoint: Path, overrides: list[str] | None = None) -> DictConfig:
-    """The run's resolved config as saved in `checkpoint`, with dotlist `overrides` applied."""
-    state = load_state(checkpoint)
+def saved_config(state: dict[str, Any], overrides: list[str] | None = None) -> DictConfig:
+    """A run's resolved config as saved in a checkpoint's `state`, with dotlist `overrides` applied."""
     cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(state["config"]))
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
@@ -44,11 +40,11 @@ def saved_config(checkpoint: Path, overrides: list[str] | None = None) -> DictCo
 
 def load_run(path: Path | str, device: str | None = None, overrides: list[str] | None = None) -> Built:
     """Task, tokenizers, model with its trained weights, and precision of a run, ready for inference."""
-    checkpoint = find_checkpoint(path)
-    cfg = saved_config(checkpoint, overrides)
+    loaded = open_checkpoint(path)
+    cfg = saved_config(loaded.state, overrides)
     if device is not None:
         cfg.trainer.device = device
-    return build(cfg, checkpoint.parent.parent, mode="infer", checkpoint=checkpoint)
+    return build(cfg, loaded.path.parent.parent, mode="infer", checkpoint=loaded)
 
 
 def evaluate_split(built: Built, split: str, batch_size: int | None = None) -> dict[str, float]:

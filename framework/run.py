@@ -5,6 +5,7 @@ Only this module and the CLI know about run directories as a whole; `framework.b
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 from framework.build import as_dictconfig, build
 from framework.callback import Callback
 from framework.config import TrainConfig
+from framework.run_lock import RunLock, check_fresh_or_resume
 from framework.summary import RunResult
+from framework.validation import validate_config
 
 CONFIG_FILE = "config.yaml"
 
@@ -27,12 +30,16 @@ def train(
     `callbacks` are extra Callback objects (for use from Python), after those the config names.
     """
     cfg = as_dictconfig(config)
+    validate_config(cfg)  # bad values fail before the run directory is touched (build checks again, for Python use)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    built = build(cfg, run_dir, mode="train", callbacks=callbacks or ())
-    OmegaConf.save(built.cfg, run_dir / CONFIG_FILE, resolve=True)
-    trainer = built.trainer()
-    metrics = trainer.fit()
+    with RunLock(run_dir) as lock:  # one live process per run directory
+        if lock.note:
+            print(f"note: {lock.note}", file=sys.stderr)
+        check_fresh_or_resume(run_dir, cfg.trainer.resume, cfg.trainer.overwrite)
+        built = build(cfg, run_dir, mode="train", callbacks=callbacks or ())
+        OmegaConf.save(built.cfg, run_dir / CONFIG_FILE, resolve=True)
+        trainer = built.trainer()
+        metrics = trainer.fit()
     objective = metrics.get(cfg.objective) if cfg.objective else None
     if objective is None and cfg.objective:
         warnings.warn(

@@ -37,6 +37,7 @@ from framework.config import TrainerConfig
 from framework.evaluation import evaluate
 from framework.logger import Logger
 from framework.precision import NonFiniteError, PrecisionStrategy, params_of
+from framework.preemption import Preempted, PreemptionHandler, agree
 from framework.registry import PlaitError
 from framework.task import Batch, Task
 
@@ -174,26 +175,29 @@ class Trainer:
             return final_metrics
         self._begin()
         try:
-            while state.step < cfg.max_steps:
-                step = state.step + 1
-                log_now = step % cfg.log_every_n_steps == 0 or step == cfg.max_steps
-                step_loss = self._forward_backward(batches)
-                self._update(step_loss, measure=log_now)
-                state.step = step
-                for obs in self.observers:
-                    obs.on_step_end(state)
-                if log_now:
-                    self._log_train_row(step)
-                if _every(cfg.eval_every_n_steps, step):
-                    final_metrics, evaluated_at = self.evaluate(), step
-                if _every(cfg.checkpoint_every_n_steps, step):
-                    self.save_checkpoint()
+            with PreemptionHandler() as stop:
+                while state.step < cfg.max_steps:
+                    step = state.step + 1
+                    log_now = step % cfg.log_every_n_steps == 0 or step == cfg.max_steps
+                    step_loss = self._forward_backward(batches)
+                    self._update(step_loss, measure=log_now)
+                    state.step = step
+                    for obs in self.observers:
+                        obs.on_step_end(state)
+                    if log_now:
+                        self._log_train_row(step)
+                    if _every(cfg.eval_every_n_steps, step):
+                        final_metrics, evaluated_at = self.evaluate(), step
+                    if _every(cfg.checkpoint_every_n_steps, step):
+                        self.save_checkpoint()
+                    if agree(stop.requested is not None):  # every rank stops at the same step boundary
+                        raise Preempted(stop.requested or "SIGTERM", step, self._checkpoint_this_step())
             if evaluated_at != state.step:
                 final_metrics = self.evaluate()
-            if self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{state.step:07d}"):
-                self.save_checkpoint()
+            self._checkpoint_this_step()
         except BaseException as exc:
-            self._close_loggers("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+            interrupted = isinstance(exc, (KeyboardInterrupt, Preempted))
+            self._close_loggers("interrupted" if interrupted else "failed")
             raise
         for obs in self.observers:
             obs.on_fit_end(state, final_metrics)
@@ -262,6 +266,13 @@ class Trainer:
         if not math.isfinite(row["train/loss"]):
             self._diverged(f"the mean training loss of the steps up to {step} is non-finite")
         window.reset()
+
+    def _checkpoint_this_step(self) -> Path:
+        """The checkpoint of the current step: the one already written, else a new one."""
+        if self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{self.state.step:07d}"):
+            self.save_checkpoint()
+        assert self.last_checkpoint is not None
+        return self.last_checkpoint
 
     def _close_loggers(self, status: str) -> None:
         for logger in self.parts.loggers:

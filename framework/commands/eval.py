@@ -24,11 +24,12 @@ class EvalOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Reopen the run, evaluate the split, print the metrics and write them next to the checkpoint."""
-    from framework.inference import evaluate_split, find_checkpoint, load_run
+    from framework.inference import evaluate_split, load_run
 
     run, opts, overrides = parse_args(argv, EvalOptions, USAGE)
-    checkpoint = find_checkpoint(run)
-    built = load_run(checkpoint, device=opts.device, overrides=overrides)
+    built = load_run(run, device=opts.device, overrides=overrides)
+    checkpoint = built.checkpoint
+    assert checkpoint is not None
     task = built.task
     splits = task.splits()
     split = opts.split or ("test" if "test" in splits else "val")

@@ -21,11 +21,12 @@ def export(path: Path | str, out_dir: Path | str) -> Path:
     """Export the model and tokenizer(s) of a run or checkpoint to `out_dir`; returns `out_dir`."""
     from framework.build import TOKENIZER_DIR, saved_tokenizers
     from framework.capabilities import EXPORTS_TO_TRANSFORMERS, with_capability
-    from framework.inference import find_checkpoint, load_run
+    from framework.inference import load_run
     from framework.registry import MODELS, NAME_FIELD
 
-    checkpoint = find_checkpoint(path)
-    built = load_run(checkpoint, device="cpu")
+    built = load_run(path, device="cpu")
+    checkpoint = built.checkpoint
+    assert checkpoint is not None
     save_model = getattr(built.model, "save_pretrained", None)
     if not callable(save_model):
         exportable = ", ".join(with_capability(MODELS, EXPORTS_TO_TRANSFORMERS))

@@ -11,14 +11,27 @@ from typing import Any
 from framework.callback import TrainState
 from framework.logger import Logger
 from framework.registry import LOGGERS, ComponentConfig
+from framework.validation import Choice, at_least
+
+
+class ProgressBar(Choice):
+    """When the console logger draws a rich progress bar (`logger.console.progress_bar`)."""
+
+    auto = "auto"
+    always = "always"
+    never = "never"
 
 
 @dataclass
 class ConsoleLoggerConfig(ComponentConfig):
     """Options of the console logger."""
 
-    progress_bar: str = "auto"  # auto (on a TTY) | always | never
+    progress_bar: ProgressBar = ProgressBar.auto  # auto (on a TTY) | always | never
     min_interval_s: float = 5.0  # plain mode: at most one training line per this many seconds
+
+    def validate(self) -> None:
+        """Range checks, run before any work (framework.validation)."""
+        at_least(self, 0, "min_interval_s")
 
 
 def _fmt(metrics: dict[str, float]) -> str:

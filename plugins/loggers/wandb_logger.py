@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
+import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
 from framework.callback import TrainState
 from framework.logger import Logger
 from framework.registry import LOGGERS, ComponentConfig, PlaitError
+from framework.validation import Choice, looks_like_secret, scrub_argv
 
-SECRET_KEY = re.compile(r"(api_?key|token|secret|password)", re.IGNORECASE)
+
+class WandbMode(Choice):
+    """Where W&B sends the run (`logger.wandb.mode`)."""
+
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
 
 
 @dataclass
 class WandbLoggerConfig(ComponentConfig):
     """Options of the W&B logger. Credentials come from the environment (WANDB_API_KEY), never from here."""
 
-    mode: Optional[str] = None  # offline | online | disabled; null: $WANDB_MODE, else offline
+    mode: Optional[WandbMode] = None  # where runs go; null: $WANDB_MODE, else offline
     project: str = "plait"  # W&B project
     entity: Optional[str] = None  # W&B team or user; null: the account default
     group: Optional[str] = None  # group runs (a sweep sets this); null: none
@@ -29,12 +39,25 @@ class WandbLoggerConfig(ComponentConfig):
 
 
 def scrub(config: Any) -> Any:
-    """A copy of `config` without keys that look like credentials."""
+    """A copy of `config` without keys that look like credentials (closed choices become plain strings)."""
     if isinstance(config, dict):
-        return {k: scrub(v) for k, v in config.items() if not SECRET_KEY.search(str(k))}
+        return {k: scrub(v) for k, v in config.items() if not looks_like_secret(str(k))}
     if isinstance(config, list):
         return [scrub(v) for v in config]
+    if isinstance(config, Enum):
+        return config.value
     return config
+
+
+@contextlib.contextmanager
+def scrubbed_argv() -> Iterator[None]:
+    """W&B records `sys.argv[1:]` as the run's program arguments when it starts: hide credential-looking ones."""
+    saved = sys.argv
+    sys.argv = scrub_argv(list(saved))
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 class WandbLogger(Logger):
@@ -44,9 +67,9 @@ class WandbLogger(Logger):
         self.cfg = cfg
         self.run_dir = run_dir
         self.config = scrub(config)
-        self.mode = cfg.mode or os.environ.get("WANDB_MODE") or "offline"
-        if self.mode not in ("offline", "online", "disabled"):
-            raise PlaitError(f"logger.wandb.mode='{self.mode}' is not known; use offline, online or disabled")
+        self.mode = str(cfg.mode or os.environ.get("WANDB_MODE") or "offline")
+        if self.mode not in WandbMode.values():
+            raise PlaitError(f"WANDB_MODE='{self.mode}' is not known; use {', '.join(WandbMode.values())}")
         self.run_id: str | None = None
         self._run: Any = None
 
@@ -59,19 +82,20 @@ class WandbLogger(Logger):
                 "or keep the default offline mode and `wandb sync` later"
             )
         self.run_id = self.run_id or uuid.uuid4().hex[:8]
-        self._run = wandb.init(
-            project=self.cfg.project,
-            entity=self.cfg.entity,
-            group=self.cfg.group,
-            tags=list(self.cfg.tags),
-            name=self.cfg.name,
-            config=self.config,
-            dir=str(self.run_dir),
-            mode=self.mode,
-            id=self.run_id,
-            resume="allow",
-            settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
-        )
+        with scrubbed_argv():  # W&B records sys.argv here
+            self._run = wandb.init(
+                project=self.cfg.project,
+                entity=self.cfg.entity,
+                group=self.cfg.group,
+                tags=list(self.cfg.tags),
+                name=self.cfg.name,
+                config=self.config,
+                dir=str(self.run_dir),
+                mode=self.mode,
+                id=self.run_id,
+                resume="allow",
+                settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
+            )
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         if self._run is not None:

@@ -15,6 +15,7 @@ from torch import nn
 from framework.capabilities import EXPORTS_TO_TRANSFORMERS
 from framework.registry import ComponentConfig, PlaitError
 from framework.task import TaskSpec
+from framework.validation import at_least, between, divides
 
 HF_CONFIG_FILE = "config.json"
 
@@ -32,6 +33,12 @@ class HFModelConfig(ComponentConfig):
     d_ff: int = 512  # hidden width of the feed-forward layers; from-scratch only
     dropout: float = 0.1  # dropout on embeddings, attention and residual paths; from-scratch only
     max_length: Optional[int] = None  # size of the position table; null: the task's max_length; from-scratch only
+
+    def validate(self) -> None:
+        """Range checks, run before any work (framework.validation)."""
+        at_least(self, 1, "n_layers", "n_heads", "d_model", "d_ff", "max_length")
+        divides(self, "n_heads", "d_model")
+        between(self, "dropout", 0, 1, high_open=True)
 
 
 class HFModel(nn.Module):

@@ -12,8 +12,18 @@ import torch
 from torch import Tensor, nn
 
 from framework.registry import PlaitError
+from framework.validation import Choice
 
-POSITIONAL_KINDS = ("learned", "sinusoidal", "rope")
+
+class Positional(Choice):
+    """How a transformer knows where a token sits (`model.positional`)."""
+
+    learned = "learned"
+    sinusoidal = "sinusoidal"
+    rope = "rope"
+
+
+POSITIONAL_KINDS = Positional.values()
 
 Rope = tuple[Tensor, Tensor]  # (cos, sin), each (1 | B, 1, T, Dh / 2), broadcast over heads
 

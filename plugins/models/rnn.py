@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from framework.registry import MODELS, PlaitError
 from framework.task import CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, TaskSpec
+from framework.validation import Choice, at_least, between
 from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
 from plugins.models.generation import Generation
 from plugins.models.kinds import check_kind
@@ -19,7 +20,30 @@ from plugins.models.pooling import masked_pool
 from plugins.models.rnn_layers import RecurrentStack, State
 from plugins.models.rnn_seq2seq import RNNSeq2Seq
 
-POOLINGS = ("mean", "max", "last")
+
+class RNNPooling(Choice):
+    """How the recurrent classifier turns token states into one vector (`model.pooling`)."""
+
+    mean = "mean"
+    max = "max"
+    last = "last"
+
+
+class RNNAttention(Choice):
+    """The seq2seq decoder's attention over the encoder states (`model.attention`)."""
+
+    luong = "luong"
+    bahdanau = "bahdanau"
+
+
+class LuongScore(Choice):
+    """Luong attention's score function (`model.luong_score`)."""
+
+    general = "general"
+    dot = "dot"
+
+
+POOLINGS = RNNPooling.values()
 
 
 @dataclass
@@ -32,9 +56,14 @@ class RNNConfig(EmbeddingConfig):
     bidirectional: bool = False  # encoder side (classification, seq2seq source); language models need false
     dropout: float = 0.1  # on embeddings, between layers and before the output layer
     tie_embeddings: bool = False  # LM / seq2seq: output layer shares the input embedding (d_hidden == d_model)
-    pooling: str = "mean"  # classification: mean | max over real tokens | last (final state, both directions)
-    attention: str = "luong"  # seq2seq: luong (Luong et al. 2015) | bahdanau (additive, Bahdanau et al. 2015)
-    luong_score: str = "general"  # seq2seq with luong: general (h^T W m) | dot (h^T m, needs equal widths)
+    pooling: RNNPooling = RNNPooling.mean  # classification: mean / max over real tokens, last: final state
+    attention: RNNAttention = RNNAttention.luong  # seq2seq: luong (Luong 2015), bahdanau (additive, 2015)
+    luong_score: LuongScore = LuongScore.general  # luong: general (h^T W m), dot (h^T m, equal widths)
+
+    def validate(self) -> None:
+        """Range checks, run before any work (framework.validation)."""
+        at_least(self, 1, "d_model", "d_hidden", "n_layers")
+        between(self, "dropout", 0, 1, high_open=True)
 
 
 @dataclass

@@ -16,8 +16,9 @@ from torch import Tensor, nn
 
 from framework.registry import PlaitError
 from framework.task import TaskSpec
+from framework.validation import at_least, between, divides, require
 from plugins.models.embedding import EmbeddingConfig, make_embedding
-from plugins.models.positions import PositionalEncoding, Rope, apply_rope
+from plugins.models.positions import Positional, PositionalEncoding, Rope, apply_rope
 
 KV = tuple[Tensor, Tensor]  # one layer's cached keys and values, each (B, H, S_past, Dh)
 
@@ -31,9 +32,23 @@ class TransformerConfig(EmbeddingConfig):
     n_heads: int = 4  # attention heads (d_model must divide by it)
     d_ff: int = 256  # hidden width of the feed-forward layers
     dropout: float = 0.1  # dropout on embeddings, attention, residual and feed-forward paths
-    positional: str = "learned"  # learned | sinusoidal (added to embeddings) | rope (rotates q and k)
+    positional: Positional = Positional.learned  # learned | sinusoidal (added to embeddings) | rope (rotates q and k)
     max_length: int = 512  # longest input, in tokens
     norm_eps: float = 1e-5  # LayerNorm epsilon
+
+    def validate(self) -> None:
+        """Range checks, run before any work (framework.validation)."""
+        at_least(self, 1, "d_model", "n_layers", "n_heads", "d_ff", "max_length")
+        divides(self, "n_heads", "d_model")
+        between(self, "dropout", 0, 1, high_open=True)
+        between(self, "norm_eps", 0, 1, low_open=True)
+        head = self.d_model // self.n_heads
+        require(
+            self.positional != Positional.rope or head % 2 == 0,
+            "positional",
+            self.positional.value,
+            f"learned or sinusoidal with an odd head width (d_model/n_heads = {head}); rope needs an even one",
+        )
 
 
 class Attention(nn.Module):

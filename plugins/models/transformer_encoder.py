@@ -9,16 +9,24 @@ from torch import Tensor, nn
 
 from framework.registry import MODELS, PlaitError
 from framework.task import CLASSIFICATION, TaskSpec
+from framework.validation import Choice
 from plugins.models.kinds import check_kind
 from plugins.models.pooling import masked_pool
 from plugins.models.transformer_blocks import TransformerConfig, TransformerStack, input_embedding
+
+
+class EncoderPooling(Choice):
+    """How the encoder classifier turns token states into one vector (`model.pooling`)."""
+
+    cls = "cls"
+    mean = "mean"
 
 
 @dataclass
 class TransformerEncoderConfig(TransformerConfig):
     """Size and shape of the encoder classifier."""
 
-    pooling: str = "cls"  # cls (a learned [CLS] vector prepended) | mean (over non-pad tokens)
+    pooling: EncoderPooling = EncoderPooling.cls  # cls (a learned [CLS] vector prepended) | mean (over non-pad tokens)
 
 
 class TransformerEncoderClassifier(nn.Module):

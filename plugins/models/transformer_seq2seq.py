@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from framework.registry import MODELS
 from framework.task import SEQ2SEQ, TaskSpec
+from framework.validation import at_least
 from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
 from plugins.models.kinds import check_kind
 from plugins.models.transformer_blocks import TransformerConfig, TransformerStack, input_embedding
@@ -21,6 +22,11 @@ class TransformerSeq2SeqConfig(TransformerConfig):
     n_decoder_layers: Optional[int] = None  # decoder blocks; null: as many as n_layers
     share_embeddings: bool = True  # one embedding for source and target when the task has one vocabulary
     tie_embeddings: bool = True  # the output projection shares the decoder's input embedding
+
+    def validate(self) -> None:
+        """Range checks, run before any work (framework.validation)."""
+        super().validate()
+        at_least(self, 1, "n_decoder_layers")
 
 
 class TransformerSeq2Seq(nn.Module):

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from framework.registry import OPTIMIZERS, ComponentConfig
+from framework.validation import above, at_least, between, require
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -22,7 +23,24 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 @dataclass
-class SGDConfig(ComponentConfig):
+class OptimizerConfig(ComponentConfig):
+    """Base of the built-in optimizer schemas: one range check for the fields they share."""
+
+    def validate(self) -> None:
+        """lr > 0, eps > 0, weight_decay and momentum >= 0, betas and alpha in [0, 1)."""
+        fields = vars(self)
+        above(self, 0, *(n for n in ("lr", "eps") if n in fields))
+        at_least(self, 0, *(n for n in ("weight_decay", "momentum") if n in fields))
+        if "alpha" in fields:
+            between(self, "alpha", 0, 1, high_open=True)
+        for i, beta in enumerate(fields.get("betas") or []):
+            require(0 <= beta < 1, f"betas[{i}]", beta, "in [0, 1)")
+        if fields.get("nesterov"):
+            require(fields.get("momentum", 0) > 0, "nesterov", True, "false unless momentum > 0")
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
     """Options of SGD."""
 
     lr: float = 0.1  # learning rate
@@ -32,7 +50,7 @@ class SGDConfig(ComponentConfig):
 
 
 @dataclass
-class AdamConfig(ComponentConfig):
+class AdamConfig(OptimizerConfig):
     """Options of Adam (L2 weight decay added to the gradient)."""
 
     lr: float = 1e-3  # learning rate
@@ -49,7 +67,7 @@ class AdamWConfig(AdamConfig):
 
 
 @dataclass
-class RMSpropConfig(ComponentConfig):
+class RMSpropConfig(OptimizerConfig):
     """Options of RMSprop."""
 
     lr: float = 1e-3  # learning rate
@@ -60,7 +78,7 @@ class RMSpropConfig(ComponentConfig):
 
 
 @dataclass
-class AdagradConfig(ComponentConfig):
+class AdagradConfig(OptimizerConfig):
     """Options of Adagrad."""
 
     lr: float = 1e-2  # learning rate

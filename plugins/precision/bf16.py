@@ -21,18 +21,28 @@ from torch import Tensor, nn
 
 from framework.precision import params_of
 from framework.registry import PRECISIONS, ComponentConfig, PlaitError
+from framework.validation import Choice
 from plugins.precision.amp import check_device
 from plugins.precision.base import BasePrecision
 from plugins.precision.policy import cast_inputs, norms
 
-UPDATES = ("plain", "kahan", "stochastic")
+
+class BF16Update(Choice):
+    """How each optimizer step's fp32 result is stored back into the bf16 weights (`precision.update`)."""
+
+    plain = "plain"
+    kahan = "kahan"
+    stochastic = "stochastic"
+
+
+UPDATES = BF16Update.values()
 
 
 @dataclass
 class BF16Config(ComponentConfig):
     """Options of pure bf16 training."""
 
-    update: str = "kahan"  # plain | kahan (compensation buffers) | stochastic (stochastic rounding)
+    update: BF16Update = BF16Update.kahan  # plain | kahan (compensation buffers) | stochastic (stochastic rounding)
     keep_fp32: list[str] = field(default_factory=norms)  # modules kept fp32: globs on name or class, re:<regex>
 
 

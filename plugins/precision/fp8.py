@@ -14,6 +14,7 @@ from torch import nn
 
 from framework.precision import UnsupportedPrecisionError
 from framework.registry import PRECISIONS, ComponentConfig
+from framework.validation import Choice
 from plugins.precision.base import BasePrecision
 from plugins.precision.policy import norms
 
@@ -28,11 +29,19 @@ def head_and_norms() -> list[str]:
 FALLBACK = "Use precision=amp_bf16 (bf16 autocast, fp32 weights) instead."
 
 
+class FP8Recipe(Choice):
+    """torchao's Float8LinearConfig recipe names (`precision.recipe`)."""
+
+    tensorwise = "tensorwise"
+    rowwise = "rowwise"
+    rowwise_with_gw_hp = "rowwise_with_gw_hp"
+
+
 @dataclass
 class FP8Config(ComponentConfig):
     """Options of float8 training (torchao)."""
 
-    recipe: str = "tensorwise"  # torchao Float8LinearConfig recipe: tensorwise | rowwise | rowwise_with_gw_hp
+    recipe: FP8Recipe = FP8Recipe.tensorwise  # torchao Float8LinearConfig recipe
     compile: bool = True  # torch.compile the model (fp8 is slower than bf16 without it)
     keep_fp32: list[str] = field(default_factory=head_and_norms)  # not converted to fp8; run in fp32
 
@@ -82,7 +91,7 @@ class FP8Precision(BasePrecision):
             return ok
 
         convert_to_float8_training(
-            model, module_filter_fn=eligible, config=Float8LinearConfig.from_recipe_name(self.cfg.recipe)
+            model, module_filter_fn=eligible, config=Float8LinearConfig.from_recipe_name(str(self.cfg.recipe))
         )
         if not self.converted:
             raise UnsupportedPrecisionError(

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from framework.precision import NonFiniteError
 from framework.registry import ComponentConfig
+from framework.validation import above, at_least, between
 
 
 @dataclass
@@ -28,6 +29,12 @@ class LossScaleConfig(ComponentConfig):
     backoff_factor: float = 0.5  # multiply the scale on overflow (the step is skipped)
     growth_interval: int = 2000  # clean steps between growths
     min_scale: float = 1.0  # an overflow at this scale aborts the run (crash checkpoint + nan_report.json)
+
+    def validate(self) -> None:
+        """Range checks, run before any work (framework.validation)."""
+        above(self, 0, "init_scale", "min_scale")
+        at_least(self, 1, "growth_factor", "growth_interval")
+        between(self, "backoff_factor", 0, 1, low_open=True, high_open=True)
 
 
 class LossScaler:

@@ -9,6 +9,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from framework.registry import SCHEDULERS, ComponentConfig
+from framework.validation import at_least, between
 
 
 @dataclass
@@ -17,13 +18,22 @@ class ConstantConfig(ComponentConfig):
 
     warmup_steps: int = 0  # linear warmup from 0 over this many optimizer steps
 
+    def validate(self) -> None:
+        """Range checks, run before any work (framework.validation)."""
+        at_least(self, 0, "warmup_steps")
+
 
 @dataclass
-class WarmupCosineConfig(ComponentConfig):
+class WarmupCosineConfig(ConstantConfig):
     """Options of linear warmup followed by cosine decay."""
 
     warmup_steps: int = 50  # linear warmup from 0 over this many optimizer steps
     min_lr_ratio: float = 0.1  # final lr as a fraction of the peak lr
+
+    def validate(self) -> None:
+        """Range checks, run before any work (framework.validation)."""
+        super().validate()
+        between(self, "min_lr_ratio", 0, 1)
 
 
 def warmup(step: int, warmup_steps: int) -> float:

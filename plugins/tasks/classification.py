@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from framework.registry import TASKS
 from framework.task import CLASSIFICATION, Batch, Partials, Task, TaskSpec, TokenizerFactory, model_device
+from framework.validation import at_least
 from plugins.tasks import synthetic_sentiment
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.classification_metrics import accuracy, confusion_matrix, format_report, macro_f1, per_class_report
@@ -44,6 +45,11 @@ class TextClassificationConfig(TextDataConfig):
     max_length: int = 128  # tokens kept per sentence
     bucket_pool_batches: int = 50  # sort pools of this many batches by length (less padding); 1: plain shuffle
     demo_size: int = 6000  # sentences in the generated training corpus (when train_path is null)
+
+    def validate(self) -> None:
+        """Range checks, run before any work (framework.validation)."""
+        super().validate()
+        at_least(self, 2, "n_classes")
 
 
 @dataclass

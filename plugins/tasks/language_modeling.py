@@ -20,10 +20,12 @@ from torch import Tensor, nn
 
 from framework.registry import TASKS
 from framework.task import LANGUAGE_MODELING, Batch, Partials, Task, TaskSpec, TokenizerFactory
+from framework.validation import require
 from plugins.tasks.demo_corpora import lm_text
 from plugins.tasks.generation import generate_ids
 from plugins.tasks.text_data import (
     DataError,
+    DataFormat,
     SplitData,
     TextDataConfig,
     configured_splits,
@@ -40,11 +42,17 @@ from plugins.tasks.token_cache import TokenCache, cache_root
 class LanguageModelingConfig(TextDataConfig):
     """A text to model; without val_path the last val_ratio of it is the validation text."""
 
-    format: str = "text"  # text (the whole file, line breaks kept) | tsv | csv | jsonl | hf_disk (rows joined)
+    format: DataFormat = DataFormat.text  # text: the whole file, line breaks kept; tsv/csv/jsonl/hf_disk: rows joined
     text_column: str = "text"  # column / key holding the text in tsv/csv/jsonl/hf_disk files
     block_size: int = 128  # tokens per training sequence: the model's context
     eval_max_blocks: Optional[int] = None  # evaluate on at most this many blocks; null: the whole split
     demo_size: int = 3000  # sentences in the generated corpus (when train_path is null)
+
+    def validate(self) -> None:
+        """Range checks, and only the formats a single text can come from."""
+        super().validate()
+        allowed = ("auto", "text", "tsv", "csv", "jsonl", "hf_disk")
+        require(self.format in allowed, "format", str(self.format), f"one of {', '.join(allowed)}")
 
 
 def tail_split(text: str, val_ratio: float) -> tuple[str, str]:

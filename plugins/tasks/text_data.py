@@ -5,20 +5,36 @@ and datasets saved with Hugging Face `datasets`; every error names the file and 
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Optional, TypeVar
+from typing import Any, Generic, Optional, TypeVar
 
 import numpy as np
 
 from framework.registry import ComponentConfig
 from framework.text_files import DataError, read_lines, read_utf8
+from framework.validation import Choice, at_least, between
 
 T = TypeVar("T")
 
-FORMATS = ("auto", "tsv", "csv", "jsonl", "label_first", "text", "hf_disk", "parallel")
+
+class DataFormat(Choice):
+    """How a data file is read (`task.format`); auto picks one from the path."""
+
+    auto = "auto"
+    tsv = "tsv"
+    csv = "csv"
+    jsonl = "jsonl"
+    label_first = "label_first"
+    text = "text"
+    hf_disk = "hf_disk"
+    parallel = "parallel"
+
+
+FORMATS = DataFormat.values()
 SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "text"}
 LABEL_FIRST_FIELDS = ("label", "text")  # the two fields of a `<label> <sentence>` line
 HF_SPLIT_NAMES = {"val": ("validation", "val", "valid", "dev"), "test": ("test",), "train": ("train",)}
@@ -33,11 +49,18 @@ class TextDataConfig(ComponentConfig):
     train_path: Optional[str] = None  # data file (or saved HF dataset dir); null: the generated demo corpus
     val_path: Optional[str] = None  # null: a deterministic val_ratio share of the training data
     test_path: Optional[str] = None  # optional held-out data (`plait eval <run> split=test`)
-    format: str = "auto"  # auto (from the suffix) | tsv | csv | jsonl | label_first | text | hf_disk | parallel
+    format: DataFormat = DataFormat.auto  # auto: from the suffix (a directory: hf_disk; {lang} in the path: parallel)
     val_ratio: float = 0.1  # share of the training data held out for validation when val_path is null
     seed: int = 1234  # seed of the generated corpus and of the train/val split
     cache: bool = True  # tokenize once and reuse the token ids from disk on the next run
     cache_dir: Optional[str] = None  # null: $PLAIT_CACHE_DIR, else ~/.cache/plait
+
+    def validate(self) -> None:
+        """Range checks shared by the text tasks (and every int field they add that counts something)."""
+        between(self, "val_ratio", 0, 1, low_open=True, high_open=True)
+        counts = ("max_length", "block_size", "bucket_pool_batches", "demo_size", "eval_max_blocks")
+        counts += ("beam_size", "eval_beam_size", "max_decode_length", "eval_decode_limit")
+        at_least(self, 1, *(n for n in counts if n in vars(self)))
 
 
 def check_path(path: str, key: str) -> None:
@@ -80,9 +103,11 @@ def _missing(path: Path, where: str, missing: list[str], found: Sequence[str]) -
 
 
 def _delimited(path: Path, columns: Sequence[str], delimiter: str) -> list[Row]:
-    lines = read_utf8(path).splitlines()
-    reader = csv.reader(lines, delimiter=delimiter)
-    header = next(reader, None)
+    """Records split by the csv module's rules: only a line feed, CRLF or CR ends a record (U+2028 or a form
+    feed inside a field is text) and a quoted field may hold line breaks; `file:line` names a record's first line."""
+    reader = csv.reader(io.StringIO(read_utf8(path), newline=""), delimiter=delimiter)
+    records = _records(reader, path)
+    header = next(records, (1, None))[1]
     if header is None:
         raise DataError(f"{path}: the file is empty")
     missing = [c for c in columns if c not in header]
@@ -90,8 +115,7 @@ def _delimited(path: Path, columns: Sequence[str], delimiter: str) -> list[Row]:
         raise _missing(path, f"{path}:1", missing, header)
     index = [header.index(c) for c in columns]
     rows: list[Row] = []
-    for record in reader:
-        line = reader.line_num
+    for line, record in records:
         if not record or not any(field.strip() for field in record):
             raise DataError(f"{path}:{line}: empty line; remove it")
         if len(record) < len(header):
@@ -100,9 +124,25 @@ def _delimited(path: Path, columns: Sequence[str], delimiter: str) -> list[Row]:
     return rows
 
 
+def _records(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of each record; a malformed record is a DataError naming its line."""
+    start = 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(f"{path}:{start}: {exc}; fix the quoting of this record") from None
+        yield start, record
+        start = reader.line_num + 1
+
+
 def _jsonl(path: Path, columns: Sequence[str]) -> list[Row]:
     rows: list[Row] = []
-    for i, line in enumerate(read_utf8(path).splitlines(), 1):
+    text = read_utf8(path)
+    lines = text.removesuffix("\n").split("\n") if text else []  # JSON Lines: only \n ends a line (U+2028 is text)
+    for i, line in enumerate(lines, 1):
         if not line.strip():
             raise DataError(f"{path}:{i}: empty line; remove it")
         try:

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from framework.registry import TASKS, PlaitError
 from framework.task import SEQ2SEQ, Batch, Partials, Task, TaskSpec, TokenizerFactory, model_device
+from framework.validation import above, at_least, between
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.beam_search import beam_search
 from plugins.tasks.demo_corpora import parallel
@@ -61,6 +62,13 @@ class TranslationConfig(TextDataConfig):
     decode_length_ratio: Optional[float] = 2.0  # also at most ratio x the batch's longest source + 10; null: off
     eval_decode_limit: Optional[int] = None  # sentences decoded for BLEU/chrF per evaluation; null: all
     demo_size: int = 4000  # sentence pairs in the generated corpus (when train_path is null)
+
+    def validate(self) -> None:
+        """Range checks, run before any work (framework.validation)."""
+        super().validate()
+        between(self, "label_smoothing", 0, 1, high_open=True)
+        at_least(self, 0, "length_penalty")
+        above(self, 0, "decode_length_ratio")
 
 
 @dataclass

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framework.registry import TOKENIZERS, ComponentConfig
-from plugins.tokenizers.hf_base import HFTokenizer, special_token_list
+from framework.registry import TOKENIZERS
+from plugins.tokenizers.hf_base import MIN_VOCAB_SIZE, HFTokenizer, VocabConfig, special_token_list
 
 
 @dataclass
-class ByteLevelBPETokenizerConfig(ComponentConfig):
+class ByteLevelBPETokenizerConfig(VocabConfig):
     """Options of the byte-level BPE tokenizer."""
 
     vocab_size: int = 8000  # target vocabulary size: 7 special tokens + 256 bytes + merges
     min_frequency: int = 2  # a pair must occur this often to be merged
+
+    min_vocab_size = MIN_VOCAB_SIZE - 1 + 256  # every byte has a token (a class constant, not an option)
 
 
 class ByteLevelBPETokenizer(HFTokenizer):

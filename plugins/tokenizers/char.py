@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framework.registry import TOKENIZERS, ComponentConfig
+from framework.registry import TOKENIZERS
 from framework.tokenizer import SPECIAL_TOKENS
-from plugins.tokenizers.hf_base import HFTokenizer, special_token_list
+from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, special_token_list
 
 
 @dataclass
-class CharTokenizerConfig(ComponentConfig):
+class CharTokenizerConfig(VocabConfig):
     """Options of the character tokenizer."""
 
     max_vocab: int = 1000  # keep the most frequent characters; the rest map to <unk>

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework.registry import PlaitError
+from framework.registry import ComponentConfig, PlaitError
 from framework.tokenizer import SPECIAL_TOKENS, Tokenizer
+from framework.validation import at_least, between
 
 TOKENIZER_FILE = "tokenizer.json"
+MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 1  # the special tokens and at least one learned token
+
+
+@dataclass
+class VocabConfig(ComponentConfig):
+    """Base of the trained tokenizers' schemas: one range check for the fields they share."""
+
+    min_vocab_size = MIN_VOCAB_SIZE  # what `vocab_size` must reach (a class constant, not an option)
+
+    def validate(self) -> None:
+        """vocab_size reaches min_vocab_size; max_vocab, max_piece_length >= 1; min_frequency >= 0."""
+        fields = vars(self)
+        at_least(self, self.min_vocab_size, *(n for n in ("vocab_size",) if n in fields))
+        at_least(self, 1, *(n for n in ("max_vocab", "max_piece_length") if n in fields))
+        at_least(self, 0, *(n for n in ("min_frequency",) if n in fields))
+        if "shrinking_factor" in fields:
+            between(self, "shrinking_factor", 0, 1, low_open=True, high_open=True)
 
 
 class MissingSpecialTokenError(PlaitError, KeyError):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framework.registry import TOKENIZERS, ComponentConfig
+from framework.registry import TOKENIZERS
 from framework.tokenizer import SPECIAL_TOKENS
-from plugins.tokenizers.hf_base import HFTokenizer, normalizer, special_token_list
+from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
 
 
 @dataclass
-class UnigramTokenizerConfig(ComponentConfig):
+class UnigramTokenizerConfig(VocabConfig):
     """Options of the unigram tokenizer."""
 
     vocab_size: int = 8000  # target vocabulary size, special tokens included

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framework.registry import TOKENIZERS, ComponentConfig
+from framework.registry import TOKENIZERS
 from framework.tokenizer import SPECIAL_TOKENS
-from plugins.tokenizers.hf_base import HFTokenizer, normalizer, special_token_list
+from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
 
 
 @dataclass
-class WordTokenizerConfig(ComponentConfig):
+class WordTokenizerConfig(VocabConfig):
     """Options of the word tokenizer."""
 
     max_vocab: int = 20000  # keep the most frequent words (special tokens not counted)

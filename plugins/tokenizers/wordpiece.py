@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framework.registry import TOKENIZERS, ComponentConfig
+from framework.registry import TOKENIZERS
 from framework.tokenizer import SPECIAL_TOKENS
-from plugins.tokenizers.hf_base import HFTokenizer, special_token_list
+from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, special_token_list
 
 CONTINUATION = "##"
 
 
 @dataclass
-class WordPieceTokenizerConfig(ComponentConfig):
+class WordPieceTokenizerConfig(VocabConfig):
     """Options of the WordPiece tokenizer."""
 
     vocab_size: int = 8000  # target vocabulary size, special tokens included

@@ -21,7 +21,6 @@ from framework.checkpoint import (
     CheckpointLoadError,
     clean_leftovers,
     find_checkpoints,
-    hash_directory,
     latest_checkpoint,
     list_checkpoints,
     load_latest,
@@ -33,6 +32,7 @@ from framework.checkpoint import (
     verify_tokenizer,
 )
 from framework.registry import PlaitError
+from framework.tokenizer import directory_digest
 
 
 def test_save_writes_marker_last_and_prunes(tmp_path: Path) -> None:
@@ -197,7 +197,7 @@ def _with_tokenizer(tmp_path: Path, step: int, ckpt: Checkpointer) -> Path:
     (tok / "source").mkdir(parents=True, exist_ok=True)
     (tok / "source" / "tokenizer.json").write_text(json.dumps({"vocab": {"a": 0, "b": 1}}))
     (tok / "source" / "meta.txt").write_text("char\n")
-    return ckpt.save(step, {"step": step, "tokenizer_sha256": hash_directory(tok)}, files={"tokenizer": tok})
+    return ckpt.save(step, {"step": step, "tokenizer_sha256": directory_digest(tok)}, files={"tokenizer": tok})
 
 
 def test_tokenizer_hash_is_checked_and_names_the_file(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_list_and_describe(tmp_path: Path) -> None:
     assert described.returncode == 0
     assert "model.d_model" in described.stdout and "width of token representations" in described.stdout
     logger = plait("describe", "logger/wandb", cwd=tmp_path)
-    assert "logger.wandb.mode" in logger.stdout and "str | null" in logger.stdout
+    assert "logger.wandb.mode" in logger.stdout and "offline | online | disabled | null" in logger.stdout
     bad = plait("describe", "modl/transformer_encoder", cwd=tmp_path)
     assert bad.returncode == 2 and "Closest match: 'model'" in bad.stderr
 
@@ -117,5 +117,5 @@ def test_sweep_records_a_failed_trial_and_runs_the_others(tmp_path: Path) -> Non
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "sweep" / "0" / "checkpoints" / "step_0000002" / "COMPLETE").is_file()
     failed = (tmp_path / "sweep" / "1" / "FAILED").read_text()
-    assert "divisible" in failed
+    assert "model.n_heads=4 is not allowed: must be >= 1 and divide d_model=30" in failed
     assert "trial 1 failed" in out.stderr

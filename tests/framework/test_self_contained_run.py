@@ -109,9 +109,17 @@ def test_eval_needs_only_the_file_of_its_split(moved, tmp_path: Path, capsys) ->
         load_command("eval").main([str(moved["sentiment"]), "split=train"])
 
 
-def test_a_changed_tokenizer_is_refused_on_eval(moved, tmp_path: Path) -> None:
+def test_a_changed_tokenizer_is_skipped_with_a_note_and_refused_when_no_checkpoint_is_intact(
+    moved, tmp_path: Path, capsys
+) -> None:
     run = shutil.copytree(moved["language_modeling"], tmp_path / "run")
-    vocab = next(run.glob("checkpoints/step_*/tokenizer/text/*"))
-    vocab.write_bytes(vocab.read_bytes().replace(b"e", b"E", 1))
-    with pytest.raises(PlaitError, match=r"does not match the hash recorded"):
-        load_command("predict").main([str(run), "text=x"])
+    checkpoints = sorted(run.glob("checkpoints/step_*"))
+    assert len(checkpoints) == 2
+    for i, checkpoint in enumerate(checkpoints[::-1]):
+        vocab = next(checkpoint.glob("tokenizer/text/*"))
+        vocab.write_bytes(vocab.read_bytes().replace(b"e", b"E", 1))
+        if i == 0:  # only the newest is damaged: the older one is used, and the skip is said
+            load_command("generate").main([str(run), "prompt=the ", "max_new_tokens=3"])
+            assert f"skipped checkpoint {checkpoints[-1]}" in capsys.readouterr().err
+    with pytest.raises(PlaitError, match=r"could be loaded.*differ from the ones this checkpoint was trained with"):
+        load_command("generate").main([str(run), "prompt=the "])

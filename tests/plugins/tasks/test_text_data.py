@@ -157,3 +157,22 @@ def test_hf_dataset_without_the_package_says_how_to_install(tmp_path: Path, monk
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
     with pytest.raises(DataError, match=r"pip install datasets"):
         read_records(str(tmp_path), ["text", "label"])
+
+
+def test_quoted_csv_field_keeps_its_newline_and_later_lines_keep_their_numbers(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", 'text,label\n"two\nlines",pos\n"one ""quoted"" line",neg\nshort\n')
+    with pytest.raises(DataError, match=r"d.csv:5: expected 2 fields, found 1"):
+        read_records(path, ["text", "label"])
+    rows = read_records(write(tmp_path / "ok.csv", 'text,label\n"two\r\nlines",pos\nthird,neg\n'), ["text", "label"])
+    assert [v for _, v in rows] == [["two\r\nlines", "pos"], ["third", "neg"]]
+    assert [where.rsplit(":", 1)[1] for where, _ in rows] == ["2", "4"]
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\f", "\u2029", "\x85"])
+def test_tsv_and_jsonl_fields_with_unicode_line_separators_are_not_split(tmp_path: Path, char: str) -> None:
+    tsv = read_records(write(tmp_path / "d.tsv", f"text\tlabel\na{char}b\tpos\nc\tneg\n"), ["text", "label"])
+    assert [v for _, v in tsv] == [[f"a{char}b", "pos"], ["c", "neg"]]
+    assert tsv[1][0].endswith("d.tsv:3")
+    if char != "\f":  # JSON allows these raw inside strings (a form feed must be escaped)
+        jsonl = read_records(write(tmp_path / "d.jsonl", f'{{"text": "a{char}b", "label": 1}}\n'), ["text", "label"])
+        assert [v for _, v in jsonl] == [[f"a{char}b", "1"]]
