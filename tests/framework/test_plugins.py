@@ -28,13 +28,24 @@ def test_example_plugin_package_adds_a_model_that_trains(tmp_path: Path) -> None
     assert result.checkpoint is not None and "val/accuracy" in result.metrics
 
 
+def make_distribution(root: Path, name: str, version: str, files: dict[str, str], entry_point: str = "") -> None:
+    """A real installed distribution on `root` (dist-info + files), as pip would leave it.
+
+    `files` maps paths relative to `root` to their text; the entry point defaults to the dist's module name.
+    """
+    module = name.replace("-", "_")
+    dist = root / f"{module}-{version}.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist / "entry_points.txt").write_text(f"[plait.plugins]\n{entry_point or module.removeprefix('plait_')} = {module}\n")
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text))
+
+
 def make_broken_distribution(root: Path) -> None:
     """A fake installed distribution whose plugin module raises on import."""
-    dist = root / "plait_broken-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: plait-broken\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[plait.plugins]\nbroken = plait_broken\n")
-    (root / "plait_broken.py").write_text("raise ImportError('needs libfoo >= 2')\n")
+    make_distribution(root, "plait-broken", "1.0", {"plait_broken.py": "raise ImportError('needs libfoo >= 2')\n"})
 
 
 def test_broken_plugin_warns_once_and_the_rest_keeps_working(tmp_path: Path) -> None:
@@ -60,7 +71,7 @@ def test_broken_plugin_warns_once_and_the_rest_keeps_working(tmp_path: Path) -> 
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     warnings_line = next(line for line in out.stdout.splitlines() if line.startswith("WARNINGS"))
-    assert warnings_line.count("failed to import") == 1
+    assert warnings_line.count("failed to load") == 1
     assert "plait-broken" in warnings_line and "needs libfoo >= 2" in warnings_line
     assert "transformer_encoder" in next(line for line in out.stdout.splitlines() if line.startswith("MODELS"))
     error = out.stdout[out.stdout.index("ERROR") :]
