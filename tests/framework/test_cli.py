@@ -119,3 +119,17 @@ def test_sweep_records_a_failed_trial_and_runs_the_others(tmp_path: Path) -> Non
     failed = (tmp_path / "sweep" / "1" / "FAILED").read_text()
     assert "divisible" in failed
     assert "trial 1 failed" in out.stderr
+
+
+def test_every_command_answers_help_with_exit_0(tmp_path: Path) -> None:
+    from framework.commands import command_names
+
+    for command in command_names():
+        out = plait(command, "--help", cwd=tmp_path)
+        assert out.returncode == 0, (command, out.stderr)
+        assert "usage" in out.stdout.lower() or "plait train" in out.stdout, command
+
+
+def test_describe_shows_element_types(tmp_path: Path) -> None:
+    out = plait("describe", "optimizer/adamw", cwd=tmp_path)
+    assert out.returncode == 0 and "list[float]" in out.stdout
