@@ -17,6 +17,11 @@ class BagOfEmbeddingsConfig(ComponentConfig):
     d_model: int = 64  # embedding width
     dropout: float = 0.1  # dropout before the classifier
 
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests (framework.contracts.ModelContract): classification only."""
+        return {"d_model": 8} if kind in (None, CLASSIFICATION) else None
+
 
 class BagOfEmbeddings(nn.Module):
     """Mean of token embeddings over real tokens, then a linear classifier (fastText-like)."""
