@@ -292,7 +292,9 @@ def tokenizer_corpus(n: int = 200, seed: int = 0) -> list[str]:
     import random
 
     rng = random.Random(seed)
-    return [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 8))) + rng.choice([".", "!", "?"]) for _ in range(n)]
+    return [
+        " ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 8))) + rng.choice([".", "!", "?"]) for _ in range(n)
+    ]
 
 
 class TokenizerContract:

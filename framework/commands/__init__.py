@@ -20,20 +20,21 @@ _HELP = re.compile(r'^HELP\s*=\s*"(.*)"\s*$', re.MULTILINE)
 
 
 def command_names() -> list[str]:
-    """Every available subcommand."""
-    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
+    """Every available subcommand (module `new_plugin.py` is the command `new-plugin`)."""
+    modules = pkgutil.iter_modules([str(Path(__file__).parent)])
+    return sorted(m.name.replace("_", "-") for m in modules if not m.name.startswith("_"))
 
 
 def command_help(name: str) -> str:
     """The one-line help of a command, read from its source without importing it."""
-    source = (Path(__file__).parent / f"{name}.py").read_text(encoding="utf-8")
+    source = (Path(__file__).parent / f"{name.replace('-', '_')}.py").read_text(encoding="utf-8")
     found = _HELP.search(source)
     return found.group(1) if found else ""
 
 
 def load_command(name: str) -> ModuleType:
     """Import the module of one command."""
-    return importlib.import_module(f"framework.commands.{name}")
+    return importlib.import_module(f"framework.commands.{name.replace('-', '_')}")
 
 
 OWN_HELP = {"train"}  # commands that answer --help themselves (Hydra's help lists groups and options)
