@@ -57,7 +57,13 @@ class GRUConfig(RNNConfig):
         """Tiny options for the contract tests: every task kind; seq2seq with additive attention."""
         if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
             return None
-        return {"d_model": 16, "d_hidden": 16, "n_layers": 2, "bidirectional": kind != LANGUAGE_MODELING, **({"attention": "bahdanau"} if kind == SEQ2SEQ else {})}
+        return {
+            "d_model": 16,
+            "d_hidden": 16,
+            "n_layers": 2,
+            "bidirectional": kind != LANGUAGE_MODELING,
+            **({"attention": "bahdanau"} if kind == SEQ2SEQ else {}),
+        }
 
 
 class RNNClassifier(nn.Module):

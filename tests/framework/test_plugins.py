@@ -24,8 +24,12 @@ def test_example_plugin_package_adds_a_model_that_trains(tmp_path: Path) -> None
     load_plugins()
     info = MODELS.source("bag_of_embeddings")
     assert info.distribution == "plait-example" and info.version == "0.2.0"
-    result = run_quick(["model=bag_of_embeddings", "trainer.max_steps=3"], tmp_path)
+    # its experiment preset selects its preset model, its scheduler and its logger
+    result = run_quick(["experiment=example_bag", "trainer.max_steps=3", "logger=[jsonl,best_metrics]"], tmp_path)
     assert result.checkpoint is not None and "val/accuracy" in result.metrics
+    config = (tmp_path / "config.yaml").read_text()
+    assert "_name_: bag_of_embeddings\n" in config and "d_model: 256" in config and "_name_: inverse_sqrt" in config
+    assert "val/accuracy" in (tmp_path / "best.json").read_text()
 
 
 def make_distribution(root: Path, name: str, version: str, files: dict[str, str], entry_point: str = "") -> None:
