@@ -15,9 +15,7 @@ class BestMetricsConfig(ComponentConfig):
     """Options of the best-metrics logger."""
 
     filename: str = "best.json"  # written into the run directory after every evaluation
-    lower_is_better: list[str] = field(
-        default_factory=lambda: ["loss"]
-    )  # metric names (after the split prefix) where lower wins
+    lower_is_better: list[str] = field(default_factory=lambda: ["loss"])  # metrics where lower wins (no prefix)
 
 
 class BestMetrics(Logger):
