@@ -133,3 +133,14 @@ def test_every_command_answers_help_with_exit_0(tmp_path: Path) -> None:
 def test_describe_shows_element_types(tmp_path: Path) -> None:
     out = plait("describe", "optimizer/adamw", cwd=tmp_path)
     assert out.returncode == 0 and "list[float]" in out.stdout
+
+
+def test_doctor_lists_plugins_and_the_device(tmp_path: Path) -> None:
+    out = plait("doctor", cwd=tmp_path, env={"PLAIT_DISABLE_PLUGINS": "nothing_installed_by_this_name"})
+    assert out.returncode == 0, out.stderr
+    assert "plait plugin API 1" in out.stdout
+    assert "models = plugins.models  [plait " in out.stdout
+    assert "example = plait_example  [plait-example 0.2.0]" in out.stdout
+    assert "torch " in out.stdout and "cpu: " in out.stdout
+    disabled = plait("doctor", cwd=tmp_path, env={"PLAIT_DISABLE_PLUGINS": "plait-example"})
+    assert "disabled (PLAIT_DISABLE_PLUGINS):\n  example (plait-example)" in disabled.stdout
