@@ -17,6 +17,8 @@ _EXPORTS = {
     "framework.callback": ["Callback", "TrainState"],
     "framework.config": ["TrainConfig", "TrainerConfig"],
     "framework.logger": ["Logger"],
+    "framework.params": ["param_groups"],
+    "framework.plugins": ["PLAIT_API"],
     "framework.precision": ["PrecisionStrategy", "UnsupportedPrecisionError"],
     "framework.task": ["CLASSIFICATION", "LANGUAGE_MODELING", "SEQ2SEQ", "Batch", "Task", "TaskSpec"],
     "framework.tokenizer": ["SPECIAL_TOKENS", "Tokenizer"],

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from framework.commands import command_help, command_names, load_command
+from framework.commands import command_help, command_names, command_usage, load_command, wants_help
 from framework.registry import PlaitError, closest
 
 EXAMPLES = """\
@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
             + (f" Closest match: '{near}'." if near else "")
         )
     try:
+        if wants_help(command, rest):
+            print(command_usage(command), end="")
+            return
         load_command(command).main(rest)
     except PlaitError as exc:
         fail(str(exc))

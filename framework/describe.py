@@ -12,10 +12,11 @@ import io
 import tokenize
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
-from framework.plugins import load_plugins
-from framework.registry import NAME_FIELD, REGISTRIES, PlaitError, closest, registry_for
+from framework.plugins import installed_version, load_plugins, preset_source, presets
+from framework.registry import NAME_FIELD, REGISTRIES, PlaitError, Registry, closest, registry_for
 
 
 def first_line(obj: Any) -> str:
@@ -53,24 +54,49 @@ def make_console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 160)
 
 
+def preset_summary(path: Path) -> str:
+    """A preset's description: its first comment line after any `# @package` directive, and what it starts from."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    comment = next((ln.lstrip("# ").strip() for ln in lines if ln.startswith("#") and "@package" not in ln), "")
+    return f"preset: {comment}" if comment else "preset"
+
+
 def print_list(kind: str | None = None) -> None:
-    """Print every registered component (or those of one kind) with its provider."""
+    """Print every registered component and preset (or those of one kind) with its provider."""
+    from rich.markup import escape
     from rich.table import Table
 
     load_plugins()
-    kinds = [registry_for(kind).kind] if kind else list(REGISTRIES)
+    groups = {p[0] for p in presets()}
+    if kind and kind not in REGISTRIES and kind in groups:
+        kinds = [kind]
+    else:
+        kinds = [registry_for(kind).kind] if kind else [*REGISTRIES, *sorted(groups - set(REGISTRIES))]
     table = Table(title="plait components", show_lines=False)
     for column in ("kind", "name", "provider", "description"):
         table.add_column(column)
+    found = presets()
     for k in kinds:
-        registry = REGISTRIES[k]
-        for name in registry.names():
-            info = registry.source(name)
-            table.add_row(k, name, f"{info.distribution} {info.version}", first_line(registry.factory(name)))
+        rows = []
+        if k in REGISTRIES:
+            registry = REGISTRIES[k]
+            for name in registry.names():
+                info = registry.source(name)
+                rows.append((name, f"{info.distribution} {info.version}", first_line(registry.factory(name))))
+        for (group, name), (dist, path) in found.items():
+            if group == k:
+                rows.append((name, f"{dist} {installed_version(dist) or ''}".strip(), preset_summary(path)))
+        for row in sorted(rows):
+            table.add_row(k, *(escape(cell) for cell in row))
     make_console().print(table)
-    broken = REGISTRIES["model"].broken
-    for b in broken:
-        make_console(stderr=True).print(f"[yellow]broken plugin[/] {b.entry_point} ({b.distribution}): {b.error}")
+    for b in Registry.broken:
+        make_console(stderr=True).print(
+            f"[yellow]broken plugin[/] {escape(b.entry_point)} ({escape(b.distribution)}): {escape(b.error)}"
+        )
+    for d in Registry.disabled:
+        make_console(stderr=True).print(
+            f"[yellow]disabled plugin[/] {escape(d.entry_point)} ({escape(d.distribution)}) by PLAIT_DISABLE_PLUGINS"
+        )
 
 
 def _type_name(tp: Any) -> str:
@@ -98,12 +124,17 @@ def _default(f: dataclasses.Field) -> str:
 
 def print_describe(target: str) -> None:
     """Print a component's fields, types, defaults and docs; `target` is `<kind>/<name>`."""
+    from rich.markup import escape
     from rich.table import Table
 
     load_plugins()
     if "/" not in target:
         raise PlaitError(f"describe takes <kind>/<name>, got '{target}'. Kinds: {', '.join(REGISTRIES)}.")
     kind, name = target.split("/", 1)
+    source = preset_source(kind, name)
+    if source is not None and (kind not in REGISTRIES or name not in REGISTRIES[kind]):
+        print_preset(kind, name, *source)
+        return
     registry = registry_for(kind)
     config_cls = registry.config_class(name)
     info = registry.source(name)
@@ -122,9 +153,32 @@ def print_describe(target: str) -> None:
     for f in dataclasses.fields(config_cls):
         if f.name == NAME_FIELD:
             continue
-        table.add_row(f"{prefix}.{f.name}", _type_name(hints[f.name]), _default(f), comments.get(f.name, ""))
+        cells = (f"{prefix}.{f.name}", _type_name(hints[f.name]), _default(f), comments.get(f.name, ""))
+        table.add_row(*(escape(cell) for cell in cells))  # `list[int]` is not rich markup
     console.print(table)
     console.print(f"Select it with `plait train {kind}={name}`; set an option with `{prefix}.<option>=<value>`.")
 
 
-__all__ = ["closest", "print_describe", "print_list"]
+def print_preset(group: str, name: str, distribution: str, path: Path) -> None:
+    """Describe a YAML preset: who ships it, its file and content, then the component it starts from."""
+    from omegaconf import OmegaConf
+    from rich.markup import escape
+
+    console = make_console()
+    console.print(f"[bold]{group}/{name}[/]  preset provided by {escape(distribution)} ({escape(str(path))})")
+    text = path.read_text(encoding="utf-8")
+    console.print(escape(text.rstrip()))
+    base = None
+    try:
+        defaults = OmegaConf.create(text).get("defaults") or []
+        base = next((d for d in defaults if isinstance(d, str) and d != "_self_"), None)
+    except Exception:  # a preset Hydra can read but OmegaConf alone cannot: show the text only
+        base = None
+    if group in REGISTRIES and base and base in REGISTRIES[group]:
+        console.print(f"\nIt starts from {group}/{base}; its options:")
+        print_describe(f"{group}/{base}")
+    else:
+        console.print(f"Select it with `plait train {group}={name}`.")
+
+
+__all__ = ["closest", "print_describe", "print_list", "print_preset"]

@@ -10,8 +10,9 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
@@ -61,23 +62,127 @@ class ComponentConfig:
 
 
 @dataclass
+class DisabledPlugin:
+    """A plugin entry point the user switched off with PLAIT_DISABLE_PLUGINS."""
+
+    entry_point: str
+    distribution: str
+
+
+@dataclass(frozen=True)
+class Clash:
+    """Two distributions registered one key: `winner` keeps it, `loser` is reachable as `qualified`."""
+
+    kind: str
+    key: str
+    winner: str
+    loser: str
+    qualified: str
+
+
+@dataclass
 class _Entry:
     factory: Callable[..., Any]
     config: type
     info: PluginInfo
 
 
-_loading: list[PluginInfo] = []  # the plugin being imported by framework.plugins (a stack)
+BUILTIN_DISTRIBUTION = "plait"  # the built-ins' distribution: its keys are never taken over
+
+
+def distribution_id(distribution: str) -> str:
+    """A distribution name as it appears in a provider-qualified key: `plait-textcnn` -> `plait_textcnn`."""
+    return distribution.lower().replace("-", "_").replace(".", "_")
+
+
+def qualified_key(distribution: str, key: str) -> str:
+    """The provider-qualified key a clashing component is reachable under: `plait_textcnn.lstm`."""
+    return f"{distribution_id(distribution)}.{key}"
+
+
+def _rank(distribution: str) -> tuple[bool, str]:
+    """Who keeps a contested key: the built-ins first, then distributions in name order."""
+    return (distribution != BUILTIN_DISTRIBUTION, distribution_id(distribution))
+
+
+@dataclass
+class Transaction:
+    """What one plugin changed while loading, so a failure can undo all of it (all-or-nothing)."""
+
+    info: PluginInfo
+    undo: list[Callable[[], None]] = field(default_factory=list)
+    clashes: list[Clash] = field(default_factory=list)
+
+    def rollback(self) -> None:
+        """Undo every registration and ConfigStore node of this plugin, newest first."""
+        for step in reversed(self.undo):
+            step()
+        self.undo.clear()
+        self.clashes.clear()
+
+
+_loading: list[Transaction] = []  # the plugin being imported by framework.plugins (a stack)
 
 
 @contextlib.contextmanager
-def providing(distribution: str, version: str) -> Iterator[None]:
-    """Attribute components registered inside this block to `distribution` (used while loading a plugin)."""
-    _loading.append(PluginInfo(distribution, version, ""))
+def providing(distribution: str, version: str) -> Iterator[Transaction]:
+    """Attribute components registered inside this block to `distribution`; an exception escaping the block
+    rolls back everything registered in it; on success its clash warnings are issued (one per clash)."""
+    transaction = Transaction(PluginInfo(distribution, version, ""))
+    _loading.append(transaction)
     try:
-        yield
+        yield transaction
+    except BaseException:
+        transaction.rollback()
+        raise
     finally:
         _loading.pop()
+    for clash in transaction.clashes:
+        _announce(clash)
+
+
+class PluginClashWarning(UserWarning):
+    """Warned once per key that two distributions register: names both and how to reach each."""
+
+
+def _announce(clash: Clash) -> None:
+    Registry.clashes.append(clash)
+    why = "built-ins are never taken over" if clash.winner == BUILTIN_DISTRIBUTION else "first in name order"
+    warnings.warn(
+        f"{clash.kind} '{clash.key}' is registered by both {clash.winner} and {clash.loser}: "
+        f"`{clash.kind}={clash.key}` stays {clash.winner}'s ({why}); "
+        f"{clash.loser}'s is reachable as `{clash.kind}={clash.qualified}`.",
+        PluginClashWarning,
+        stacklevel=4,
+    )
+
+
+def record_clash(clash: Clash) -> None:
+    """Announce a clash now, or when the plugin being loaded has finished loading without error."""
+    if _loading:
+        _loading[-1].clashes.append(clash)
+    else:
+        _announce(clash)
+
+
+def store_node(group: str, name: str, node: Any, *, package: str | None = None, provider: str = "plait") -> None:
+    """ConfigStore.store that the loading plugin's transaction can undo."""
+    from hydra.core.config_store import ConfigStore
+
+    repo = ConfigStore.instance().repo
+    filename = name if name.endswith(".yaml") else f"{name}.yaml"
+    previous = repo.get(group, {}).get(filename)
+    ConfigStore.instance().store(group=group, name=name, node=node, package=package, provider=provider)
+
+    def undo() -> None:
+        options = repo.get(group, {})
+        if previous is None:
+            options.pop(filename, None)
+        else:
+            options[filename] = previous
+
+    if _loading:
+        _loading[-1].undo.append(undo)
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,7 +204,7 @@ def provider_of(module: str) -> PluginInfo:
     """The distribution that ships `module`: the plugin being loaded, else the entry point or installed
     metadata that names its top-level package (imported directly, e.g. by a test, it is still found)."""
     if _loading:
-        return PluginInfo(_loading[-1].distribution, _loading[-1].version, module)
+        return PluginInfo(_loading[-1].info.distribution, _loading[-1].info.version, module)
     top = module.split(".")[0]
     if top in _entry_point_providers():
         info = _entry_point_providers()[top]
@@ -121,10 +226,17 @@ def closest(name: str, choices: list[str]) -> str | None:
     return found[0] if found else None
 
 
+def _same_factory(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
+    """True when a module is imported again: the same function, re-created."""
+    return a.__module__ == b.__module__ and a.__qualname__ == b.__qualname__
+
+
 class Registry(Generic[T]):
     """Maps keys to factories for one kind of component ("model", "precision", ...)."""
 
     broken: list[BrokenPlugin] = []  # shared by all kinds; filled by framework.plugins
+    disabled: list[DisabledPlugin] = []  # switched off by PLAIT_DISABLE_PLUGINS; filled by framework.plugins
+    clashes: list[Clash] = []  # keys two distributions registered; see `record_clash`
 
     def __init__(self, kind: str, *, multi: bool = False) -> None:
         self.kind = kind
@@ -138,30 +250,53 @@ class Registry(Generic[T]):
             raise TypeError(f"{self.kind} '{name}': config must be a dataclass, got {config!r}")
 
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:
-            info = provider_of(factory.__module__)
-            if name in self._entries:
-                old = self._entries[name]
-                same = old.factory.__module__ == factory.__module__ and old.factory.__qualname__ == factory.__qualname__
-                if not same:
-                    raise DuplicateComponentError(
-                        f"{self.kind} '{name}' is registered twice: by {old.info.distribution} "
-                        f"({old.info.module}) and by {info.distribution} ({info.module}). "
-                        f"Uninstall one of them or rename the key."
-                    )
-            self._entries[name] = _Entry(factory, config, info)
-            self._store(name, config)
+            entry = _Entry(factory, config, provider_of(factory.__module__))
+            old = self._entries.get(name)
+            if old is None or _same_factory(old.factory, factory):
+                self._put(name, entry)
+                return factory
+            new_dist, old_dist = entry.info.distribution, old.info.distribution
+            if new_dist == old_dist:
+                raise DuplicateComponentError(
+                    f"{self.kind} '{name}' is registered twice: by {old_dist} ({old.info.module}) "
+                    f"and by {new_dist} ({entry.info.module}). Rename one of the keys."
+                )
+            if _rank(new_dist) < _rank(old_dist):  # the newcomer outranks the holder: the holder moves aside
+                self._put(qualified_key(old_dist, name), old)
+                self._put(name, entry)
+                record_clash(Clash(self.kind, name, new_dist, old_dist, qualified_key(old_dist, name)))
+            else:
+                self._put(qualified_key(new_dist, name), entry)
+                record_clash(Clash(self.kind, name, old_dist, new_dist, qualified_key(new_dist, name)))
             return factory
 
         return decorator
 
+    def _put(self, name: str, entry: _Entry) -> None:
+        """Set one entry and its ConfigStore node; undone if the plugin being loaded fails."""
+        previous = self._entries.get(name)
+        self._entries[name] = entry
+        self._store(name, entry.config)
+
+        def undo() -> None:
+            if previous is None:
+                self._entries.pop(name, None)
+            else:
+                self._entries[name] = previous
+
+        if _loading:
+            _loading[-1].undo.append(undo)
+
     def _store(self, name: str, config: type) -> None:
-        from hydra.core.config_store import ConfigStore
         from omegaconf import OmegaConf
 
         node = OmegaConf.structured(config)
         node[NAME_FIELD] = name
-        package = f"{self.group}.{name}" if self.multi else None
-        ConfigStore.instance().store(group=self.group, name=name, node=node, package=package, provider=self.kind)
+        store_node(self.group, name, node, package=self.package(name), provider=self.kind)
+
+    def package(self, name: str) -> str | None:
+        """Where an option's fields land in the composed config: `logger.<name>` for multi kinds, else the group."""
+        return f"{self.group}.{name.replace('.', '_')}" if self.multi else None
 
     def names(self) -> list[str]:
         """Registered keys, sorted."""
@@ -186,6 +321,12 @@ class Registry(Generic[T]):
             msg += (
                 f"\nNote: plugin '{b.entry_point}' from distribution '{b.distribution}' failed to import "
                 f"and may provide it: {b.error}"
+            )
+        for d in self.disabled:
+            owns = name.startswith(f"{distribution_id(d.distribution)}.")
+            msg += (
+                f"\nNote: plugin '{d.entry_point}' from distribution '{d.distribution}' "
+                f"{'provides it and ' if owns else 'may provide it but '}is disabled by PLAIT_DISABLE_PLUGINS."
             )
         return msg
 
@@ -286,12 +427,20 @@ __all__ = [
     "SCHEDULERS",
     "TASKS",
     "TOKENIZERS",
+    "BUILTIN_DISTRIBUTION",
     "BrokenPlugin",
+    "Clash",
+    "DisabledPlugin",
+    "PluginClashWarning",
     "ComponentConfig",
     "DuplicateComponentError",
     "PlaitError",
     "PluginInfo",
     "Registry",
     "UnknownComponentError",
+    "distribution_id",
+    "providing",
+    "qualified_key",
     "registry_for",
+    "store_node",
 ]

@@ -19,6 +19,13 @@ from plugins.models.kinds import check_kind
 class HFCausalLMConfig(HFModelConfig):
     """A GPT-2-shaped decoder built from the size fields, or `pretrained` loaded with AutoModelForCausalLM."""
 
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests: language modeling only."""
+        if kind not in (None, LANGUAGE_MODELING):
+            return None
+        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 1}
+
 
 class HFCausalLM(Generation, HFModel):
     """forward(input_ids (B, T) long, attention_mask (B, T) bool | None) -> logits (B, T, vocab); has generate()."""

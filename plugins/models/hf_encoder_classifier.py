@@ -17,6 +17,13 @@ from plugins.models.kinds import check_kind
 class HFEncoderClassifierConfig(HFModelConfig):
     """A BERT-shaped encoder built from the size fields, or `pretrained` loaded with a fresh n_classes head."""
 
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests: classification only."""
+        if kind not in (None, CLASSIFICATION):
+            return None
+        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 1}
+
 
 class HFEncoderClassifier(HFModel):
     """forward(input_ids (B, T) long, attention_mask (B, T) bool) -> logits (B, n_classes); pools the first token."""

@@ -17,6 +17,13 @@ from plugins.models.kinds import check_kind
 class HFSeq2SeqConfig(HFModelConfig):
     """A T5-shaped encoder-decoder (relative positions, so max_length is unused) or `pretrained` via AutoModelForSeq2SeqLM."""
 
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests: seq2seq only."""
+        if kind not in (None, SEQ2SEQ):
+            return None
+        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 1}
+
 
 class HFSeq2Seq(HFModel):
     """One embedding table shared by source and target ids; logits are cut to the target vocabulary.

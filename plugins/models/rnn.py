@@ -70,10 +70,30 @@ class RNNConfig(EmbeddingConfig):
 class LSTMConfig(RNNConfig):
     """LSTM model options (cuDNN nn.LSTM)."""
 
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests (framework.contracts): every task kind."""
+        if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
+            return None
+        return {"d_model": 16, "d_hidden": 16, "n_layers": 2, "bidirectional": kind != LANGUAGE_MODELING}
+
 
 @dataclass
 class GRUConfig(RNNConfig):
     """GRU model options (cuDNN nn.GRU)."""
+
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests: every task kind; seq2seq with additive attention."""
+        if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
+            return None
+        return {
+            "d_model": 16,
+            "d_hidden": 16,
+            "n_layers": 2,
+            "bidirectional": kind != LANGUAGE_MODELING,
+            **({"attention": "bahdanau"} if kind == SEQ2SEQ else {}),
+        }
 
 
 class RNNClassifier(nn.Module):

@@ -18,6 +18,13 @@ from plugins.models.transformer_blocks import KV, TransformerConfig, Transformer
 class TransformerDecoderConfig(TransformerConfig):
     """Size and shape of the causal language model."""
 
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests: language modeling only."""
+        if kind not in (None, LANGUAGE_MODELING):
+            return None
+        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 2, "max_length": 32, "positional": "rope"}
+
     tie_embeddings: bool = True  # the output projection shares the input embedding matrix
 
 

@@ -26,6 +26,13 @@ class EncoderPooling(Choice):
 class TransformerEncoderConfig(TransformerConfig):
     """Size and shape of the encoder classifier."""
 
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests: classification only."""
+        if kind not in (None, CLASSIFICATION):
+            return None
+        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 2, "max_length": 32}
+
     pooling: EncoderPooling = EncoderPooling.cls  # cls (a learned [CLS] vector prepended) | mean (over non-pad tokens)
 
 

@@ -19,6 +19,13 @@ from plugins.models.transformer_blocks import TransformerConfig, TransformerStac
 class TransformerSeq2SeqConfig(TransformerConfig):
     """Size and shape of the encoder-decoder."""
 
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests: seq2seq only."""
+        if kind not in (None, SEQ2SEQ):
+            return None
+        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 2, "max_length": 32, "positional": "sinusoidal"}
+
     n_decoder_layers: Optional[int] = None  # decoder blocks; null: as many as n_layers
     share_embeddings: bool = True  # one embedding for source and target when the task has one vocabulary
     tie_embeddings: bool = True  # the output projection shares the decoder's input embedding

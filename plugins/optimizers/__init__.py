@@ -7,19 +7,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from framework.params import param_groups
 from framework.registry import OPTIMIZERS, ComponentConfig
 from framework.validation import above, at_least, between, require
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Decay matrices only: biases, norm scales and embeddings-as-1-D are excluded from weight decay."""
-    decay, no_decay = [], []
-    for _, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (decay if p.ndim >= 2 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
 
 
 @dataclass

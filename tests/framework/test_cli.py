@@ -119,3 +119,28 @@ def test_sweep_records_a_failed_trial_and_runs_the_others(tmp_path: Path) -> Non
     failed = (tmp_path / "sweep" / "1" / "FAILED").read_text()
     assert "model.n_heads=4 is not allowed: must be >= 1 and divide d_model=30" in failed
     assert "trial 1 failed" in out.stderr
+
+
+def test_every_command_answers_help_with_exit_0(tmp_path: Path) -> None:
+    from framework.commands import command_names
+
+    for command in command_names():
+        out = plait(command, "--help", cwd=tmp_path)
+        assert out.returncode == 0, (command, out.stderr)
+        assert "usage" in out.stdout.lower() or "plait train" in out.stdout, command
+
+
+def test_describe_shows_element_types(tmp_path: Path) -> None:
+    out = plait("describe", "optimizer/adamw", cwd=tmp_path)
+    assert out.returncode == 0 and "list[float]" in out.stdout
+
+
+def test_doctor_lists_plugins_and_the_device(tmp_path: Path) -> None:
+    out = plait("doctor", cwd=tmp_path, env={"PLAIT_DISABLE_PLUGINS": "nothing_installed_by_this_name"})
+    assert out.returncode == 0, out.stderr
+    assert "plait plugin API 1" in out.stdout
+    assert "models = plugins.models  [plait " in out.stdout
+    assert "example = plait_example  [plait-example 0.2.0]" in out.stdout
+    assert "torch " in out.stdout and "cpu: " in out.stdout
+    disabled = plait("doctor", cwd=tmp_path, env={"PLAIT_DISABLE_PLUGINS": "plait-example"})
+    assert "disabled (PLAIT_DISABLE_PLUGINS):\n  example (plait-example)" in disabled.stdout

@@ -1,4 +1,9 @@
-"""Example third-party plugin: registers `model=bag_of_embeddings` through the `plait.plugins` entry point."""
+"""Example third-party plugin, the reference a plugin author copies (see docs/plugins.md).
+
+Importing this module (the `plait.plugins` entry point) registers `model=bag_of_embeddings`, the
+`logger=best_metrics` logger and the `scheduler=inverse_sqrt` schedule; YAML presets under `conf/`
+become options too (`model=bag_of_embeddings_big`, `experiment=example_bag`). Tests: tests/.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from torch import Tensor, nn
 
 from framework import CLASSIFICATION, MODELS, ComponentConfig, PlaitError, TaskSpec
 
+PLAIT_API = 1  # the Plait plugin API major this package targets
+
 
 @dataclass
 class BagOfEmbeddingsConfig(ComponentConfig):
@@ -16,6 +23,11 @@ class BagOfEmbeddingsConfig(ComponentConfig):
 
     d_model: int = 64  # embedding width
     dropout: float = 0.1  # dropout before the classifier
+
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests (framework.contracts.ModelContract): classification only."""
+        return {"d_model": 8} if kind in (None, CLASSIFICATION) else None
 
 
 class BagOfEmbeddings(nn.Module):
@@ -41,3 +53,6 @@ def build_bag_of_embeddings(cfg: BagOfEmbeddingsConfig, *, spec: TaskSpec) -> Ba
     if spec.kind != CLASSIFICATION:
         raise PlaitError(f"bag_of_embeddings only classifies; task kind is '{spec.kind}'")
     return BagOfEmbeddings(cfg, spec.vocab_size, spec.n_classes or 2, spec.pad_id)
+
+
+from plait_example import best_metrics, inverse_sqrt  # noqa: E402,F401  (register their components)

@@ -1,0 +1,30 @@
+"""`scheduler=inverse_sqrt`: linear warmup, then lr proportional to 1/sqrt(step) (Vaswani et al. 2017)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from framework import SCHEDULERS, ComponentConfig
+
+
+@dataclass
+class InverseSqrtConfig(ComponentConfig):
+    """Options of the inverse square-root schedule."""
+
+    warmup_steps: int = 100  # linear warmup to the peak lr over this many optimizer steps
+
+
+@SCHEDULERS.register("inverse_sqrt", config=InverseSqrtConfig)
+def build_inverse_sqrt(cfg: InverseSqrtConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
+    """Warmup, then lr * sqrt(warmup / step); stepped once per optimizer step (plait-example)."""
+    warmup = max(1, cfg.warmup_steps)
+
+    def factor(step: int) -> float:
+        step += 1
+        return step / warmup if step < warmup else math.sqrt(warmup / step)
+
+    return LambdaLR(optimizer, factor)

@@ -1,0 +1,35 @@
+"""Every registered optimizer, scheduler, logger, callback and precision runs through its contract suite
+from framework.contracts (models and tokenizers: tests/plugins/models, tests/plugins/tokenizers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framework.contracts import (
+    CallbackContract,
+    LoggerContract,
+    OptimizerContract,
+    PrecisionContract,
+    SchedulerContract,
+)
+from framework.plugins import load_plugins
+from framework.registry import CALLBACKS, LOGGERS, OPTIMIZERS, PRECISIONS, SCHEDULERS, Registry
+
+load_plugins()
+
+# options that keep a component local and quiet in tests
+CONFIGS: dict[str, dict[str, Any]] = {"logger/wandb": {"mode": "disabled"}}
+
+
+def _generate(registry: Registry[Any], suite: type) -> None:
+    for key in registry.names():
+        name = f"Test_{registry.kind}_{key.replace('.', '_')}"
+        config = CONFIGS.get(f"{registry.kind}/{key}", {})
+        globals()[name] = type(name, (suite,), {"key": key, "config": config, "__module__": __name__})
+
+
+_generate(OPTIMIZERS, OptimizerContract)
+_generate(SCHEDULERS, SchedulerContract)
+_generate(LOGGERS, LoggerContract)
+_generate(CALLBACKS, CallbackContract)
+_generate(PRECISIONS, PrecisionContract)
