@@ -29,7 +29,7 @@ from framework.capabilities import init_only_fields
 from framework.checkpoint import Loaded, clean_leftovers, load_resume
 from framework.config import TrainConfig
 from framework.logger import Logger
-from framework.plugins import load_plugins
+from framework.plugins import check_recorded_providers, load_plugins
 from framework.precision import PrecisionStrategy
 from framework.registry import (
     CALLBACKS,
@@ -207,6 +207,8 @@ def build(
     """
     load_plugins()
     cfg = as_dictconfig(config)
+    if mode == "infer" and checkpoint is not None:  # a missing plugin is named with its install line
+        check_recorded_providers(checkpoint.state.get("plugins", {}), context=f"reopening {checkpoint.path}")
     given = tuple(k for k, obj in (("task", task), ("model", model_factory)) if obj is not None)
     validate_config(cfg, skip=given)  # every bad value fails here, before any data is read or file written
     run_dir = Path(run_dir)
@@ -222,6 +224,7 @@ def build(
         for skipped, why in checkpoint.skipped if checkpoint else []:
             print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
         if checkpoint is not None:
+            check_recorded_providers(checkpoint.state.get("plugins", {}), context=f"resuming {checkpoint.path}")
             check_resume(checkpoint.state["config"], cfg, checkpoint.path)  # before any data is read
         spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else None))
     else:

@@ -1,7 +1,8 @@
-"""Helpers for tests of plait and of third-party plugins: compose configs and run tiny trainings.
+"""Helpers for tests of plait and of third-party plugins: compose configs, run tiny trainings, contract suites.
 
 cfg = compose(["model=my_model", "trainer.max_steps=5"])
-result = train(cfg, tmp_path)
+result = run_quick(["model=my_model"], tmp_path)       # framework.run.RunResult
+class TestMyModel(ModelContract): key = "my_model"    # the checks every built-in model passes
 """
 
 from __future__ import annotations
@@ -44,3 +45,10 @@ def run_quick(overrides: list[str] | None, run_dir: Path):
     from framework.run import train
 
     return train(compose(overrides), run_dir)
+
+
+# The contract suites plugin authors subclass (`class TestMyModel(ModelContract): ...`), one per kind.
+from framework.contracts import *  # noqa: E402,F403
+from framework.contracts import __all__ as CONTRACTS  # noqa: E402
+
+__all__ = ["QUICK", "compose", "run_quick", *CONTRACTS]
