@@ -51,6 +51,8 @@ from framework.trainer import Components, Trainer, resolve_device
 from framework.validation import validate_config
 
 TOKENIZER_DIR = "tokenizer"
+INFER_KINDS = ("task", "tokenizer", "model", "precision")  # what reopening a run for inference builds
+RESUME_KINDS = (*INFER_KINDS, "optimizer", "scheduler")  # loggers and callbacks may change on resume
 Mode = Literal["train", "infer"]
 
 
@@ -127,6 +129,12 @@ def saved_tokenizers(tokenizer_cfg: Any, checkpoint: Path) -> TokenizerFactory:
         return tokenizer
 
     return factory
+
+
+def providers_needed(checkpoint: Loaded, kinds: tuple[str, ...]) -> dict[str, str]:
+    """The checkpoint's recorded `kind/key -> dist==version` entries of the component kinds about to be built."""
+    recorded: dict[str, str] = checkpoint.state.get("plugins", {})
+    return {k: v for k, v in recorded.items() if k.split("/", 1)[0] in kinds}
 
 
 @dataclass
@@ -208,7 +216,7 @@ def build(
     load_plugins()
     cfg = as_dictconfig(config)
     if mode == "infer" and checkpoint is not None:  # a missing plugin is named with its install line
-        check_recorded_providers(checkpoint.state.get("plugins", {}), context=f"reopening {checkpoint.path}")
+        check_recorded_providers(providers_needed(checkpoint, INFER_KINDS), context=f"reopening {checkpoint.path}")
     given = tuple(k for k, obj in (("task", task), ("model", model_factory)) if obj is not None)
     validate_config(cfg, skip=given)  # every bad value fails here, before any data is read or file written
     run_dir = Path(run_dir)
@@ -224,7 +232,8 @@ def build(
         for skipped, why in checkpoint.skipped if checkpoint else []:
             print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
         if checkpoint is not None:
-            check_recorded_providers(checkpoint.state.get("plugins", {}), context=f"resuming {checkpoint.path}")
+            needed = providers_needed(checkpoint, RESUME_KINDS)
+            check_recorded_providers(needed, context=f"resuming {checkpoint.path}")
             check_resume(checkpoint.state["config"], cfg, checkpoint.path)  # before any data is read
         spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else None))
     else:

@@ -104,11 +104,6 @@ def test_kill_after_commit_before_prune_then_resume_matches(tmp_path: Path, stra
     _assert_same_as(tmp_path, straight)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="WAITS ON the lead's integration: run.py must call checkpoint.clean_leftovers(run_dir/'checkpoints') "
-    "under the RunLock before load_resume, and a relaunch of a finished run must not re-save its last step",
-)
 def test_relaunch_of_finished_run_killed_while_replacing_resumes_from_it(tmp_path: Path, straight: Path) -> None:
     assert _train(tmp_path) == 0
     relaunch = _train(tmp_path, "replacing:8", resume=True)  # the finished step moved aside, new one not in
