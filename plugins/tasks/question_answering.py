@@ -233,11 +233,11 @@ class QuestionAnsweringTask(Task):
                 self._raw["test"] = [ex for art in self._squad_articles(self.cfg.squad_test_path) for ex in art]
             if split not in self._raw:
                 raise PlaitError(f"split '{split}' has no data; splits: {', '.join(self.splits())}")
-            self._squad[split] = self._featurise(self._raw.pop(split), train=split == "train")
+            self._squad[split] = self._featurise(self._raw.pop(split))
         return self._squad[split]
 
-    def _featurise(self, examples: list[squad.SquadExample], *, train: bool) -> _SquadData:
-        """Windows of every example; training labels use the first gold answer."""
+    def _featurise(self, examples: list[squad.SquadExample]) -> _SquadData:
+        """Windows of every example, labelled with its first gold answer (so val loss is comparable)."""
         contexts = sorted({ex.context for ex in examples})
         encoded = dict(zip(contexts, self.tokenizer.encode_with_offsets(contexts), strict=True))
         questions = self.tokenizer.encode_batch([ex.question for ex in examples])
@@ -245,7 +245,7 @@ class QuestionAnsweringTask(Task):
         for ex, q_ids in zip(examples, questions, strict=True):
             ids, offsets = encoded[ex.context]
             start = ex.answer_starts[0]
-            answer = squad.answer_tokens(offsets, start, start + len(ex.answers[0])) if train else None
+            answer = squad.answer_tokens(offsets, start, start + len(ex.answers[0]))
             index = len(self._examples)
             self._examples.append(ex)
             self._offsets.append(offsets)

@@ -47,6 +47,8 @@ MODEL_CASES: dict[str, ModelCase] = {
     "hf_encoder_classifier": ModelCase((CLASSIFICATION,), HF_TINY),
     "hf_causal_lm": ModelCase((LANGUAGE_MODELING,), HF_TINY),
     "hf_seq2seq": ModelCase((SEQ2SEQ,), HF_TINY),
+    # question_answering only (not one of KINDS here): its forward contract is tested in test_memn2n.py
+    "memn2n": ModelCase((), {"d_model": 8, "hops": 2}),
     "bag_of_embeddings": ModelCase((CLASSIFICATION,), {"d_model": 8}),  # tests/example_plugin, when installed
 }
 
