@@ -85,11 +85,11 @@ class MemN2N(nn.Module):
         if self.training:
             self.trained_steps += 1
         linear = self.training and int(self.trained_steps) <= self.cfg.linear_start_steps
-        story = story[:, -self.memory_size :]
-        real = (story != self.pad_id).any(-1)  # (B, N): sentences that exist
+        real = (story != self.pad_id).any(-1)  # (B, N): sentences that exist (oldest first, padding at the end)
+        recency = real.sum(1, keepdim=True) - 1 - torch.arange(story.shape[1], device=story.device)  # 0: latest
+        real = real & (recency < self.memory_size)  # only the latest memory_size sentences are memories
+        recency = recency.clamp(0, self.memory_size - 1)
         u = self._encode(0, question)  # (B, d)
-        if self.cfg.temporal_encoding:  # recency: 0 for the latest real sentence (stories are oldest first)
-            recency = (real.sum(1, keepdim=True) - 1 - torch.arange(story.shape[1], device=story.device)).clamp(0)
         for hop in range(self.cfg.hops):
             memory, output = self._encode(hop, story), self._encode(hop + 1, story)  # (B, N, d)
             if self.cfg.temporal_encoding:
