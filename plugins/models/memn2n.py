@@ -84,7 +84,8 @@ class MemN2N(nn.Module):
         """story (B, N, L), question (B, Q) -> answer logits (B, n_answers)."""
         if self.training:
             self.trained_steps += 1
-        linear = self.training and int(self.trained_steps) <= self.cfg.linear_start_steps
+        # in the linear phase evaluation is linear too: the model was trained without the softmax so far
+        linear = self.cfg.linear_start_steps > 0 and int(self.trained_steps) <= self.cfg.linear_start_steps
         real = (story != self.pad_id).any(-1)  # (B, N): sentences that exist (oldest first, padding at the end)
         recency = real.sum(1, keepdim=True) - 1 - torch.arange(story.shape[1], device=story.device)  # 0: latest
         real = real & (recency < self.memory_size)  # only the latest memory_size sentences are memories

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from framework.text_files import DataError
+from plugins.tasks.text_data import check_path
 
 PASS_ERROR = 0.05  # the bAbI convention: a task is passed when its test error is at most 5%
 N_TASKS = 20
@@ -109,6 +110,7 @@ def babi_dir(root: str | None, size: str) -> Path:
     if size in SIZES:
         if root is None:
             raise DataError("task.babi_root is not set; set data_root=<path to shared/data> or task.babi_root=<dir>")
+        check_path(root, "task.babi_root")
         path = Path(root).expanduser() / SIZES[size]
     else:
         path = Path(size).expanduser()

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from framework.text_files import DataError
+from plugins.tasks.text_data import check_path
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
@@ -61,6 +62,7 @@ class Window:
 
 def read_squad(path: Path | str) -> list[list[SquadExample]]:
     """Examples of a SQuAD v1.1 JSON file, grouped by article in file order; errors name the problem."""
+    check_path(str(path), "task.squad_path")
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"SQuAD file not found: {path}; set task.squad_path (or data_root)")

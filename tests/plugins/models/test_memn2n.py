@@ -74,8 +74,11 @@ def test_linear_start_counts_training_passes_only() -> None:
     softmax = model(story, question)  # pass 3: softmax
     assert int(model.trained_steps) == 3 and not torch.allclose(linear, softmax)
     model.eval()
-    model(story, question)
+    assert torch.allclose(model(story, question), softmax.detach())  # past the linear phase: softmax in eval too
     assert int(model.trained_steps) == 3
+    early = build(linear_start_steps=2).eval()
+    early.load_state_dict({**model.state_dict(), "trained_steps": torch.tensor(1)})
+    assert not torch.allclose(early(story, question), softmax.detach())  # in the linear phase eval is linear
     assert "trained_steps" in model.state_dict()  # resumes with the checkpoint
 
 
