@@ -29,10 +29,21 @@ TokenizerFactory = Callable[[str, Callable[[], Iterable[str]]], Tokenizer]
 #   seq2seq:            model(src_ids (B,S), src_mask (B,S) bool, tgt_in (B,T)) -> logits (B, T, target vocab)
 #                       and model.encode(src_ids, src_mask) -> memory,
 #                           model.decode(tgt_in, memory, src_mask) -> logits (B, T, target vocab)
+#   question_answering, format "babi" (story form, answer selection):
+#       model(story_ids (B, N, L) long, question_ids (B, Q) long) -> answer logits (B, spec.n_classes)
+#       The story is N sentences (oldest first, padded at the end with all-pad sentences) of L tokens each:
+#       a memory network stores one memory per sentence and encodes time by sentence index, which a flat
+#       sequence would lose; a flat encoder gets one sequence back with
+#       plugins.models.kinds.flatten_story(story, question, pad_id).
+#   question_answering, format "squad" (span form, extractive):
+#       model(input_ids (B, T) long, attention_mask (B, T) bool) -> (start_logits (B, T), end_logits (B, T))
+#       input_ids = [cls] question [sep] context window [sep]; the task masks non-context positions.
+#       (the form is spec.extra["format"]; padding is spec.pad_id)
 # Masks are True on real tokens; padding is on the right.
 CLASSIFICATION = "classification"
 LANGUAGE_MODELING = "language_modeling"
 SEQ2SEQ = "seq2seq"
+QUESTION_ANSWERING = "question_answering"
 
 Partials = dict[str, Any]  # one batch's evaluation results: tensors, numbers, lists
 

@@ -4,6 +4,7 @@ from plugins.models import (  # noqa: F401
     hf_causal_lm,
     hf_encoder_classifier,
     hf_seq2seq,
+    memn2n,
     rnn,
     transformer_decoder,
     transformer_encoder,

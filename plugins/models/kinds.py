@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import torch
+from torch import Tensor, nn
+
 from framework.registry import PlaitError
 from framework.task import TaskSpec
 
@@ -13,3 +16,46 @@ def check_kind(model: str, spec: TaskSpec, kinds: tuple[str, ...]) -> None:
             f"model={model} supports task kinds {', '.join(kinds)} but the task is '{spec.kind}'; "
             "pick a model for that task (see `plait list model`)"
         )
+
+
+# -- question answering: heads for encoders that expose token features (plugins.tasks.question_answering) --
+
+
+def flatten_story(story: Tensor, question: Tensor, pad_id: int) -> tuple[Tensor, Tensor]:
+    """One right-padded sequence per row from a story (B, N, L) and a question (B, Q): the story's real tokens
+    in order, then the question's -> (ids (B, T), mask (B, T) bool). How a flat encoder reads the story form."""
+    ids = torch.cat([story.flatten(1), question], dim=1)
+    keep = ids != pad_id
+    order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices  # real tokens first, in order
+    ids, keep = ids.gather(1, order), keep.gather(1, order)
+    width = max(1, int(keep.sum(1).max()))
+    return ids[:, :width], keep[:, :width]
+
+
+class EncoderQA(nn.Module):
+    """QA heads on an encoder with `features(ids, mask) -> (tokens (B, T, D), pooled (B, D))` and `head`.
+
+    babi form: the story is flattened, pooled -> encoder.head (Linear(D, n_answers)) -> answer logits.
+    squad form: every token -> encoder.head (Linear(D, 2)) -> start and end logits (B, T) each.
+    """
+
+    def __init__(self, encoder: nn.Module, spec: TaskSpec) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.span = spec.extra.get("format") == "squad"
+        self.pad_id = spec.pad_id
+
+    def forward(self, *inputs: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """(story, question) -> (B, n_answers); (input_ids, attention_mask) -> (start, end) (B, T) each."""
+        if self.span:
+            tokens, _ = self.encoder.features(inputs[0], inputs[1])
+            start, end = self.encoder.head(tokens).unbind(-1)
+            return start, end
+        ids, keep = flatten_story(inputs[0], inputs[1], self.pad_id)
+        _, pooled = self.encoder.features(ids, keep)
+        return self.encoder.head(pooled)
+
+
+def qa_outputs(spec: TaskSpec) -> int:
+    """Width of an encoder's head for a question-answering spec: 2 (start, end) or the number of answers."""
+    return 2 if spec.extra.get("format") == "squad" else int(spec.n_classes or 2)

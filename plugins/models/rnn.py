@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from framework.registry import MODELS, PlaitError
-from framework.task import CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, TaskSpec
+from framework.task import CLASSIFICATION, LANGUAGE_MODELING, QUESTION_ANSWERING, SEQ2SEQ, TaskSpec
 from framework.validation import Choice, at_least, between
 from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
 from plugins.models.generation import Generation
-from plugins.models.kinds import check_kind
+from plugins.models.kinds import EncoderQA, check_kind, qa_outputs
 from plugins.models.pooling import masked_pool
 from plugins.models.rnn_layers import RecurrentStack, State
 from plugins.models.rnn_seq2seq import RNNSeq2Seq
@@ -102,7 +102,7 @@ class RNNClassifier(nn.Module):
     forward(input_ids (B, T), attention_mask (B, T) bool, right-padded) -> logits (B, n_classes)
     """
 
-    def __init__(self, cfg: RNNConfig, spec: TaskSpec, cell: str) -> None:
+    def __init__(self, cfg: RNNConfig, spec: TaskSpec, cell: str, n_outputs: int | None = None) -> None:
         super().__init__()
         if cfg.pooling not in POOLINGS:
             raise PlaitError(f"model.pooling='{cfg.pooling}' is not known; choose one of {', '.join(POOLINGS)}")
@@ -110,14 +110,18 @@ class RNNClassifier(nn.Module):
         self.embed = make_embedding(spec.vocab_size, cfg.d_model, spec.pad_id, cfg, spec)
         self.drop = nn.Dropout(cfg.dropout)
         self.rnn = RecurrentStack(cell, cfg.d_model, cfg.d_hidden, cfg.n_layers, cfg.bidirectional, cfg.dropout)
-        self.head = nn.Linear(cfg.d_hidden * self.rnn.n_dirs, spec.n_classes or 2)
+        self.head = nn.Linear(cfg.d_hidden * self.rnn.n_dirs, n_outputs or spec.n_classes or 2)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-        """input_ids (B, T), attention_mask (B, T) -> logits (B, n_classes)."""
+    def features(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """input_ids (B, T), attention_mask (B, T) -> (token states (B, T, H * dirs), pooled (B, H * dirs))."""
         keep = attention_mask.bool() if attention_mask is not None else input_ids.new_ones(input_ids.shape).bool()
         out, state = self.rnn(self.drop(self.embed(input_ids)), keep)  # (B, T, H * dirs)
         pooled = self.rnn.top_hidden(state) if self.pooling == "last" else masked_pool(out, keep, self.pooling)
-        return self.head(self.drop(pooled))
+        return self.drop(out), self.drop(pooled)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """input_ids (B, T), attention_mask (B, T) -> logits (B, n_classes)."""
+        return self.head(self.features(input_ids, attention_mask)[1])
 
 
 class RNNLanguageModel(Generation, nn.Module):
@@ -150,7 +154,9 @@ class RNNLanguageModel(Generation, nn.Module):
 
 def build_rnn(cfg: RNNConfig, spec: TaskSpec, cell: str) -> nn.Module:
     """The LSTM/GRU model for `spec.kind`."""
-    check_kind(cell, spec, (CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ))
+    check_kind(cell, spec, (CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, QUESTION_ANSWERING))
+    if spec.kind == QUESTION_ANSWERING:
+        return EncoderQA(RNNClassifier(cfg, spec, cell, qa_outputs(spec)), spec)
     if spec.kind == CLASSIFICATION:
         return RNNClassifier(cfg, spec, cell)
     if spec.kind == LANGUAGE_MODELING:

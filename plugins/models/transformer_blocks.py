@@ -20,7 +20,8 @@ from framework.validation import at_least, between, divides, require
 from plugins.models.embedding import EmbeddingConfig, make_embedding
 from plugins.models.positions import Positional, PositionalEncoding, Rope, apply_rope
 
-KV = tuple[Tensor, Tensor]  # one layer's cached keys and values, each (B, H, S_past, Dh)
+KV = tuple[Tensor, ...]  # one layer's cached self-attention keys and values, each (B, H, S_past, Dh);
+# a decoder block with cross-attention appends the memory's keys and values (B, H, S, Dh), computed once
 
 
 @dataclass
@@ -80,7 +81,10 @@ class Attention(nn.Module):
         """x (B, T, D) -> (B, T, D) and this call's keys/values (past ones included) for a KV cache."""
         if self.cross:  # queries from x, keys/values from memory (B, S, D); no rotation across sequences
             q = rearrange(self.q(x), "b t (h d) -> b h t d", h=self.n_heads)
-            k, v = rearrange(self.kv(memory), "b s (two h d) -> two b h s d", two=2, h=self.n_heads)
+            if past is not None:  # the memory does not change while decoding: its keys/values are reused
+                k, v = past
+            else:
+                k, v = rearrange(self.kv(memory), "b s (two h d) -> two b h s d", two=2, h=self.n_heads)
         else:
             q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.n_heads)
             if rope is not None:
@@ -129,12 +133,14 @@ class TransformerBlock(nn.Module):
         memory: Tensor | None = None,
         memory_mask: Tensor | None = None,
     ) -> tuple[Tensor, KV]:
-        """x (B, T, D) -> (B, T, D) and the self-attention keys/values."""
-        h, kv = self.attn(self.norm1(x), mask=mask, is_causal=is_causal, rope=rope, past=past)
+        """x (B, T, D) -> (B, T, D) and the self-attention keys/values (+ the memory's, with cross-attention)."""
+        h, kv = self.attn(self.norm1(x), mask=mask, is_causal=is_causal, rope=rope, past=past[:2] if past else None)
         x = x + self.drop(h)
         if self.cross_attn is not None:
-            h, _ = self.cross_attn(self.norm_cross(x), memory=memory, mask=memory_mask)
+            cross_past = past[2:] if past is not None and len(past) == 4 else None
+            h, cross_kv = self.cross_attn(self.norm_cross(x), memory=memory, mask=memory_mask, past=cross_past)
             x = x + self.drop(h)
+            kv = (*kv, *cross_kv)
         return x + self.drop(self.ff(self.norm2(x))), kv
 
 

@@ -8,9 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from framework.registry import MODELS, PlaitError
-from framework.task import CLASSIFICATION, TaskSpec
+from framework.task import CLASSIFICATION, QUESTION_ANSWERING, TaskSpec
 from framework.validation import Choice
-from plugins.models.kinds import check_kind
+from plugins.models.kinds import EncoderQA, check_kind, qa_outputs
 from plugins.models.pooling import masked_pool
 from plugins.models.transformer_blocks import TransformerConfig, TransformerStack, input_embedding
 
@@ -52,8 +52,8 @@ class TransformerEncoderClassifier(nn.Module):
         self.encoder = TransformerStack(cfg, cfg.n_layers, input_embedding(cfg, spec), extra_positions=extra)
         self.head = nn.Linear(cfg.d_model, n_classes)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-        """input_ids (B, T), attention_mask (B, T) bool -> logits (B, n_classes)."""
+    def features(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """input_ids (B, T), attention_mask (B, T) bool -> (token states (B, T, D), pooled (B, D))."""
         keep = attention_mask.bool() if attention_mask is not None else None  # None: no padding, no mask
         x = self.encoder.embed(input_ids)  # (B, T, D)
         if self.cls is not None:  # prepend [CLS]: (B, 1 + T, D)
@@ -61,16 +61,20 @@ class TransformerEncoderClassifier(nn.Module):
             keep = torch.cat([keep.new_ones(keep.shape[0], 1), keep], dim=1) if keep is not None else None
         x, _ = self.encoder(x, keep)  # (B, T', D)
         if self.cls is not None:
-            pooled = x[:, 0]
-        elif keep is None:
-            pooled = x.mean(1)
-        else:
-            pooled = masked_pool(x, keep, "mean")
-        return self.head(pooled)
+            return x[:, 1:], x[:, 0]
+        if keep is None:
+            return x, x.mean(1)
+        return x, masked_pool(x, keep, "mean")
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """input_ids (B, T), attention_mask (B, T) bool -> logits (B, n_classes)."""
+        return self.head(self.features(input_ids, attention_mask)[1])
 
 
 @MODELS.register("transformer_encoder", config=TransformerEncoderConfig)
-def build_transformer_encoder(cfg: TransformerEncoderConfig, *, spec: TaskSpec) -> TransformerEncoderClassifier:
-    """BERT-like encoder classifier: pre-norm blocks on SDPA, CLS or mean pooling."""
-    check_kind("transformer_encoder", spec, (CLASSIFICATION,))
+def build_transformer_encoder(cfg: TransformerEncoderConfig, *, spec: TaskSpec) -> nn.Module:
+    """BERT-like encoder classifier (or QA answer / span heads): pre-norm blocks on SDPA, CLS or mean pooling."""
+    check_kind("transformer_encoder", spec, (CLASSIFICATION, QUESTION_ANSWERING))
+    if spec.kind == QUESTION_ANSWERING:
+        return EncoderQA(TransformerEncoderClassifier(cfg, spec, qa_outputs(spec)), spec)
     return TransformerEncoderClassifier(cfg, spec, spec.n_classes or 2)

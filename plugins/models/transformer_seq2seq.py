@@ -12,7 +12,7 @@ from framework.task import SEQ2SEQ, TaskSpec
 from framework.validation import at_least
 from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
 from plugins.models.kinds import check_kind
-from plugins.models.transformer_blocks import TransformerConfig, TransformerStack, input_embedding
+from plugins.models.transformer_blocks import KV, TransformerConfig, TransformerStack, input_embedding
 
 
 @dataclass
@@ -41,6 +41,10 @@ class TransformerSeq2Seq(nn.Module):
 
     forward(src_ids (B, S), src_mask (B, S) bool, tgt_in (B, T)) -> logits (B, T, target vocab)
     encode(src_ids, src_mask) -> memory (B, S, D); decode(tgt_in, memory, src_mask) -> logits (B, T, target vocab)
+    decode_cached(tgt_new (B, T), memory, src_mask, cache | None) -> (logits (B, T, target vocab), cache): the
+        decoder continued from `cache` (self-attention keys/values of earlier target positions and the memory's
+        keys/values), so each decoding step costs one position; rows of a cache are reordered with
+        `reorder_cache` (beam search).
     """
 
     def __init__(self, cfg: TransformerSeq2SeqConfig, spec: TaskSpec) -> None:
@@ -69,6 +73,20 @@ class TransformerSeq2Seq(nn.Module):
         keep = src_mask.bool() if src_mask is not None else None
         x, _ = self.decoder(self.decoder.embed(tgt_in), memory=memory, memory_keep=keep)
         return self.head(x)
+
+    def decode_cached(
+        self, tgt_new: Tensor, memory: Tensor, src_mask: Tensor | None, cache: list[KV] | None
+    ) -> tuple[Tensor, list[KV]]:
+        """tgt_new (B, T) following the positions in `cache` -> (logits (B, T, target vocab), the longer cache)."""
+        keep = src_mask.bool() if src_mask is not None else None
+        x, cache = self.decoder(self.decoder.embed(tgt_new), memory=memory, memory_keep=keep, cache=cache)
+        return self.head(x), cache
+
+    @staticmethod
+    def reorder_cache(cache: list[KV], rows: Tensor) -> list[KV]:
+        """The cache of rows `rows` (beam search keeps some hypotheses and copies others). Only the self-attention
+        part moves: `rows` stay within each sentence's block of beams, whose memory keys/values are the same."""
+        return [(*(t.index_select(0, rows) for t in layer[:2]), *layer[2:]) for layer in cache]
 
     def forward(self, src_ids: Tensor, src_mask: Tensor | None, tgt_in: Tensor) -> Tensor:
         """Teacher-forced logits (B, T, target vocab)."""

@@ -1,3 +1,3 @@
 """Built-in tasks."""
 
-from plugins.tasks import classification, language_modeling, translation  # noqa: F401  (importing registers them)
+from plugins.tasks import classification, language_modeling, question_answering, translation  # noqa: F401  (importing registers them)

@@ -4,7 +4,10 @@ Each step scores every (beam, next token) of a sentence, keeps the best `beam_si
 do not end, and moves those that end (EOS among the top `beam_size`) to the sentence's finished list.
 A sentence is done when it has `beam_size` finished hypotheses (HF's `early_stopping=True`). Finished
 hypotheses are ranked by log-probability / ((5 + length) / 6) ** length_penalty (GNMT, Wu et al. 2016).
-The decoder re-reads the whole prefix each step: the seq2seq contract has no cache.
+A model with `decode_cached(tgt_new, memory, src_mask, cache)` and `reorder_cache(cache, rows)` (the
+optional incremental-decoding part of the seq2seq contract) is fed one new token per step, its cache
+reordered to the surviving beams; other models re-read the whole prefix each step. `use_cache=False`
+forces the re-reading path (the two give the same hypotheses).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def beam_search(
     max_new_tokens: int = 100,
     length_penalty: float = 0.6,
     autocast: Callable[[], AbstractContextManager] = nullcontext,
+    use_cache: bool = True,
 ) -> list[list[int]]:
     """Best target ids (without BOS and EOS) for each source row of src_ids (B, S) / src_mask (B, S)."""
     if beam_size < 1 or max_new_tokens < 1:
@@ -48,9 +52,15 @@ def beam_search(
     scores[:, 0] = 0.0  # one live beam at the start, so the first step does not pick duplicates
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
     done = [False] * n
+    cached = use_cache and callable(getattr(model, "decode_cached", None))
+    cache, new = None, tokens  # with a cache only the newest token goes through the decoder
     for step in range(1, max_new_tokens + 1):
         with autocast():
-            logp = model.decode(tokens, memory, src_mask)[:, -1].float().log_softmax(-1)  # (n * k, V)
+            if cached:
+                logits, cache = model.decode_cached(new, memory, src_mask, cache)
+            else:
+                logits = model.decode(tokens, memory, src_mask)
+        logp = logits[:, -1].float().log_softmax(-1)  # (n * k, V)
         vocab = logp.shape[-1]
         cand = (scores.reshape(-1, 1) + logp).reshape(n, k * vocab)
         top_scores, top_idx = cand.topk(min(2 * k, k * vocab), dim=-1)  # (n, 2k)
@@ -76,6 +86,8 @@ def beam_search(
             break
         tokens = torch.cat([tokens[rows], next_tok[:, None]], dim=1)
         scores = new_scores
+        if cached:
+            cache, new = model.reorder_cache(cache, rows), next_tok[:, None]
     for b in range(n):  # out of length: the live beams compete with the finished ones
         if not done[b]:
             for j, score in enumerate(scores[b].tolist()):

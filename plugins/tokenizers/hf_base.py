@@ -64,6 +64,11 @@ class HFTokenizer(Tokenizer):
         """Batch-encode (parallel in Rust) without adding special tokens."""
         return [e.ids for e in self.backend.encode_batch(texts, add_special_tokens=False)]
 
+    def encode_with_offsets(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """(ids, (char start, char end) of each token in the original text) per text; extractive QA maps
+        predicted token spans back to text with them."""
+        return [(e.ids, list(e.offsets)) for e in self.backend.encode_batch(texts, add_special_tokens=False)]
+
     def decode_batch(self, ids: list[list[int]], skip_special_tokens: bool = True) -> list[str]:
         """Batch-decode."""
         return self.backend.decode_batch(ids, skip_special_tokens=skip_special_tokens)

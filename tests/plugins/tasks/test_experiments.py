@@ -1,8 +1,9 @@
 """Every experiment in conf/experiment composes, names data_root when it is unset, and trains for two steps
-on a miniature copy of the shared data layout (sst/, multi30k/, tinyshakespeare/, glove/)."""
+on a miniature copy of the shared data layout (sst/, multi30k/, tinyshakespeare/, glove/, babi/, squad/)."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -39,15 +40,30 @@ def fake_data_root(root: Path) -> Path:
     )
     with zipfile.ZipFile(root / "glove" / "glove.6B.50d.10k.zip", "w") as archive:
         archive.writestr("glove.6B.50d.10k.txt", vectors)
+    story = "".join(f"1 Mary went to the {p}.\n2 Where is Mary?\t{p}\t1\n" for p in ("kitchen", "garden") * 6)
+    for size in ("en", "en-10k"):
+        (root / "babi" / size).mkdir(parents=True)
+        for task in range(1, 21):
+            for split in ("train", "test"):
+                if not (size == "en-10k" and task == 3 and split == "train"):  # missing there, as in shared/data
+                    (root / "babi" / size / f"qa{task}_x_{split}.txt").write_text(story)
+    context = "Mary went to the kitchen and then to the garden."
+    qa = {"id": "q", "question": "Where did Mary go first?", "answers": [{"text": "kitchen", "answer_start": 17}]}
+    articles = [{"title": f"a{i}", "paragraphs": [{"context": context, "qas": [qa] * 4}]} for i in range(5)]
+    (root / "squad").mkdir()
+    (root / "squad" / "dev-v1.1.json").write_text(json.dumps({"data": articles}))
     return root
 
 
-def test_there_are_six_experiments() -> None:
+def test_there_are_nine_experiments() -> None:
     assert EXPERIMENTS == [
+        "babi_10k_joint",
+        "babi_1k_joint",
         "multi30k_gru_attention",
         "multi30k_transformer",
         "shakespeare_bpe_gpt",
         "shakespeare_char_gpt",
+        "squad_dev_split_extractive",
         "sst2_lstm_glove",
         "sst5_transformer",
     ]

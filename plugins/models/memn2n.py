@@ -1,0 +1,121 @@
+"""End-to-end memory network (`model=memn2n`), Sukhbaatar, Szlam, Weston & Fergus, NeurIPS 2015, for the story
+form of task kind question_answering (bAbI).
+
+Each story sentence x_i (L words) becomes an input memory m_i = sum_j l_j * A x_ij + T_A(i) and an output memory
+c_i = sum_j l_j * C x_ij + T_C(i); the question u = sum_j l_j * B q_j. A hop: p = softmax(u . m), o = sum_i p_i c_i,
+u <- u + o. After K hops the answer logits are W u.
+- Adjacent weight tying (the paper's section 2.2): A^{k+1} = C^k and B = A^1, likewise for the temporal tables;
+  so K + 1 embedding tables serve K hops. The paper also ties W^T = C^K because its answers are single words;
+  here answers are classes (multi-word answers of tasks 8 and 19 are one class each), so W is its own Linear.
+- Position encoding (PE): l_kj = (1 - j/J) - (k/d)(1 - 2j/J), J the sentence's real length, d the width.
+- Temporal encoding (TE): T(i) is learned per recency index i (0 = the latest sentence).
+- Linear start (LS), optional: for the first `linear_start_steps` training forward passes the memory softmax is
+  left out (p = u . m); the paper inserts it when the validation loss stops falling. The count is a buffer, so it
+  resumes with the checkpoint. (Random noise, the paper's 10% empty memories, is not implemented.)
+
+forward(story (B, N, L) long, question (B, Q) long) -> answer logits (B, n_answers); padding is spec.pad_id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from framework.registry import MODELS, ComponentConfig, PlaitError
+from framework.task import QUESTION_ANSWERING, TaskSpec
+from plugins.models.kinds import check_kind
+
+
+@dataclass
+class MemN2NConfig(ComponentConfig):
+    """Width, hops and encodings of the end-to-end memory network."""
+
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict | None:
+        """Tiny options for the contract tests; its one kind (question answering) is tested in test_memn2n.py."""
+        return {"d_model": 8, "hops": 2} if kind in (None, QUESTION_ANSWERING) else None
+
+    d_model: int = 50  # embedding width d (the paper: 20 per task, 50 for joint training)
+    hops: int = 3  # memory hops K
+    position_encoding: bool = True  # PE word weights (false: bag of words)
+    temporal_encoding: bool = True  # learned per-recency memory vectors
+    linear_start_steps: int = 0  # LS: training forward passes without the memory softmax; 0 disables it
+    init_std: float = 0.1  # embeddings are drawn from N(0, init_std), as in the paper
+
+
+def position_weights(mask: Tensor, d: int) -> Tensor:
+    """PE weights (..., L, d) for word masks (..., L): l_kj = (1 - j/J) - (k/d)(1 - 2j/J), j and k from 1,
+    J the number of real words; zero on padding."""
+    length = mask.sum(-1, keepdim=True).clamp_min(1).to(torch.float32)  # (..., 1)
+    j = torch.arange(1, mask.shape[-1] + 1, device=mask.device, dtype=torch.float32) / length  # (..., L)
+    k = torch.arange(1, d + 1, device=mask.device, dtype=torch.float32) / d  # (d,)
+    weights = (1 - j).unsqueeze(-1) - k * (1 - 2 * j).unsqueeze(-1)
+    return weights * mask.unsqueeze(-1).to(weights.dtype)
+
+
+class MemN2N(nn.Module):
+    """End-to-end memory network with adjacent weight tying, PE, TE and optional linear start."""
+
+    def __init__(self, cfg: MemN2NConfig, spec: TaskSpec) -> None:
+        super().__init__()
+        if cfg.hops < 1 or cfg.d_model < 1:
+            raise PlaitError("model.hops and model.d_model must be at least 1")
+        self.cfg = cfg
+        self.pad_id = spec.pad_id
+        self.memory_size = int(spec.extra.get("memory_size", 50))
+        self.embed = nn.ModuleList(
+            nn.Embedding(spec.vocab_size, cfg.d_model, padding_idx=spec.pad_id) for _ in range(cfg.hops + 1)
+        )
+        self.temporal = nn.Parameter(torch.zeros(cfg.hops + 1, self.memory_size, cfg.d_model))
+        self.out = nn.Linear(cfg.d_model, spec.n_classes or 2, bias=False)
+        self.register_buffer("trained_steps", torch.zeros((), dtype=torch.long))
+        for emb in self.embed:
+            nn.init.normal_(emb.weight, std=cfg.init_std)
+            with torch.no_grad():
+                emb.weight[spec.pad_id].zero_()
+        nn.init.normal_(self.temporal, std=cfg.init_std)
+        nn.init.normal_(self.out.weight, std=cfg.init_std)
+
+    def _encode(self, table: int, ids: Tensor) -> Tensor:
+        """Sentence vectors (..., d) of word ids (..., L) with embedding table `table`."""
+        words = self.embed[table](ids)  # (..., L, d)
+        if self.cfg.position_encoding:
+            words = words * position_weights(ids != self.pad_id, self.cfg.d_model).to(words.dtype)
+        return words.sum(-2)
+
+    def forward(self, story: Tensor, question: Tensor) -> Tensor:
+        """story (B, N, L), question (B, Q) -> answer logits (B, n_answers)."""
+        if self.training:
+            self.trained_steps += 1
+        # in the linear phase evaluation is linear too: the model was trained without the softmax so far
+        linear = self.cfg.linear_start_steps > 0 and int(self.trained_steps) <= self.cfg.linear_start_steps
+        real = (story != self.pad_id).any(-1)  # (B, N): sentences that exist (oldest first, padding at the end)
+        recency = real.sum(1, keepdim=True) - 1 - torch.arange(story.shape[1], device=story.device)  # 0: latest
+        real = real & (recency < self.memory_size)  # only the latest memory_size sentences are memories
+        recency = recency.clamp(0, self.memory_size - 1)
+        u = self._encode(0, question)  # (B, d)
+        for hop in range(self.cfg.hops):
+            memory, output = self._encode(hop, story), self._encode(hop + 1, story)  # (B, N, d)
+            if self.cfg.temporal_encoding:
+                memory = memory + self.temporal[hop][recency].to(memory.dtype)
+                output = output + self.temporal[hop + 1][recency].to(output.dtype)
+            scores = torch.einsum("bnd,bd->bn", memory, u)
+            if linear:
+                attention = scores.masked_fill(~real, 0.0)
+            else:
+                attention = scores.masked_fill(~real, float("-inf")).softmax(-1).nan_to_num(0.0)
+            u = u + torch.einsum("bn,bnd->bd", attention, output)
+        return self.out(u)
+
+
+@MODELS.register("memn2n", config=MemN2NConfig)
+def build_memn2n(cfg: MemN2NConfig, *, spec: TaskSpec) -> MemN2N:
+    """End-to-end memory network (Sukhbaatar et al. 2015) for bAbI-style story question answering."""
+    check_kind("memn2n", spec, (QUESTION_ANSWERING,))
+    if spec.extra.get("format", "babi") != "babi":
+        raise PlaitError(
+            "model=memn2n reads stories (task.format=babi); for spans use transformer_encoder, lstm or gru"
+        )
+    return MemN2N(cfg, spec)
