@@ -76,6 +76,17 @@ class Tokenizer(ABC):
         return self.special_id("pad")
 
 
+def special_token_ids(tokenizer: Tokenizer, roles: tuple[str, ...]) -> dict[str, int]:
+    """`<role>_id -> id` for the special-token roles the tokenizer has (a pretrained one may lack some)."""
+    ids: dict[str, int] = {}
+    for role in roles:
+        try:
+            ids[f"{role}_id"] = tokenizer.special_id(role)
+        except KeyError:
+            continue
+    return ids
+
+
 def directory_digest(directory: Path, salt: str = "") -> str:
     """sha256 over `salt` and the relative names and bytes of every file under `directory`.
 

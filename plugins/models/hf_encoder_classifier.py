@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from framework.registry import MODELS
@@ -26,9 +27,21 @@ class HFEncoderClassifierConfig(HFModelConfig):
 
 
 class HFEncoderClassifier(HFModel):
-    """forward(input_ids (B, T) long, attention_mask (B, T) bool) -> logits (B, n_classes); pools the first token."""
+    """forward(input_ids (B, T) long, attention_mask (B, T) bool) -> logits (B, n_classes).
+
+    BERT pools the first token, so the tokenizer's classifier token (`spec.extra["cls_id"]`, the `[CLS]` of a
+    pretrained tokenizer) is put in front of every sequence, as the tokenizer would for BERT.
+    """
+
+    def __init__(self, hf: Any, cls_id: int | None) -> None:
+        super().__init__(hf)
+        self.cls_id = cls_id
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        if self.cls_id is not None:  # (B, T) -> (B, 1 + T)
+            input_ids = torch.cat([input_ids.new_full((input_ids.shape[0], 1), self.cls_id), input_ids], dim=1)
+            if attention_mask is not None:
+                attention_mask = torch.cat([attention_mask.new_ones(attention_mask.shape[0], 1), attention_mask], 1)
         mask = attention_mask.long() if attention_mask is not None else None
         return self.hf(input_ids=input_ids, attention_mask=mask).logits
 
@@ -45,7 +58,7 @@ def bert_config(cfg: HFEncoderClassifierConfig, spec: TaskSpec, n_classes: int) 
         intermediate_size=cfg.d_ff,
         hidden_dropout_prob=cfg.dropout,
         attention_probs_dropout_prob=cfg.dropout,
-        max_position_embeddings=positions(cfg, spec),
+        max_position_embeddings=positions(cfg, spec) + 1,  # + the classifier token
         pad_token_id=spec.pad_id,
         num_labels=n_classes,
     )
@@ -65,4 +78,4 @@ def build_hf_encoder_classifier(cfg: HFEncoderClassifierConfig, *, spec: TaskSpe
         num_labels=n_classes,
         ignore_mismatched_sizes=True,  # a checkpoint with another head size gets a fresh head
     )
-    return HFEncoderClassifier(hf)
+    return HFEncoderClassifier(hf, spec.extra.get("cls_id"))

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from framework.registry import TASKS
 from framework.task import CLASSIFICATION, Batch, Partials, Task, TaskSpec, TokenizerFactory, model_device
+from framework.tokenizer import special_token_ids
 from framework.validation import at_least
 from plugins.tasks import synthetic_sentiment
 from plugins.tasks.batching import bucketed_batches, pad
@@ -159,6 +160,7 @@ class ClassificationTask(Task):
             max_length=self.cfg.max_length,
             vocab=self.tokenizer.vocabulary(),
             labels=list(self.class_names),
+            extra=special_token_ids(self.tokenizer, ("cls", "sep")),  # for models that pool a classifier token
         )
 
     def restore(self, spec: TaskSpec, tokenizer_factory: TokenizerFactory) -> None:

@@ -101,7 +101,12 @@ def test_export_encoder_classifier(tmp_path: Path) -> None:
     assert hf_tok.pad_token_id == 0 and hf_model.config.num_labels == 3
     with torch.no_grad():
         expected = built.model(batch["input_ids"], batch["attention_mask"].bool())
-        torch.testing.assert_close(hf_model(**batch).logits, expected)
+        cls = torch.full((2, 1), hf_tok.convert_tokens_to_ids("<cls>"))  # BERT pools the classifier token first
+        ids, mask = (
+            torch.cat([cls, batch["input_ids"]], 1),
+            torch.cat([torch.ones_like(cls), batch["attention_mask"]], 1),
+        )
+        torch.testing.assert_close(hf_model(input_ids=ids, attention_mask=mask).logits, expected)
 
 
 def test_export_seq2seq_with_source_and_target_tokenizers(tmp_path: Path) -> None:

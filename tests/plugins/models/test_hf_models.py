@@ -135,3 +135,15 @@ def test_listing_components_does_not_import_transformers() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "hf_seq2seq" in done.stdout and "pretrained" in done.stdout
+
+
+def test_encoder_classifier_pools_the_classifier_token_the_task_names() -> None:
+    spec = TaskSpec(CLASSIFICATION, vocab_size=40, n_classes=3, max_length=16, extra={"cls_id": 4})
+    model = build("hf_encoder_classifier", spec).eval()
+    ids, mask = inputs("hf_encoder_classifier")
+    with torch.no_grad():
+        ours = model(ids, mask)
+        cls = torch.full((2, 1), 4)
+        direct = model.hf(input_ids=torch.cat([cls, ids], 1), attention_mask=torch.cat([cls * 0 + 1, mask.long()], 1))
+    torch.testing.assert_close(ours, direct.logits)
+    assert not torch.allclose(ours, model.hf(input_ids=ids, attention_mask=mask.long()).logits)
