@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from framework.commands._common import CommonOptions, parse_args
@@ -41,11 +42,16 @@ def main(argv: list[str]) -> None:
     metrics = evaluate_split(built, split, opts.batch_size)
     details = task.details()
     result = {"checkpoint": str(checkpoint), "split": split, "overrides": overrides, "metrics": metrics, **details}
-    path = checkpoint / RESULT_FILE.format(split=split)
-    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    path: Path | None = checkpoint / RESULT_FILE.format(split=split)
+    try:
+        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:  # a read-only run directory is evaluated all the same
+        print(f"note: could not write {path} ({exc.strerror}); the results are printed only")
+        path = None
     for key, value in metrics.items():
         print(f"{key:<24} {value:.4f}")
     if details.get("summary"):
         print()
         print(details["summary"])
-    print(f"\nresults: {path}")
+    if path is not None:
+        print(f"\nresults: {path}")

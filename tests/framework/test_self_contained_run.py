@@ -123,3 +123,21 @@ def test_a_changed_tokenizer_is_skipped_with_a_note_and_refused_when_no_checkpoi
             assert f"skipped checkpoint {checkpoints[-1]}" in capsys.readouterr().err
     with pytest.raises(PlaitError, match=r"could be loaded.*differ from the ones this checkpoint was trained with"):
         load_command("generate").main([str(run), "prompt=the "])
+
+
+def test_a_read_only_run_directory_is_evaluated_with_the_results_printed(
+    moved, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    val = tmp_path / "dev.tsv"
+    val.write_text("text\tlabel\n" + "".join(f"{t}\t{lab}\n" for t, lab in synthetic_sentiment.generate(30, 9)))
+    real_write = Path.write_text
+
+    def read_only(self: Path, *args, **kwargs):
+        if self.name.startswith("eval_"):
+            raise OSError(30, "Read-only file system")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    load_command("eval").main([str(moved["sentiment"]), "split=val", f"task.val_path={val}"])
+    out = capsys.readouterr().out
+    assert "val/accuracy" in out and "Read-only file system" in out and "results:" not in out
