@@ -26,18 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from framework.registry import (
-    CALLBACKS,
-    LOGGERS,
-    MODELS,
-    NAME_FIELD,
-    OPTIMIZERS,
-    PRECISIONS,
-    SCHEDULERS,
-    TOKENIZERS,
-    PlaitError,
-    Registry,
-)
+from framework import registry as registries
+from framework.registry import NAME_FIELD, PlaitError, Registry
 from framework.task import CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, TaskSpec
 
 KINDS = (CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ)
@@ -97,10 +87,10 @@ def spec_for(kind: str, *, shared_vocab: bool = False, vocab: list[str] | None =
 
 def build_model(key: str, kind: str, seed: int = 0, **overrides: Any) -> nn.Module:
     """Model `key` for task `kind` with its tiny options (`Config.tiny(kind)`) plus `overrides`."""
-    tiny = tiny_config(MODELS, key, kind)
+    tiny = tiny_config(registries.MODELS, key, kind)
     torch.manual_seed(seed)
-    cfg = MODELS.config(key, **{**(tiny or {}), **overrides})
-    return MODELS.build(cfg, spec=spec_for(kind))
+    cfg = registries.MODELS.config(key, **{**(tiny or {}), **overrides})
+    return registries.MODELS.build(cfg, spec=spec_for(kind))
 
 
 def contract_batch(kind: str, seed: int = 0) -> dict[str, Tensor]:
@@ -216,7 +206,9 @@ class ModelContract:
         if self.config is None:
             return build_model(self.key, self.kind, seed)
         torch.manual_seed(seed)
-        return _loaded(MODELS).build(MODELS.config(self.key, **self.config), spec=spec_for(self.kind))
+        return _loaded(registries.MODELS).build(
+            registries.MODELS.config(self.key, **self.config), spec=spec_for(self.kind)
+        )
 
     def test_forward_backward_fp32(self) -> None:
         model, batch = self.build(), contract_batch(self.kind)
@@ -276,10 +268,12 @@ class ModelContract:
 
     def test_unknown_task_kind_raises_plait_error(self) -> None:
         with pytest.raises(PlaitError):
-            _loaded(MODELS).build(MODELS.config(self.key, **(self.config or {})), spec=spec_for("no_such_kind"))
+            _loaded(registries.MODELS).build(
+                registries.MODELS.config(self.key, **(self.config or {})), spec=spec_for("no_such_kind")
+            )
 
     def test_options_are_documented(self) -> None:
-        _check_documented(_loaded(MODELS), self.key)
+        _check_documented(_loaded(registries.MODELS), self.key)
 
 
 # -- tokenizers --------------------------------------------------------------------------------------
@@ -318,7 +312,7 @@ class TokenizerContract:
 
     def make(self, tmp_path: Path) -> Any:
         """The tokenizer under test, trained on `corpus()`."""
-        tokenizer = _loaded(TOKENIZERS).build(TOKENIZERS.config(self.key, **self.config))
+        tokenizer = _loaded(registries.TOKENIZERS).build(registries.TOKENIZERS.config(self.key, **self.config))
         tokenizer.train(self.corpus())
         return tokenizer
 
@@ -335,7 +329,9 @@ class TokenizerContract:
     def test_save_load_gives_same_ids(self, tmp_path: Path) -> None:
         tokenizer = self.make(tmp_path)
         tokenizer.save(tmp_path / "saved")
-        fresh = TOKENIZERS.build(TOKENIZERS.config(self.key))  # default config: loading restores everything
+        fresh = registries.TOKENIZERS.build(
+            registries.TOKENIZERS.config(self.key)
+        )  # default config: loading restores everything
         fresh.load(tmp_path / "saved")
         assert fresh.encode_batch(self.held_out()) == tokenizer.encode_batch(self.held_out())
         assert fresh.vocab_size == tokenizer.vocab_size
@@ -407,7 +403,7 @@ class OptimizerContract:
 
     def build(self, model: nn.Module) -> torch.optim.Optimizer:
         """The optimizer under test over `model`'s parameters."""
-        return _loaded(OPTIMIZERS).build(OPTIMIZERS.config(self.key, **self.config), model=model)
+        return _loaded(registries.OPTIMIZERS).build(registries.OPTIMIZERS.config(self.key, **self.config), model=model)
 
     def test_every_trainable_parameter_in_exactly_one_group(self) -> None:
         model = _toy_model()
@@ -440,7 +436,7 @@ class OptimizerContract:
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
     def test_options_are_documented(self) -> None:
-        _check_documented(_loaded(OPTIMIZERS), self.key)
+        _check_documented(_loaded(registries.OPTIMIZERS), self.key)
 
 
 class SchedulerContract:
@@ -453,8 +449,8 @@ class SchedulerContract:
 
     def build(self, optimizer: torch.optim.Optimizer) -> Any:
         """The scheduler under test over `optimizer`."""
-        return _loaded(SCHEDULERS).build(
-            SCHEDULERS.config(self.key, **self.config), optimizer=optimizer, max_steps=self.max_steps
+        return _loaded(registries.SCHEDULERS).build(
+            registries.SCHEDULERS.config(self.key, **self.config), optimizer=optimizer, max_steps=self.max_steps
         )
 
     def _lrs(self, n: int, state: dict[str, Any] | None = None) -> tuple[list[float], Any, Any]:
@@ -484,7 +480,7 @@ class SchedulerContract:
         assert rest == pytest.approx(straight[half:], rel=1e-9)
 
     def test_options_are_documented(self) -> None:
-        _check_documented(_loaded(SCHEDULERS), self.key)
+        _check_documented(_loaded(registries.SCHEDULERS), self.key)
 
 
 # -- loggers and callbacks ---------------------------------------------------------------------------
@@ -518,7 +514,7 @@ class CallbackContract:
 
     key: ClassVar[str]
     config: ClassVar[dict[str, Any]] = {}
-    registry: ClassVar[Registry[Any]] = CALLBACKS
+    registry: ClassVar[Registry[Any]] = registries.CALLBACKS
 
     def build(self, run_dir: Path) -> Any:
         """The component under test writing into `run_dir`."""
@@ -549,7 +545,7 @@ class LoggerContract(CallbackContract):
     """Checks for a logger factory (`factory(cfg, *, run_dir, config)`): the callback checks plus metrics and
     summaries, close(), and resuming into the same run directory (it must continue, not start over)."""
 
-    registry: ClassVar[Registry[Any]] = LOGGERS
+    registry: ClassVar[Registry[Any]] = registries.LOGGERS
 
     def deps(self, run_dir: Path) -> dict[str, Any]:
         """Loggers also receive the resolved run config as a plain dict."""
@@ -571,7 +567,7 @@ class PrecisionContract:
         """(strategy, model on the device, optimizer over the strategy's optimizer target)."""
         from framework.precision import UnsupportedPrecisionError
 
-        strategy = _loaded(PRECISIONS).build(PRECISIONS.config(self.key, **self.config))
+        strategy = _loaded(registries.PRECISIONS).build(registries.PRECISIONS.config(self.key, **self.config))
         try:
             model = strategy.setup(_toy_model(), torch.device(self.device))
         except UnsupportedPrecisionError as exc:
@@ -605,7 +601,7 @@ class PrecisionContract:
         assert _flat(fresh.state_dict()) == _flat(strategy.state_dict())
 
     def test_options_are_documented(self) -> None:
-        _check_documented(_loaded(PRECISIONS), self.key)
+        _check_documented(_loaded(registries.PRECISIONS), self.key)
 
 
 def _flat(state: Any) -> Any:
