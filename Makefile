@@ -22,9 +22,10 @@ install: $(STAMP)
 train: $(STAMP)  ## train the default experiment: 3-class sentiment, Transformer encoder, bf16 mixed precision
 	$(BIN)/plait train $(ARGS)
 
-test: $(STAMP)  ## lint and run the test suite
+test: $(STAMP)  ## lint, type-check the core and run the test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy framework
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 clean:

@@ -251,6 +251,7 @@ def build(
     model = precision.setup(model_factory(spec) if model_factory else MODELS.build(cfg.model, spec=spec), device)
     built = Built(cfg, run_dir, device, task, spec, model, precision, checkpoint)
     if mode == "infer":
+        assert built.state is not None  # inference raised above without a checkpoint
         model.load_state_dict(built.state["model"])
         model.eval()
         return built

@@ -323,7 +323,8 @@ def load_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str
         raise PlaitError(f"{path} is not a complete checkpoint (missing {MARKER} or {STATE_FILE}).")
     file = path / STATE_FILE
     try:
-        return torch.load(file, map_location=map_location, weights_only=True)
+        state: dict[str, Any] = torch.load(file, map_location=map_location, weights_only=True)
+        return state
     except pickle.UnpicklingError as exc:
         if "GLOBAL" in str(exc) or "global" in str(exc):  # torch's weights-only refusal of a Python object
             raise CheckpointLoadError(

@@ -15,7 +15,7 @@ import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from framework.numerics import REPORT_FILE
 from framework.registry import PlaitError
@@ -81,7 +81,8 @@ def summarize(run_dir: Path) -> RunSummary:
     """Read one run's config.yaml and metrics.jsonl."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG_FILE), resolve=False)
+    config = OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG_FILE), resolve=False)
+    cfg = cast(dict[str, Any], config)  # config.yaml is a mapping
     rows = _rows(run_dir)
     train = [r for r in rows if "train/loss" in r]
     unit = next((k.split("/")[1].removesuffix("_per_s") for r in train for k in r if k.endswith("_per_s")), "samples")

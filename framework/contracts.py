@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 import pytest
 import torch
@@ -32,9 +32,23 @@ from framework.task import CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, TaskSpec
 
 KINDS = (CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ)
 VOCAB, TARGET_VOCAB, N_CLASSES, PAD, BOS, EOS = 23, 19, 3, 0, 1, 2
+T = TypeVar("T")
 
 
-def _loaded(registry: Registry[Any]) -> Registry[Any]:
+class _Seq2SeqParts(Protocol):
+    """The encode/decode halves a seq2seq model offers (framework/task.py)."""
+
+    def encode(self, src_ids: Tensor, src_mask: Tensor) -> Tensor: ...
+    def decode(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor) -> Tensor: ...
+
+
+class _CachedLM(Protocol):
+    """The optional fast-decoding step of a language model (framework/task.py)."""
+
+    def forward_cached(self, input_ids: Tensor, cache: Any) -> tuple[Tensor, Any]: ...
+
+
+def _loaded(registry: Registry[T]) -> Registry[T]:
     from framework.plugins import load_plugins
 
     load_plugins()  # registries are empty until the plugins are loaded
@@ -47,7 +61,8 @@ def tiny_config(registry: Registry[Any], key: str, kind: str | None = None) -> d
     tiny = getattr(_loaded(registry).config_class(key), "tiny", None)
     if tiny is None:
         return {}
-    return tiny(kind) if kind is not None else tiny(None)
+    options: dict[str, Any] | None = tiny(kind) if kind is not None else tiny(None)
+    return options
 
 
 def _check_documented(registry: Registry[Any], key: str) -> None:
@@ -109,9 +124,12 @@ def contract_batch(kind: str, seed: int = 0) -> dict[str, Tensor]:
 
 def run(model: nn.Module, kind: str, batch: dict[str, Tensor]) -> Tensor:
     """The model's forward per the call convention of `kind` (framework/task.py)."""
+    logits: Tensor
     if kind == SEQ2SEQ:
-        return model(batch["src_ids"], batch["src_mask"], batch["tgt_in"])
-    return model(batch["input_ids"], batch["attention_mask"])
+        logits = model(batch["src_ids"], batch["src_mask"], batch["tgt_in"])
+    else:
+        logits = model(batch["input_ids"], batch["attention_mask"])
+    return logits
 
 
 def loss_of(logits: Tensor, kind: str, batch: dict[str, Tensor]) -> Tensor:
@@ -187,7 +205,7 @@ def _check_grads(model: nn.Module) -> None:
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     missing = [n for n, p in trainable.items() if p.grad is None]
     assert not missing, f"parameters without a gradient: {missing}"
-    bad = [n for n, p in trainable.items() if not torch.isfinite(p.grad).all()]
+    bad = [n for n, p in trainable.items() if p.grad is not None and not torch.isfinite(p.grad).all()]
     assert not bad, f"non-finite gradients: {bad}"
 
 
@@ -251,8 +269,9 @@ class ModelContract:
         if self.kind != SEQ2SEQ:
             pytest.skip("seq2seq only")
         model, b = self.build().eval(), contract_batch(SEQ2SEQ)
-        memory = model.encode(b["src_ids"], b["src_mask"])
-        via_parts = model.decode(b["tgt_in"], memory, b["src_mask"])
+        parts = cast(_Seq2SeqParts, model)
+        memory = parts.encode(b["src_ids"], b["src_mask"])
+        via_parts = parts.decode(b["tgt_in"], memory, b["src_mask"])
         torch.testing.assert_close(via_parts, model(b["src_ids"], b["src_mask"], b["tgt_in"]), rtol=0, atol=1e-6)
 
     @torch.no_grad()
@@ -262,8 +281,9 @@ class ModelContract:
             pytest.skip("language models offering the optional forward_cached only")
         ids = contract_batch(LANGUAGE_MODELING)["input_ids"][:, :5].clamp_min(3)  # unpadded prompts
         full = model(ids, None)
-        head, cache = model.forward_cached(ids[:, :3], None)
-        tail, _ = model.forward_cached(ids[:, 3:], cache)
+        cached = cast(_CachedLM, model)
+        head, cache = cached.forward_cached(ids[:, :3], None)
+        tail, _ = cached.forward_cached(ids[:, 3:], cache)
         torch.testing.assert_close(torch.cat([head, tail], dim=1), full, rtol=1e-5, atol=1e-5)
 
     def test_unknown_task_kind_raises_plait_error(self) -> None:

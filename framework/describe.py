@@ -13,10 +13,13 @@ import tokenize
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framework.plugins import installed_version, load_plugins, preset_source, presets
 from framework.registry import NAME_FIELD, REGISTRIES, PlaitError, Registry, closest, registry_for
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def first_line(obj: Any) -> str:
@@ -44,7 +47,7 @@ def field_comments(cls: type) -> dict[str, str]:
     return comments
 
 
-def make_console(stderr: bool = False):
+def make_console(stderr: bool = False) -> Console:
     """A rich console; wide enough when output goes to a file or pipe so tables do not wrap mid-word."""
     import sys
 
@@ -112,12 +115,12 @@ def _type_name(tp: Any) -> str:
     return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
-def _default(f: dataclasses.Field) -> str:
+def _default(f: dataclasses.Field[Any]) -> str:
     if isinstance(f.default, enum.Enum):
         return repr(f.default.value)
     if f.default is not dataclasses.MISSING:
         return repr(f.default)
-    if f.default_factory is not dataclasses.MISSING:
+    if callable(f.default_factory):  # else MISSING
         return repr(f.default_factory())
     return "(required)"
 
@@ -161,7 +164,7 @@ def print_describe(target: str) -> None:
 
 def print_preset(group: str, name: str, distribution: str, path: Path) -> None:
     """Describe a YAML preset: who ships it, its file and content, then the component it starts from."""
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
     from rich.markup import escape
 
     console = make_console()
@@ -170,7 +173,8 @@ def print_preset(group: str, name: str, distribution: str, path: Path) -> None:
     console.print(escape(text.rstrip()))
     base = None
     try:
-        defaults = OmegaConf.create(text).get("defaults") or []
+        node = OmegaConf.create(text)
+        defaults = (node.get("defaults") if isinstance(node, DictConfig) else None) or []
         base = next((d for d in defaults if isinstance(d, str) and d != "_self_"), None)
     except Exception:  # a preset Hydra can read but OmegaConf alone cannot: show the text only
         base = None

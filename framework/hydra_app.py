@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -58,6 +59,7 @@ def check_overrides(argv: list[str], conf: Path) -> None:
         group = override.key_or_group
         if group not in CHECKED_GROUPS or override.is_delete() or override.package:
             continue
+        values: list[Any]  # a sweep's strings, or one parsed value (str, number, list, ...)
         if override.is_sweep_override():
             values = list(override.sweep_string_iterator())
         else:
@@ -155,11 +157,13 @@ def _task(cfg: DictConfig) -> float | None:
     except PlaitError as exc:
         if not sweeping:
             fail(str(exc))
-        return _record_failure(run_dir, hc.job.num, f"{exc}\n")
+        _record_failure(run_dir, hc.job.num, f"{exc}\n")
+        return None
     except Exception:
         if not sweeping:
             raise
-        return _record_failure(run_dir, hc.job.num, traceback.format_exc())
+        _record_failure(run_dir, hc.job.num, traceback.format_exc())
+        return None
     print_run_summary(result)
     return result.objective
 

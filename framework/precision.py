@@ -86,7 +86,8 @@ def grad_norm(parameters: Iterable[Tensor]) -> Tensor:
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+    total: Tensor = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+    return total
 
 
 def clip_or_measure(parameters: list[Tensor], clip_grad_norm: float | None, measure: bool) -> Tensor | None:

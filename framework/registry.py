@@ -14,7 +14,18 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+if TYPE_CHECKING:  # the product types import this module; see framework/factories.py for the factory aliases
+    from torch import nn
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler
+
+    from framework.callback import Callback
+    from framework.logger import Logger
+    from framework.precision import PrecisionStrategy
+    from framework.task import Task
+    from framework.tokenizer import Tokenizer
 
 T = TypeVar("T")
 
@@ -81,8 +92,8 @@ class Clash:
 
 
 @dataclass
-class _Entry:
-    factory: Callable[..., Any]
+class _Entry(Generic[T]):
+    factory: Callable[..., T]
     config: type
     info: PluginInfo
 
@@ -242,7 +253,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self.group = kind
         self.multi = multi  # several options selected at once, each under `<kind>.<key>`
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, _Entry[T]] = {}
 
     def register(self, name: str, *, config: type) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: register `factory(cfg, **deps)` under `name` with dataclass schema `config`."""
@@ -272,7 +283,7 @@ class Registry(Generic[T]):
 
         return decorator
 
-    def _put(self, name: str, entry: _Entry) -> None:
+    def _put(self, name: str, entry: _Entry[T]) -> None:
         """Set one entry and its ConfigStore node; undone if the plugin being loaded fails."""
         previous = self._entries.get(name)
         self._entries[name] = entry
@@ -305,7 +316,7 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
-    def _entry(self, name: str) -> _Entry:
+    def _entry(self, name: str) -> _Entry[T]:
         if name in self._entries:
             return self._entries[name]
         raise UnknownComponentError(self.unknown_message(name))
@@ -368,8 +379,9 @@ def to_dataclass(registry: Registry[Any], cfg: Any) -> Any:
         return cfg
     from omegaconf import DictConfig, OmegaConf
 
+    data: dict[Any, Any]
     if isinstance(cfg, DictConfig):
-        data = OmegaConf.to_container(cfg, resolve=True)
+        data = cast(dict[Any, Any], OmegaConf.to_container(cfg, resolve=True))  # a DictConfig gives a dict
     elif isinstance(cfg, Mapping):
         data = dict(cfg)
     else:
@@ -394,14 +406,14 @@ def _name_for_class(registry: Registry[Any], cls: type) -> str:
     raise PlaitError(f"{cls.__name__} is not the schema of any registered {registry.kind}")
 
 
-TOKENIZERS: Registry[Any] = Registry("tokenizer")
-MODELS: Registry[Any] = Registry("model")
-PRECISIONS: Registry[Any] = Registry("precision")
-OPTIMIZERS: Registry[Any] = Registry("optimizer")
-SCHEDULERS: Registry[Any] = Registry("scheduler")
-TASKS: Registry[Any] = Registry("task")
-LOGGERS: Registry[Any] = Registry("logger", multi=True)
-CALLBACKS: Registry[Any] = Registry("callback", multi=True)
+TOKENIZERS: Registry[Tokenizer] = Registry("tokenizer")
+MODELS: Registry[nn.Module] = Registry("model")
+PRECISIONS: Registry[PrecisionStrategy] = Registry("precision")
+OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
+SCHEDULERS: Registry[LRScheduler] = Registry("scheduler")
+TASKS: Registry[Task] = Registry("task")
+LOGGERS: Registry[Logger] = Registry("logger", multi=True)
+CALLBACKS: Registry[Callback] = Registry("callback", multi=True)
 
 REGISTRIES: dict[str, Registry[Any]] = {
     r.kind: r for r in (TOKENIZERS, MODELS, PRECISIONS, OPTIMIZERS, SCHEDULERS, TASKS, LOGGERS, CALLBACKS)

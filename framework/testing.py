@@ -8,8 +8,12 @@ class TestMyModel(ModelContract): key = "my_model"    # the checks every built-i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
+
+if TYPE_CHECKING:
+    from framework.summary import RunResult
 
 # Small, fast settings for CPU tests: no W&B, no console noise, tiny demo corpus and model.
 QUICK = [
@@ -40,7 +44,7 @@ def compose(overrides: list[str] | None = None, *, quick: bool = True) -> DictCo
         return hydra_compose("train", overrides=[*(QUICK if quick else []), *(overrides or [])])
 
 
-def run_quick(overrides: list[str] | None, run_dir: Path):
+def run_quick(overrides: list[str] | None, run_dir: Path) -> RunResult:
     """Compose with QUICK settings and train into `run_dir`; returns framework.run.RunResult."""
     from framework.run import train
 

@@ -172,7 +172,7 @@ def _fields(schema: type) -> list[str]:
 def _check_keys(node: Any, schema: type, prefix: str, owner: str) -> None:
     from omegaconf import DictConfig
 
-    keys = node.keys() if isinstance(node, (DictConfig, dict)) else []
+    keys: Iterable[object] = node.keys() if isinstance(node, (DictConfig, dict)) else []
     allowed = set(_fields(schema)) | {NAME_FIELD}
     for key in keys:
         if key not in allowed:
@@ -234,7 +234,7 @@ def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:
         for sub_name, sub in items:
             prefix = f"{kind}.{sub_name}" if sub_name else kind
             name = sub.get(NAME_FIELD) if isinstance(sub, (DictConfig, dict)) else None
-            if name in registry:
+            if isinstance(name, str) and name in registry:
                 _check_keys(sub, registry.config_class(name), prefix, f"{kind} '{name}'")
             typed = _typed(lambda r=registry, s=sub: to_dataclass(r, s), prefix)
             _run_checks(typed, prefix)
@@ -246,7 +246,7 @@ def _secret_keys(cfg: Any, prefix: str = "") -> list[str]:
     found: list[str] = []
     if isinstance(cfg, (DictConfig, dict)):
         for key in cfg:
-            full = f"{prefix}.{key}" if prefix else str(key)
+            full = f"{prefix}.{key!s}" if prefix else str(key)
             if looks_like_secret(str(key)):
                 found.append(full)
             child = cfg._get_node(key) if isinstance(cfg, DictConfig) else cfg[key]

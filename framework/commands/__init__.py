@@ -15,6 +15,10 @@ import pkgutil
 import re
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 _HELP = re.compile(r'^HELP\s*=\s*"(.*)"\s*$', re.MULTILINE)
 
@@ -64,9 +68,12 @@ def command_usage(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _options_classes(module: ModuleType) -> list[type]:
+def _options_classes(module: ModuleType) -> list[type[DataclassInstance]]:
     return [
         obj
         for obj_name, obj in vars(module).items()
-        if obj_name.endswith("Options") and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__
+        if obj_name.endswith("Options")
+        and isinstance(obj, type)
+        and dataclasses.is_dataclass(obj)
+        and obj.__module__ == module.__name__
     ]

@@ -11,12 +11,15 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from framework.registry import PlaitError, closest
 from framework.text_files import read_lines
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 NULLS = ("null", "none", "~")
 
 
@@ -76,6 +79,7 @@ def read_inputs(text: str | None, file: str | None) -> list[str]:
         raise PlaitError('give exactly one of text="..." or file=<path> (one input per line)')
     if text is not None:
         return [text]
+    assert file is not None  # exactly one of the two is given
     path = Path(file).expanduser()
     if not path.is_file():
         raise PlaitError(f"input file not found: {path}")

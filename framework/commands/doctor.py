@@ -35,7 +35,7 @@ def device_report() -> dict[str, Any]:
         "precisions": None,
     }
     try:
-        from framework.hardware import precision_support  # type: ignore[import-not-found]
+        from framework.hardware import precision_support  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return report
     report["precisions"] = precision_support()

@@ -5,6 +5,8 @@ Each kind has the component module and its test; the rest of the package is shar
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=64"]
@@ -69,7 +71,18 @@ class Test{Class}({suite}):
 {test_body}
 '''
 
-COMPONENTS: dict[str, dict[str, str]] = {}
+
+class Component(TypedDict):
+    """One kind's scaffold: its contract suite and test body, an example override, an optional preset, its source."""
+
+    suite: str
+    test_body: str
+    example_override: str
+    preset: str | None
+    source: str
+
+
+COMPONENTS: dict[str, Component] = {}
 
 COMPONENTS["model"] = {
     "suite": "ModelContract",
