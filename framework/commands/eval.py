@@ -42,11 +42,12 @@ def main(argv: list[str]) -> None:
     metrics = evaluate_split(built, split, opts.batch_size)
     details = task.details()
     result = {"checkpoint": str(checkpoint), "split": split, "overrides": overrides, "metrics": metrics, **details}
-    path: Path | None = checkpoint / RESULT_FILE.format(split=split)
+    target = checkpoint / RESULT_FILE.format(split=split)
+    path: Path | None = target
     try:
-        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:  # a read-only run directory is evaluated all the same
-        print(f"note: could not write {path} ({exc.strerror}); the results are printed only")
+        print(f"note: could not write {target} ({exc.strerror}); the results are printed only")
         path = None
     for key, value in metrics.items():
         print(f"{key:<24} {value:.4f}")
