@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from framework import distributed
+from framework.build import as_dictconfig
 from framework.config import COMPONENT_GROUPS, store_schemas
 from framework.plugins import load_plugins
 from framework.registry import NAME_FIELD, REGISTRIES, PlaitError, UnknownComponentError, closest
@@ -147,6 +150,8 @@ def _task(cfg: DictConfig) -> float | None:
     sweeping = hc.mode == RunMode.MULTIRUN
     if sweeping and "wandb" in cfg.get("logger", {}) and cfg.logger.wandb.get("group") is None:
         cfg.logger.wandb.group = Path(hc.sweep.dir).name  # one W&B group per sweep
+    if distributed.is_initialized():  # compose once: every rank trains from rank 0's frozen config
+        cfg = _share_job(cfg, run_dir)
     try:
         result = train(cfg, run_dir)
     except Preempted as exc:  # a graceful stop ends the whole command (a sweep too), with the signal's code
@@ -164,6 +169,67 @@ def _task(cfg: DictConfig) -> float | None:
     return result.objective
 
 
+_SHARED: dict[str, bool] = {"sent": False}
+
+
+def _share_job(cfg: DictConfig, run_dir: Path) -> DictConfig:
+    """Rank 0: resolve the config once (`${now:}` and all), send it and the run directory to every rank."""
+    from omegaconf import OmegaConf
+
+    frozen = OmegaConf.to_container(cfg, resolve=True)
+    distributed.broadcast_object((frozen, str(run_dir)))
+    _SHARED["sent"] = True
+    return as_dictconfig(frozen)  # typed by the TrainConfig schema, as on the other ranks
+
+
+def _run_distributed(argv: list[str], conf: Path) -> None:
+    """Under torchrun: rank 0 runs the Hydra app (and sends the job); the other ranks train what it sent.
+
+    A rank-0 failure before sending (bad override, --help, --cfg) sends None and the other ranks exit quietly.
+    """
+    from framework.run import train
+
+    distributed.init()
+    try:
+        if distributed.is_main():
+            try:
+                if any(a in ("-m", "--multirun") for a in argv):
+                    raise PlaitError("a sweep (-m) cannot run under torchrun; launch each trial with torchrun instead")
+                _run_hydra(argv, conf)
+            finally:
+                if not _SHARED["sent"]:
+                    distributed.broadcast_object(None)
+        else:
+            job = distributed.broadcast_object(None)
+            if job is None:
+                return
+            frozen, run_dir = job
+            _train_other_rank(train, as_dictconfig(frozen), Path(run_dir))
+        distributed.barrier()  # rank 0 may still be writing the final checkpoint
+    finally:
+        distributed.teardown()
+
+
+def _train_other_rank(train: Callable[..., object], cfg: DictConfig, run_dir: Path) -> None:
+    """Train on a rank > 0; a peer that is gone ends this rank with one line, not a traceback."""
+    from framework.preemption import Preempted
+
+    try:
+        train(cfg, run_dir)
+    except Preempted as exc:
+        raise SystemExit(exc.exit_code) from None
+    except dist_errors() as exc:
+        print(f"rank {distributed.rank()}: stopped, another process of this run ended ({exc})", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def dist_errors() -> tuple[type[BaseException], ...]:
+    """Errors a collective raises when a peer process is gone."""
+    import torch.distributed as dist
+
+    return tuple(e for e in (getattr(dist, "DistError", None),) if e is not None)
+
+
 def _record_failure(run_dir: Path, trial: int, text: str) -> None:
     """A failed trial is written to FAILED in its directory and does not stop the sweep."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -173,12 +239,22 @@ def _record_failure(run_dir: Path, trial: int, text: str) -> None:
 
 
 def run_hydra_train(argv: list[str], conf: Path) -> None:
-    """Run Hydra's full CLI (overrides, -m, --cfg, --help, completion) on `conf/train.yaml`."""
-    import hydra
+    """Run Hydra's full CLI (overrides, -m, --cfg, --help, completion) on `conf/train.yaml`; under torchrun,
+    rank 0 composes and every rank trains (see `_run_distributed`)."""
 
     refuse_secrets(argv)  # first: nothing may be written while a credential is on the command line
     load_plugins()
     store_schemas()
+    if distributed.launched():
+        _run_distributed(argv, conf)
+        return
+    _run_hydra(argv, conf)
+
+
+def _run_hydra(argv: list[str], conf: Path) -> None:
+    """Check the overrides, then hand the command line to Hydra's own CLI."""
+    import hydra
+
     check_overrides(argv, conf)
     precheck(argv, conf)
     sys.argv = ["plait", *argv]
