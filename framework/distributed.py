@@ -101,6 +101,15 @@ def broadcast_object(obj: T) -> T:
     return box[0]
 
 
+def all_gather_object(obj: T) -> list[T]:
+    """Every rank's `obj`, in rank order (`[obj]` without torch.distributed)."""
+    if not is_initialized():
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def _collective_device() -> torch.device:
     return local_device() if dist.get_backend() != "gloo" else torch.device("cpu")
 
@@ -140,8 +149,7 @@ def gather_partials(partials: list[Any]) -> list[Any]:
     """
     if not is_initialized():
         return partials
-    per_rank: list[list[Any]] = [[] for _ in range(world_size())]
-    dist.all_gather_object(per_rank, partials)
+    per_rank = all_gather_object(partials)
     out: list[Any] = []
     for i in range(max(len(p) for p in per_rank)):
         out.extend(p[i] for p in per_rank if i < len(p))

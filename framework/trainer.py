@@ -374,6 +374,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue as if never stopped."""
         p, s = self.parts, self.state
+        rngs = distributed.all_gather_object(rng_state())  # dropout streams differ per rank: keep each
         return {
             **self.static_state,
             "step": s.step,
@@ -385,7 +386,8 @@ class Trainer:
             "scheduler": p.scheduler.state_dict(),
             "precision": p.precision.state_dict(),
             "observers": [obs.state_dict() for obs in self.observers],
-            "rng": rng_state(),
+            "rng": rngs[0],
+            **({"rng_ranks": rngs} if len(rngs) > 1 else {}),
         }
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
@@ -410,7 +412,8 @@ class Trainer:
                 stacklevel=2,
             )
         s.last_metrics = dict(ckpt.get("last_metrics", {}))
-        set_rng_state(ckpt["rng"])
+        rngs = ckpt.get("rng_ranks", [])
+        set_rng_state(rngs[distributed.rank()] if len(rngs) == distributed.world_size() else ckpt["rng"])
 
     def save_checkpoint(self) -> Path:
         """Write an atomic checkpoint of the current step and tell the observers."""
