@@ -178,7 +178,7 @@ def wrap(model: nn.Module, strategy: str, device: torch.device, precision: Any) 
 
 
 def _fully_shard(model: nn.Module, precision: Any) -> nn.Module:
-    """FSDP2: shard every top-level child that has parameters, then the root."""
+    """FSDP2 over the whole model: parameters, gradients and optimizer state sharded across ranks."""
     from torch.distributed.fsdp import fully_shard
 
     if precision.optimizer_target(model) is not model or getattr(precision, "scaler", None) is not None:
@@ -187,10 +187,7 @@ def _fully_shard(model: nn.Module, precision: Any) -> nn.Module:
             "(master weights and loss scaling need whole gradients); use precision=fp32 or amp_bf16, "
             "or trainer.strategy=ddp"
         )
-    for child in model.children():
-        if any(p.requires_grad for p in child.parameters()):
-            fully_shard(child)
-    fully_shard(model)
+    fully_shard(model)  # one unit: models that reach into their children's parameters stay correct
     return model
 
 

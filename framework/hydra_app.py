@@ -218,6 +218,8 @@ def _train_other_rank(train: Callable[..., object], cfg: DictConfig, run_dir: Pa
         train(cfg, run_dir)
     except Preempted as exc:
         raise SystemExit(exc.exit_code) from None
+    except PlaitError:  # config and data errors are the same on every rank: rank 0 shows it, once
+        raise SystemExit(2) from None
     except dist_errors() as exc:
         print(f"rank {distributed.rank()}: stopped, another process of this run ended ({exc})", file=sys.stderr)
         raise SystemExit(1) from None

@@ -159,3 +159,19 @@ def test_loss_scaling_precisions_train_under_two_process_ddp(tmp_path: Path, pre
     assert all(torch.isfinite(torch.tensor(v)) for v in losses(run_dir).values())
     assert any("precision/loss_scale" in r for r in logged)
     assert val(run_dir)[-1]["val/accuracy"] > 0
+
+
+def test_fsdp_trains_like_ddp_and_refuses_loss_scaling(tmp_path: Path) -> None:
+    """trainer.strategy=fsdp (FSDP2 fully_shard on gloo) gives DDP's losses; amp_fp16 under fsdp is one clear error."""
+    args = [*COMMON, "trainer.max_steps=6", "trainer.batch_size=8", "trainer.eval_every_n_steps=6"]
+    ddp, fsdp = tmp_path / "ddp", tmp_path / "fsdp"
+    ok(plait(args, ddp, nproc=2))
+    ok(plait([*args, "trainer.strategy=fsdp"], fsdp, nproc=2))
+    a, b = losses(ddp), losses(fsdp)
+    assert a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-5 * abs(a[k]) for k in a)
+    assert set(load_state(latest_checkpoint(fsdp / "checkpoints"))["model"]) == set(
+        load_state(latest_checkpoint(ddp / "checkpoints"))["model"]
+    )  # the same single-process layout: either run resumes on any number of processes
+    refused = plait([*args, "trainer.strategy=fsdp", "precision=amp_fp16"], tmp_path / "bad", nproc=2)
+    assert refused.returncode != 0
+    assert (refused.stdout + refused.stderr).count("does not support precision=amp_fp16") == 1
