@@ -144,6 +144,7 @@ def _task(cfg: DictConfig) -> float | None:
     from framework.registry import PlaitError
     from framework.run import train
     from framework.summary import print_run_summary
+    from framework.sweep_summary import write_result
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
@@ -166,6 +167,8 @@ def _task(cfg: DictConfig) -> float | None:
             raise
         return _record_failure(run_dir, hc.job.num, traceback.format_exc())
     print_run_summary(result)
+    if sweeping:
+        write_result(run_dir, cfg.objective, result.objective, result.history)
     return result.objective
 
 
@@ -259,5 +262,10 @@ def _run_hydra(argv: list[str], conf: Path) -> None:
 
     check_overrides(argv, conf)
     precheck(argv, conf)
+    from framework.sweep_summary import FAILED_EXIT_CODE, LAST
+
     sys.argv = ["plait", *argv]
+    LAST.update(failed=0)
     hydra.main(config_path=str(conf), config_name="train", version_base="1.3")(_task)()
+    if LAST["failed"]:  # a sweep with a failed trial: the summary is written, the command fails
+        raise SystemExit(FAILED_EXIT_CODE)
