@@ -24,6 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from framework import distributed
 from framework.callback import Callback
 from framework.capabilities import init_only_fields
 from framework.checkpoint import Loaded, clean_leftovers, load_resume
@@ -99,6 +100,10 @@ def training_tokenizers(tokenizer_cfg: Any, run_dir: Path, resume_from: Path | N
         tokenizer = TOKENIZERS.build(tokenizer_cfg)
         target = run_dir / TOKENIZER_DIR / role
         saved = resume_from / TOKENIZER_DIR / role if resume_from is not None else None
+        if not distributed.is_main():  # other ranks load what rank 0 trained or restored (one writer)
+            distributed.barrier()
+            tokenizer.load(target)
+            return tokenizer
         if saved is not None and saved.exists():
             tokenizer.load(saved)
             if saved.resolve() != target.resolve():
@@ -109,6 +114,7 @@ def training_tokenizers(tokenizer_cfg: Any, run_dir: Path, resume_from: Path | N
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir(parents=True)
             tokenizer.save(target)
+        distributed.barrier()
         return tokenizer
 
     return factory
@@ -221,13 +227,15 @@ def build(
     validate_config(cfg, skip=given)  # every bad value fails here, before any data is read or file written
     run_dir = Path(run_dir)
     tcfg = cfg.trainer
-    device = resolve_device(tcfg.device)
+    device = distributed.rank_device(resolve_device(tcfg.device))
     task = task if task is not None else TASKS.build(cfg.task)
     seed_everything(tcfg.seed)
     if mode == "train":
         if tcfg.deterministic:
             torch.use_deterministic_algorithms(True)
-        clean_leftovers(run_dir / "checkpoints")
+        if distributed.is_main():
+            clean_leftovers(run_dir / "checkpoints")
+        distributed.barrier()
         checkpoint = load_resume(tcfg.resume, run_dir) if tcfg.resume else None
         for skipped, why in checkpoint.skipped if checkpoint else []:
             print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
@@ -249,6 +257,8 @@ def build(
             cfg.model[name] = None  # the checkpoint's weights replace whatever these would initialise
     precision = PRECISIONS.build(cfg.precision)
     model = precision.setup(model_factory(spec) if model_factory else MODELS.build(cfg.model, spec=spec), device)
+    if mode == "train":
+        model = distributed.wrap(model, tcfg.strategy, device, precision)  # DDP / FSDP2 under torchrun
     built = Built(cfg, run_dir, device, task, spec, model, precision, checkpoint)
     if mode == "infer":
         assert built.state is not None  # inference raised above without a checkpoint
@@ -258,6 +268,7 @@ def build(
     resolved = OmegaConf.to_container(cfg, resolve=True)
     built.optimizer = OPTIMIZERS.build(cfg.optimizer, model=precision.optimizer_target(model))
     built.scheduler = SCHEDULERS.build(cfg.scheduler, optimizer=built.optimizer, max_steps=tcfg.max_steps)
-    built.loggers = [LOGGERS.build(c, run_dir=run_dir, config=resolved) for c in cfg.logger.values()]
+    if distributed.is_main():  # one voice: only rank 0 logs (console, metrics.jsonl, W&B)
+        built.loggers = [LOGGERS.build(c, run_dir=run_dir, config=resolved) for c in cfg.logger.values()]
     built.callbacks = [CALLBACKS.build(c, run_dir=run_dir) for c in cfg.callback.values()] + list(callbacks)
     return built

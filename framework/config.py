@@ -31,6 +31,7 @@ class TrainerConfig:
     overwrite: bool = False  # replace a previous run in this directory: deletes its checkpoints and metrics
     deterministic: bool = False  # torch.use_deterministic_algorithms
     detect_anomaly_every_step: bool = False  # check loss and gradients for inf/nan every step (one host sync per step)
+    strategy: str = "ddp"  # under torchrun: ddp (replicated model) | fsdp (FSDP2 fully_shard); ignored on one process
 
     def validate(self) -> None:
         """Range checks, run by `framework.validation.validate_config` before any work."""
@@ -39,6 +40,11 @@ class TrainerConfig:
         at_least(self, 1, "max_steps", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every_n_steps")
         at_least(self, 0, "eval_every_n_steps", "checkpoint_every_n_steps", "keep_last_checkpoints")
         above(self, 0, "clip_grad_norm")
+        from framework.distributed import STRATEGIES
+        from framework.registry import PlaitError
+
+        if self.strategy not in STRATEGIES:
+            raise PlaitError(f"trainer.strategy={self.strategy} is unknown; use one of {', '.join(STRATEGIES)}")
 
 
 @dataclass

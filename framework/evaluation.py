@@ -43,14 +43,21 @@ def evaluate(
     device: torch.device,
     batch_size: int,
     gather: Gather = single_process,
+    shard: tuple[int, int] = (0, 1),
 ) -> dict[str, float]:
-    """Metrics of `model` on `split` (keys without prefix); leaves the model in the mode it was in."""
+    """Metrics of `model` on `split` (keys without prefix); leaves the model in the mode it was in.
+
+    `shard=(rank, world)`: this process evaluates batches i with i % world == rank; `gather` collects them all.
+    """
+    rank, world = shard
     was_training = model.training
     model.eval()
     partials: list[Partials] = []
     try:
         with torch.no_grad(), precision.autocast():
-            for batch in task.eval_batches(split, batch_size=batch_size):
+            for i, batch in enumerate(task.eval_batches(split, batch_size=batch_size)):
+                if i % world != rank:
+                    continue
                 partials.append(to_host(task.eval_step(model, batch.to(device))))
     finally:
         model.train(was_training)

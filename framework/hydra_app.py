@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
+from framework import distributed
+from framework.build import as_dictconfig
 from framework.config import COMPONENT_GROUPS, store_schemas
 from framework.plugins import load_plugins
 from framework.registry import NAME_FIELD, REGISTRIES, PlaitError, UnknownComponentError, closest
@@ -143,12 +146,15 @@ def _task(cfg: DictConfig) -> float | None:
     from framework.registry import PlaitError
     from framework.run import train
     from framework.summary import print_run_summary
+    from framework.sweep_summary import write_result
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     sweeping = hc.mode == RunMode.MULTIRUN
     if sweeping and "wandb" in cfg.get("logger", {}) and cfg.logger.wandb.get("group") is None:
         cfg.logger.wandb.group = Path(hc.sweep.dir).name  # one W&B group per sweep
+    if distributed.is_initialized():  # compose once: every rank trains from rank 0's frozen config
+        cfg = _share_job(cfg, run_dir)
     try:
         result = train(cfg, run_dir)
     except Preempted as exc:  # a graceful stop ends the whole command (a sweep too), with the signal's code
@@ -165,7 +171,72 @@ def _task(cfg: DictConfig) -> float | None:
         _record_failure(run_dir, hc.job.num, traceback.format_exc())
         return None
     print_run_summary(result)
+    if sweeping:
+        write_result(run_dir, cfg.objective, result.objective, result.history)
     return result.objective
+
+
+_SHARED: dict[str, bool] = {"sent": False}
+
+
+def _share_job(cfg: DictConfig, run_dir: Path) -> DictConfig:
+    """Rank 0: resolve the config once (`${now:}` and all), send it and the run directory to every rank."""
+    from omegaconf import OmegaConf
+
+    frozen = OmegaConf.to_container(cfg, resolve=True)
+    distributed.broadcast_object((frozen, str(run_dir)))
+    _SHARED["sent"] = True
+    return as_dictconfig(frozen)  # typed by the TrainConfig schema, as on the other ranks
+
+
+def _run_distributed(argv: list[str], conf: Path) -> None:
+    """Under torchrun: rank 0 runs the Hydra app (and sends the job); the other ranks train what it sent.
+
+    A rank-0 failure before sending (bad override, --help, --cfg) sends None and the other ranks exit quietly.
+    """
+    from framework.run import train
+
+    distributed.init()
+    try:
+        if distributed.is_main():
+            try:
+                if any(a in ("-m", "--multirun") for a in argv):
+                    raise PlaitError("a sweep (-m) cannot run under torchrun; launch each trial with torchrun instead")
+                _run_hydra(argv, conf)
+            finally:
+                if not _SHARED["sent"]:
+                    distributed.broadcast_object(None)
+        else:
+            job = distributed.broadcast_object(None)
+            if job is None:
+                return
+            frozen, run_dir = job
+            _train_other_rank(train, as_dictconfig(frozen), Path(run_dir))
+        distributed.barrier()  # rank 0 may still be writing the final checkpoint
+    finally:
+        distributed.teardown()
+
+
+def _train_other_rank(train: Callable[..., object], cfg: DictConfig, run_dir: Path) -> None:
+    """Train on a rank > 0; a peer that is gone ends this rank with one line, not a traceback."""
+    from framework.preemption import Preempted
+
+    try:
+        train(cfg, run_dir)
+    except Preempted as exc:
+        raise SystemExit(exc.exit_code) from None
+    except PlaitError:  # config and data errors are the same on every rank: rank 0 shows it, once
+        raise SystemExit(2) from None
+    except dist_errors() as exc:
+        print(f"rank {distributed.rank()}: stopped, another process of this run ended ({exc})", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def dist_errors() -> tuple[type[BaseException], ...]:
+    """Errors a collective raises when a peer process is gone."""
+    import torch.distributed as dist
+
+    return tuple(e for e in (getattr(dist, "DistError", None),) if e is not None)
 
 
 def _record_failure(run_dir: Path, trial: int, text: str) -> None:
@@ -177,13 +248,28 @@ def _record_failure(run_dir: Path, trial: int, text: str) -> None:
 
 
 def run_hydra_train(argv: list[str], conf: Path) -> None:
-    """Run Hydra's full CLI (overrides, -m, --cfg, --help, completion) on `conf/train.yaml`."""
-    import hydra
+    """Run Hydra's full CLI (overrides, -m, --cfg, --help, completion) on `conf/train.yaml`; under torchrun,
+    rank 0 composes and every rank trains (see `_run_distributed`)."""
 
     refuse_secrets(argv)  # first: nothing may be written while a credential is on the command line
     load_plugins()
     store_schemas()
+    if distributed.launched():
+        _run_distributed(argv, conf)
+        return
+    _run_hydra(argv, conf)
+
+
+def _run_hydra(argv: list[str], conf: Path) -> None:
+    """Check the overrides, then hand the command line to Hydra's own CLI."""
+    import hydra
+
     check_overrides(argv, conf)
     precheck(argv, conf)
+    from framework.sweep_summary import FAILED_EXIT_CODE, LAST
+
     sys.argv = ["plait", *argv]
+    LAST.update(failed=0)
     hydra.main(config_path=str(conf), config_name="train", version_base="1.3")(_task)()
+    if LAST["failed"]:  # a sweep with a failed trial: the summary is written, the command fails
+        raise SystemExit(FAILED_EXIT_CODE)

@@ -32,6 +32,7 @@ class DivergenceError(PlaitError):
 
 def _sample(t: Tensor, k: int) -> Tensor:
     """About `k` evenly strided elements of `t`, flattened (a view: no copy)."""
+    t = t.to_local() if hasattr(t, "to_local") else t  # an FSDP2 DTensor: sample this rank's shard
     flat = t.detach().reshape(-1)
     return flat[:: max(1, flat.numel() // k)]
 

@@ -5,6 +5,7 @@ Only this module and the CLI know about run directories as a whole; `framework.b
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from framework import distributed
 from framework.build import as_dictconfig, build
 from framework.callback import Callback
 from framework.config import TrainConfig
@@ -32,12 +34,16 @@ def train(
     cfg = as_dictconfig(config)
     validate_config(cfg)  # bad values fail before the run directory is touched (build checks again, for Python use)
     run_dir = Path(run_dir)
-    with RunLock(run_dir) as lock:  # one live process per run directory
-        if lock.note:
+    # one live process per run directory; under torchrun rank 0 holds the lock and checks the directory for all
+    with RunLock(run_dir) if distributed.is_main() else contextlib.nullcontext() as lock:
+        if lock is not None and lock.note:
             print(f"note: {lock.note}", file=sys.stderr)
-        check_fresh_or_resume(run_dir, cfg.trainer.resume, cfg.trainer.overwrite)
+        if lock is not None:
+            check_fresh_or_resume(run_dir, cfg.trainer.resume, cfg.trainer.overwrite)
+        distributed.barrier()
         built = build(cfg, run_dir, mode="train", callbacks=callbacks or ())
-        OmegaConf.save(built.cfg, run_dir / CONFIG_FILE, resolve=True)
+        if distributed.is_main():
+            OmegaConf.save(built.cfg, run_dir / CONFIG_FILE, resolve=True)
         trainer = built.trainer()
         metrics = trainer.fit()
     objective = metrics.get(cfg.objective) if cfg.objective else None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import resource
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +31,9 @@ from typing import Any, NoReturn
 import torch
 from torch import nn
 
-from framework import numerics
+from framework import distributed, numerics
 from framework.callback import Callback, TrainState
-from framework.checkpoint import Checkpointer, rng_state, set_rng_state
+from framework.checkpoint import PREFIX, Checkpointer, rng_state, set_rng_state
 from framework.config import TrainerConfig
 from framework.evaluation import evaluate
 from framework.logger import Logger
@@ -144,21 +145,32 @@ class Trainer:
     # -- data ------------------------------------------------------------------------------------
 
     def _train_batches(self) -> Iterator[Batch]:
-        """Endless batches over epochs; `state.epoch`/`batch_in_epoch` always say what comes next."""
-        state = self.state
+        """Endless batches over epochs; `state.epoch`/`batch_in_epoch` always say what comes next.
+
+        With N processes, each round of N consecutive batches of the epoch order gives batch r to rank r
+        (an incomplete last round is dropped, so every rank takes the same number of steps);
+        `batch_in_epoch` is the global position, the same on every rank.
+        """
+        state, world, me = self.state, distributed.world_size(), distributed.rank()
         while True:
-            produced = 0
+            produced, round_ = 0, []
             for batch in self.parts.task.batches(
                 "train",
                 batch_size=self.cfg.batch_size,
                 epoch_seed=self.cfg.seed + state.epoch,
                 start=state.batch_in_epoch,
             ):
-                produced += 1
-                state.batch_in_epoch += 1
-                yield batch
+                round_.append(batch)
+                if len(round_) == world:
+                    produced += 1
+                    state.batch_in_epoch += world
+                    yield round_[me]
+                    round_ = []
             if produced == 0 and state.batch_in_epoch == 0:
-                raise PlaitError("the train split produced no batches: check the task's training data")
+                raise PlaitError(
+                    f"the train split produced fewer batches than processes ({world}): check the task's training "
+                    "data, or lower trainer.batch_size"
+                )
             state.epoch += 1
             state.batch_in_epoch = 0
 
@@ -219,19 +231,27 @@ class Trainer:
         p, accum = self.parts, self.cfg.grad_accum_steps
         self._replay = Replay(numerics.rng_snapshot(self.device), [])  # to re-run this step if it diverges
         step_loss: torch.Tensor | None = None
-        for _ in range(accum):
+        for i in range(accum):
             batch = next(batches)
             self._window.units += batch.n_tokens if p.task.throughput_unit == "tokens" else batch.n_samples
             batch = batch.to(self.device)
             self._replay.batches.append(batch)
-            with p.precision.autocast():
-                loss = p.task.loss(p.model, batch)
-            p.precision.backward(loss / accum if accum > 1 else loss)
+            with self._no_sync(i < accum - 1):
+                with p.precision.autocast():
+                    loss = p.task.loss(p.model, batch)
+                p.precision.backward(loss / accum if accum > 1 else loss)
             micro = loss.detach().float()
             step_loss = micro if step_loss is None else step_loss + micro
         assert step_loss is not None
         self._window.add(step_loss, accum)
         return step_loss
+
+    def _no_sync(self, non_final: bool) -> Any:
+        """Skip the cross-rank gradient all-reduce on non-final micro-batches, where gradients stay on the model
+        until the step (not with master weights, which move them away after each backward)."""
+        p = self.parts
+        keeps_grads = p.precision.optimizer_target(distributed.unwrap(p.model)) is distributed.unwrap(p.model)
+        return distributed.no_sync(p.model, non_final and keeps_grads)
 
     def _update(self, step_loss: torch.Tensor, *, measure: bool) -> None:
         """The optimizer step through the precision strategy; the scheduler follows real updates only."""
@@ -253,7 +273,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)  # honest timing on logging steps only
         row = {
-            "train/loss": window.loss_sum.item() / window.micro_batches,
+            "train/loss": distributed.mean(window.loss_sum).item() / window.micro_batches,
             "train/lr": p.optimizer.param_groups[0]["lr"],
             f"train/{p.task.throughput_unit}_per_s": window.rate(),
             "train/epoch": self.state.epoch,
@@ -294,7 +314,8 @@ class Trainer:
         finished step; its data position is past the failing batches.
         """
         p, s = self.parts, self.state
-        crash = Checkpointer(s.run_dir / "crash", keep_last=1).save(s.step, self.state_dict(), self.checkpoint_files)
+        state, crash_dir = self.state_dict(), Checkpointer(s.run_dir / "crash", keep_last=1)
+        crash = crash_dir.save(s.step, state, self.checkpoint_files) if distributed.is_main() else crash_dir.directory
         numerics.restore_rng(self._replay.rng, self.device)
         finding = None
         for batch in self._replay.batches:
@@ -307,7 +328,7 @@ class Trainer:
             if finding is not None:
                 break
         report = numerics.NonFiniteReport(s.step, reason, finding, str(crash), p.precision.divergence_advice())
-        path = report.write(s.run_dir)
+        path = report.write(s.run_dir) if distributed.is_main() else s.run_dir
         metrics = {f"precision/{k}": v for k, v in p.precision.metrics().items()}
         self._log({"train/diverged": 1.0, **metrics}, s.step)
         raise numerics.DivergenceError(f"{report.message()} Report: {path}")
@@ -322,7 +343,16 @@ class Trainer:
         """Evaluate on `split` under the precision's autocast; logs and returns `<split>/...` metrics."""
         p = self.parts
         batch_size = self.cfg.eval_batch_size or self.cfg.batch_size
-        raw = evaluate(p.model, p.task, split, precision=p.precision, device=self.device, batch_size=batch_size)
+        raw = evaluate(
+            distributed.unwrap(p.model),
+            p.task,
+            split,
+            precision=p.precision,
+            device=self.device,
+            batch_size=batch_size,
+            gather=distributed.gather_partials,
+            shard=(distributed.rank(), distributed.world_size()),
+        )
         metrics = {f"{split}/{k}": v for k, v in raw.items()}
         self.state.last_metrics = metrics
         self._log(metrics, self.state.step)
@@ -344,26 +374,28 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue as if never stopped."""
         p, s = self.parts, self.state
+        rngs = distributed.all_gather_object(rng_state())  # dropout streams differ per rank: keep each
         return {
             **self.static_state,
             "step": s.step,
             "elapsed_s": self.elapsed_s(),
-            "data": {"epoch": s.epoch, "batch_in_epoch": s.batch_in_epoch},
+            "data": {"epoch": s.epoch, "batch_in_epoch": s.batch_in_epoch, "world_size": distributed.world_size()},
             "last_metrics": s.last_metrics,
-            "model": p.model.state_dict(),
-            "optimizer": p.optimizer.state_dict(),
+            "model": distributed.model_state(p.model),
+            "optimizer": distributed.optimizer_state(p.model, p.optimizer),
             "scheduler": p.scheduler.state_dict(),
             "precision": p.precision.state_dict(),
             "observers": [obs.state_dict() for obs in self.observers],
-            "rng": rng_state(),
+            "rng": rngs[0],
+            **({"rng_ranks": rngs} if len(rngs) > 1 else {}),
         }
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
         """Restore `state_dict()`; components must already be built the same way."""
         p, s = self.parts, self.state
-        p.model.load_state_dict(ckpt["model"])
+        distributed.load_model_state(p.model, ckpt["model"])
         p.precision.load_state_dict(ckpt["precision"])
-        p.optimizer.load_state_dict(ckpt["optimizer"])
+        distributed.load_optimizer_state(p.model, p.optimizer, ckpt["optimizer"])
         p.scheduler.load_state_dict(ckpt["scheduler"])
         for obs, obs_state in zip(self.observers, ckpt.get("observers", []), strict=False):
             obs.load_state_dict(obs_state)
@@ -371,12 +403,25 @@ class Trainer:
         self._elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         s.epoch = int(ckpt["data"]["epoch"])
         s.batch_in_epoch = int(ckpt["data"]["batch_in_epoch"])
+        saved_world = int(ckpt["data"].get("world_size", 1))
+        if saved_world != distributed.world_size() and distributed.is_main():
+            warnings.warn(
+                f"resuming a run trained on {saved_world} process(es) on {distributed.world_size()}: the data "
+                f"continues at the same position, but the global batch is now {distributed.world_size()} x "
+                f"trainer.batch_size, so the remaining steps differ from an uninterrupted run",
+                stacklevel=2,
+            )
         s.last_metrics = dict(ckpt.get("last_metrics", {}))
-        set_rng_state(ckpt["rng"])
+        rngs = ckpt.get("rng_ranks", [])
+        set_rng_state(rngs[distributed.rank()] if len(rngs) == distributed.world_size() else ckpt["rng"])
 
     def save_checkpoint(self) -> Path:
         """Write an atomic checkpoint of the current step and tell the observers."""
-        self.last_checkpoint = self.checkpointer.save(self.state.step, self.state_dict(), self.checkpoint_files)
+        state = self.state_dict()  # a collective under FSDP: every rank builds it, rank 0 writes it
+        if distributed.is_main():
+            self.last_checkpoint = self.checkpointer.save(self.state.step, state, self.checkpoint_files)
+        else:
+            self.last_checkpoint = self.checkpointer.directory / f"{PREFIX}{self.state.step:07d}"
         for obs in self.observers:
             obs.on_checkpoint(self.state, self.last_checkpoint)
         return self.last_checkpoint

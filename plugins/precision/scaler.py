@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from framework import distributed
 from framework.precision import NonFiniteError
 from framework.registry import ComponentConfig
 from framework.validation import above, at_least, between
@@ -59,18 +60,21 @@ class LossScaler:
     def unscale_(self, grads: list[Tensor]) -> bool:
         """Divide `grads` by the scale in place and update the scale; True when they overflowed (skip the step).
 
-        Reads one flag from the device: the host must know whether to step (as torch.amp.GradScaler does).
+        Reads one flag from the device: the host must know whether to step (as torch.amp.GradScaler does);
+        under torch.distributed the flag is all-reduced (MAX) so every rank decides the same.
         """
         by_device: dict[torch.device, list[Tensor]] = {}
         for g in grads:
             by_device.setdefault(g.device, []).append(g)
-        flags = []
+        found_any = torch.zeros(1)
         for device, group in by_device.items():
             found = torch.zeros(1, device=device)
             inv = torch.full((1,), 1.0 / self.scale, device=device)
             torch._amp_foreach_non_finite_check_and_unscale_(group, found, inv)
-            flags.append(found.to("cpu", non_blocking=False))
-        overflow = bool(sum(float(f) for f in flags))
+            found_any += found.to("cpu", non_blocking=False)
+        # under torchrun every rank must skip (and back off) together: a rank whose gradient shard overflowed
+        # decides for all, so the loss scales and the weights stay identical across ranks
+        overflow = bool(distributed.any_rank(found_any))
         self._update(overflow)
         return overflow
 

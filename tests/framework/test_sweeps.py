@@ -1,0 +1,79 @@
+"""Sweeps through Hydra's launchers and sweepers: parallel trials (joblib), Optuna, submitit_local, the summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+TINY = [
+    "logger=[jsonl]",
+    "trainer.device=cpu",
+    "trainer.max_steps=3",
+    "trainer.batch_size=8",
+    "trainer.eval_every_n_steps=3",
+    "trainer.checkpoint_every_n_steps=0",
+    "task.demo_size=400",
+    "model.d_model=32",
+]
+
+
+def sweep(args: list[str], sweep_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`plait train -m ...` into `sweep_dir`."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "framework.cli", "train", "-m", *TINY, *args, f"hydra.sweep.dir={sweep_dir}"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=sweep_dir.parent)
+
+
+def summary(sweep_dir: Path) -> list[dict[str, str]]:
+    with open(sweep_dir / "summary.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_joblib_runs_trials_in_parallel_records_the_bad_one_and_exits_non_zero(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    proc = sweep(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optimizer.lr=1e-3,3e-3,-1"], sweep_dir)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    rows = summary(sweep_dir)
+    assert [r["trial"] for r in rows] == ["0", "1", "2"]
+    assert [r["status"] for r in rows[:2]] == ["ok", "ok"] and rows[2]["status"].startswith("failed")
+    assert "optimizer.lr" in rows[2]["status"] and rows[2]["overrides"] == "optimizer.lr=-1"
+    assert all(0 <= float(r["objective"]) <= 1 for r in rows[:2])
+    assert (sweep_dir / "summary.md").read_text().count("\n") == 5 and "sweep summary" in proc.stdout
+    result = json.loads((sweep_dir / "0" / "result.json").read_text())
+    assert result["concurrent_trials"] == 2  # each trial knew it shares the machine with one other
+    compare = subprocess.run(
+        [sys.executable, "-m", "framework.cli", "compare", str(sweep_dir)], capture_output=True, text=True, timeout=60
+    )
+    assert compare.returncode == 0, compare.stderr
+
+
+def test_a_sweep_without_failures_exits_zero(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    proc = sweep(["optimizer.lr=1e-3,3e-3"], sweep_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r["status"] for r in summary(sweep_dir)] == ["ok", "ok"]
+
+
+def test_optuna_preset_runs_six_trials_and_reports_the_best(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "optuna"
+    proc = sweep(["+hparams_search=sentiment_optuna", "trainer.max_steps=2", "trainer.eval_every_n_steps=2"], sweep_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = summary(sweep_dir)
+    assert len(rows) == 6 and all(r["status"] == "ok" for r in rows)
+    best = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert best.best_value == pytest.approx(max(float(r["objective"]) for r in rows), rel=1e-3)  # table: 4 digits
+
+
+@pytest.mark.slow
+def test_submitit_local_runs_two_trials(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "submitit"
+    proc = sweep(["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5", "optimizer.lr=1e-3,3e-3"], sweep_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r["status"] for r in summary(sweep_dir)] == ["ok", "ok"]
