@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -187,13 +187,14 @@ def _fully_shard(model: nn.Module, precision: Any) -> nn.Module:
             "(master weights and loss scaling need whole gradients); use precision=fp32 or amp_bf16, "
             "or trainer.strategy=ddp"
         )
-    fully_shard(model)  # one unit: models that reach into their children's parameters stay correct
-    return model
+    return cast(nn.Module, fully_shard(model))  # one unit: models reaching into children's parameters stay right
 
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The user's module inside a DDP wrapper (FSDP2 modules are their own module)."""
-    return model.module if hasattr(model, "require_backward_grad_sync") and hasattr(model, "module") else model
+    if hasattr(model, "require_backward_grad_sync") and isinstance(getattr(model, "module", None), nn.Module):
+        return cast(nn.Module, model.module)
+    return model
 
 
 def is_sharded(model: nn.Module) -> bool:
@@ -206,9 +207,9 @@ def is_sharded(model: nn.Module) -> bool:
 def no_sync(model: nn.Module, skip: bool) -> AbstractContextManager[Any]:
     """Skip the gradient all-reduce for this backward when `skip` (a non-final micro-batch); else nothing."""
     if skip and hasattr(model, "no_sync") and hasattr(model, "require_backward_grad_sync"):
-        return model.no_sync()
+        return cast(AbstractContextManager[Any], cast(Any, model).no_sync())
     if skip and is_sharded(model):
-        model.set_requires_gradient_sync(False)  # type: ignore[attr-defined]
+        cast(Any, model).set_requires_gradient_sync(False)  # FSDP2's method, not on nn.Module's type
         return _resync(model)
     return nullcontext()
 
@@ -220,7 +221,7 @@ class _resync(AbstractContextManager[Any]):
         self.model = model
 
     def __exit__(self, *exc: object) -> None:
-        self.model.set_requires_gradient_sync(True)  # type: ignore[attr-defined]
+        cast(Any, self.model).set_requires_gradient_sync(True)
 
 
 def model_state(model: nn.Module) -> dict[str, Any]:

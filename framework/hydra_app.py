@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig
 
@@ -151,8 +151,9 @@ def _task(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     sweeping = hc.mode == RunMode.MULTIRUN
-    if sweeping and "wandb" in cfg.get("logger", {}) and cfg.logger.wandb.get("group") is None:
-        cfg.logger.wandb.group = Path(hc.sweep.dir).name  # one W&B group per sweep
+    for node in cfg.get("logger", {}).values() if sweeping else []:
+        if "group" in node and node.group is None:  # loggers that group runs: one group per sweep
+            node.group = Path(hc.sweep.dir).name
     if distributed.is_initialized():  # compose once: every rank trains from rank 0's frozen config
         cfg = _share_job(cfg, run_dir)
     try:
@@ -183,7 +184,7 @@ def _share_job(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """Rank 0: resolve the config once (`${now:}` and all), send it and the run directory to every rank."""
     from omegaconf import OmegaConf
 
-    frozen = OmegaConf.to_container(cfg, resolve=True)
+    frozen = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     distributed.broadcast_object((frozen, str(run_dir)))
     _SHARED["sent"] = True
     return as_dictconfig(frozen)  # typed by the TrainConfig schema, as on the other ranks

@@ -23,7 +23,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -74,7 +74,7 @@ def _overrides(run_dir: Path) -> str:
     path = run_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return ""
-    return " ".join(str(o) for o in OmegaConf.load(path))  # type: ignore[union-attr]
+    return " ".join(str(o) for o in cast(list[Any], OmegaConf.load(path)))
 
 
 def _fmt(value: Any) -> str:
