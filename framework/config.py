@@ -29,6 +29,7 @@ class TrainerConfig:
     keep_last_checkpoints: int = 2
     resume: Optional[str] = None  # auto | <checkpoint or run dir> | null
     deterministic: bool = False  # torch.use_deterministic_algorithms
+    num_threads: str = "auto"  # CPU threads: auto (CPUs in affinity / local ranks / parallel trials) | <int>
     detect_anomaly_every_step: bool = False  # check loss and gradients for inf/nan every step (one host sync per step)
 
 
