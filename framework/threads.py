@@ -11,6 +11,7 @@ the OpenMP wait policy, which torch reads only at start-up; docs/performance.md 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -76,10 +77,8 @@ def apply_threads(plan: ThreadPlan) -> ThreadPlan:
 
     torch.set_num_threads(plan.n)
     if not _interop_set:
-        try:
+        with contextlib.suppress(RuntimeError):  # parallel work already started, or set before: keep torch's
             torch.set_num_interop_threads(plan.interop)
-        except RuntimeError:  # parallel work already started, or set before: keep what torch has
-            pass
         _interop_set = True
     return plan
 
