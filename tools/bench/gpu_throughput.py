@@ -203,23 +203,24 @@ def main(argv: list[str] | None = None) -> list[Row]:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         print(f"device {torch.cuda.get_device_name(device)}, torch {torch.__version__}, shape {asdict(s)}")
-    rows = []
-    for precision in args.precisions.split(","):
-        try:
-            rows.append(measure(precision, s, device, args))
-        except PlaitError as exc:  # e.g. fp8 on a GPU without fp8 tensor cores, or torchao missing
-            rows.append(Row(precision, 0, math.nan, math.nan, math.nan, math.nan, str(exc).splitlines()[0]))
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
     print(
         f"| precision | batch x {s.context} | tokens/s | MFU (of {args.peak_tflops:g} TFLOP/s) | ms/step | peak GiB | note |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
+    print("|---|---|---|---|---|---|---|", flush=True)
+    rows = []
+    for precision in args.precisions.split(","):  # each row printed as soon as it is measured
+        try:
+            r = measure(precision, s, device, args)
+        except PlaitError as exc:  # e.g. fp8 on a GPU without fp8 tensor cores, or torchao missing
+            r = Row(precision, 0, math.nan, math.nan, math.nan, math.nan, str(exc).splitlines()[0])
+        rows.append(r)
         print(
             f"| {r.precision} | {r.batch} | {r.tokens_per_s:,.0f} | {100 * r.mfu:.1f}% | {r.step_ms:.1f} "
-            f"| {r.peak_gb:.1f} | {r.note} |"
+            f"| {r.peak_gb:.1f} | {r.note} |",
+            flush=True,
         )
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
     return rows
