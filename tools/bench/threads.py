@@ -1,6 +1,6 @@
 """Thread-pool collapse under a neighbour: one main job alone vs two started together, per thread policy.
 
-    python tools/bench/threads.py --repeats 3 --steps 150 [--policies default,one,passive] [--precision fp32]
+    python tools/bench/threads.py --repeats 3 --steps 500 [--policies default,one,passive] [--precision fp32]
 
 Each policy is a set of environment variables for `plait train` (OMP_* must be set before torch starts).
 Rows of metrics.jsonl are time-stamped as they appear, so the tokens/s of a pair counts only the logging
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -93,8 +94,10 @@ def run_jobs(
     end = min(rows[-1][0] for rows in timed)  # until the first one finished
     out = []
     for rows in timed:
-        inside = [v for t, v in rows if start <= t <= end] or [v for _, v in rows]
-        out.append(statistics.median(inside))
+        inside = [v for t, v in rows if start <= t <= end]
+        if n_jobs > 1 and len(inside) < 3:  # start-up jitter left (almost) no overlap: not a measurement of a pair
+            return [math.nan] * n_jobs
+        out.append(statistics.median(inside or [v for _, v in rows]))
     return out
 
 
@@ -102,9 +105,10 @@ def main() -> None:
     """Measure every policy alone and in pairs, interleaved over repeats; print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=500, help="long enough that start-up jitter leaves an overlap")
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--policies", default="default,one,passive,spin10k")
+    ap.add_argument("--alone-only", action="store_true", help="skip the pairs: what a policy costs a job alone")
     ap.add_argument("--max-seconds", type=float, default=60.0, help="stop a run (pair) after this long")
     args = ap.parse_args()
     names = args.policies.split(",")
@@ -114,17 +118,24 @@ def main() -> None:
         for r in range(args.repeats):
             for name in names:  # interleaved, so slow phases of the machine hit every policy
                 alone[name] += run_jobs(1, POLICIES[name], args.steps, args.precision, Path(tmp), args.max_seconds)
-                pair[name] += run_jobs(2, POLICIES[name], args.steps, args.precision, Path(tmp), args.max_seconds)
-                print(f"repeat {r} {name}: alone {alone[name][-1]:.0f}  pair {pair[name][-2:]}", file=sys.stderr)
+                if not args.alone_only:
+                    pair[name] += run_jobs(2, POLICIES[name], args.steps, args.precision, Path(tmp), args.max_seconds)
+                print(
+                    f"repeat {r} {name}: alone {alone[name][-1]:.0f}  pair {pair[name][-2:]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     base = statistics.median(alone["default"]) if "default" in alone else None
 
     def cell(values: list[float]) -> str:
+        values = [v for v in values if not math.isnan(v)] or [math.nan]
         return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
 
     print("| policy | alone tokens/s | each of two together | together / alone | alone vs default |")
     print("|---|---|---|---|---|")
     for name in names:
-        a, p = statistics.median(alone[name]), statistics.median(pair[name])
+        a = statistics.median(alone[name])
+        p = statistics.median([v for v in pair[name] if not math.isnan(v)] or [math.nan])
         vs = f"{a / base:.2f}x" if base else "-"
         print(f"| {name} | {cell(alone[name])} | {cell(pair[name])} | {p / a:.2f}x | {vs} |")
 
