@@ -23,19 +23,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES: dict[str, dict[str, str]] = {
-    "default": {},  # torch's default: one thread per core, OpenMP threads spin while waiting
+    # torch's default: one thread per core, OpenMP threads spin while waiting (torch is imported before
+    # framework.cli, so Plait's OMP_WAIT_POLICY default comes too late to apply)
+    "torch_default": {"PLAIT_BENCH_TORCH_FIRST": "1"},
+    "plait_default": {},  # what `plait train` does now (framework.cli sets OMP_WAIT_POLICY=PASSIVE)
     "one": {"OMP_NUM_THREADS": "1"},
-    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},  # all cores, threads sleep instead of spinning
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},  # all cores, threads sleep instead of spinning (explicitly)
     "spin10k": {"GOMP_SPINCOUNT": "10000"},  # all cores, spin ~10k iterations then sleep
-    "plait": {"PLAIT_BENCH_POLICY": "plait"},  # whatever framework.cli sets up by default (after the change)
 }
 
 
-def plait_cmd(run_dir: Path, steps: int, precision: str) -> list[str]:
-    """The main job, short, logging to jsonl only."""
-    exe = Path(sys.executable).with_name("plait")
+TORCH_FIRST = "import sys, torch; from framework.cli import main; main(sys.argv[1:])"
+
+
+def plait_cmd(run_dir: Path, steps: int, precision: str, torch_first: bool) -> list[str]:
+    """The main job, short, logging to jsonl only (`torch_first`: torch loads before Plait's CLI runs)."""
+    exe = [sys.executable, "-c", TORCH_FIRST] if torch_first else [str(Path(sys.executable).with_name("plait"))]
     return [
-        str(exe),
+        *exe,
         "train",
         f"trainer.max_steps={steps}",
         "trainer.checkpoint_every_n_steps=0",
@@ -62,7 +67,10 @@ def run_jobs(
     dirs = [Path(tempfile.mkdtemp(dir=tmp)) for _ in range(n_jobs)]
     procs = [
         subprocess.Popen(
-            plait_cmd(d, steps, precision), env=clean_env(policy), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            plait_cmd(d, steps, precision, "PLAIT_BENCH_TORCH_FIRST" in policy),
+            env=clean_env(policy),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         for d in dirs
     ]
@@ -107,7 +115,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=500, help="long enough that start-up jitter leaves an overlap")
     ap.add_argument("--precision", default="fp32")
-    ap.add_argument("--policies", default="default,one,passive,spin10k")
+    ap.add_argument("--policies", default="torch_default,plait_default,one,spin10k")
     ap.add_argument("--alone-only", action="store_true", help="skip the pairs: what a policy costs a job alone")
     ap.add_argument("--max-seconds", type=float, default=60.0, help="stop a run (pair) after this long")
     args = ap.parse_args()
@@ -125,13 +133,13 @@ def main() -> None:
                     file=sys.stderr,
                     flush=True,
                 )
-    base = statistics.median(alone["default"]) if "default" in alone else None
+    base = statistics.median(alone["torch_default"]) if "torch_default" in alone else None
 
     def cell(values: list[float]) -> str:
         values = [v for v in values if not math.isnan(v)] or [math.nan]
         return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
 
-    print("| policy | alone tokens/s | each of two together | together / alone | alone vs default |")
+    print("| policy | alone tokens/s | each of two together | together / alone | alone vs torch_default |")
     print("|---|---|---|---|---|")
     for name in names:
         a = statistics.median(alone[name])
