@@ -1,6 +1,6 @@
 """Thread-pool collapse under a neighbour: one main job alone vs two started together, per thread policy.
 
-    python tools/bench/threads.py --repeats 3 --steps 500 [--policies default,one,passive] [--precision fp32]
+    python tools/bench/threads.py --repeats 2 [--policies torch_default,plait_default,one] [--alone-only]
 
 Each policy is a set of environment variables for `plait train` (OMP_* must be set before torch starts).
 Rows of metrics.jsonl are time-stamped as they appear, so the tokens/s of a pair counts only the logging
