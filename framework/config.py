@@ -30,6 +30,7 @@ class TrainerConfig:
     resume: Optional[str] = None  # auto | <checkpoint or run dir> | null
     overwrite: bool = False  # replace a previous run in this directory: deletes its checkpoints and metrics
     deterministic: bool = False  # torch.use_deterministic_algorithms
+    num_threads: str = "auto"  # CPU threads: auto (CPUs in affinity / local ranks / parallel trials) | <int>
     detect_anomaly_every_step: bool = False  # check loss and gradients for inf/nan every step (one host sync per step)
     strategy: str = "ddp"  # under torchrun: ddp (replicated model) | fsdp (FSDP2 fully_shard); ignored on one process
 

@@ -147,6 +147,9 @@ def print_describe(target: str) -> None:
     for doc in (inspect.getdoc(factory), inspect.getdoc(config_cls)):
         if doc:
             console.print(doc)
+    here = getattr(factory, "describe_here", None)  # optional: what the component does on this machine
+    if callable(here):
+        console.print(here())
     comments = field_comments(config_cls)
     table = Table(show_lines=False)
     for column in ("option", "type", "default", "meaning"):

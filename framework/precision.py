@@ -102,3 +102,26 @@ def clip_or_measure(parameters: list[Tensor], clip_grad_norm: float | None, meas
 def params_of(optimizer: torch.optim.Optimizer) -> list[Tensor]:
     """All parameters an optimizer updates."""
     return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def resolve_precision(node: Any, device: torch.device) -> tuple[Any, str | None]:
+    """The concrete precision config to run with, and why (None: `node` is already concrete).
+
+    A strategy that picks another one for the hardware (precision=auto) has `resolve(device) -> (mapping, reason)`;
+    its answer replaces `node` before the config is saved, so config.yaml, loggers and `plait compare` name the
+    strategy that really ran. Call once, before `PRECISIONS.build`.
+    """
+    from omegaconf import OmegaConf
+
+    from framework.registry import NAME_FIELD, PRECISIONS
+
+    strategy = PRECISIONS.build(node)
+    resolve = getattr(strategy, "resolve", None)
+    if not callable(resolve):
+        return node, None
+    chosen, reason = resolve(device)
+    name = chosen[NAME_FIELD]
+    schema = OmegaConf.structured(PRECISIONS.config_class(name))
+    resolved = OmegaConf.merge(schema, {k: v for k, v in chosen.items() if k != NAME_FIELD})
+    resolved[NAME_FIELD] = name
+    return resolved, reason

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# GPU check for the precision strategies (at most ~8 minutes): trains every strategy on CUDA, fp8 included,
-# records tokens/s and peak memory (`plait compare` table + figure), then runs the GPU test suite.
+# GPU check for the precision strategies: trains every strategy on CUDA, fp8 included, records tokens/s and
+# peak memory (`plait compare` table + figure), runs the GPU test suite, then measures GPT-2-124M throughput
+# and MFU in bf16 and fp8 (tools/bench/gpu_throughput.py). Sections: ~6 min + ~8 min at most.
+#   SKIP_SWEEP=1 bash tools/gpu_check.sh    # throughput section only
 #
 #   bash tools/gpu_check.sh                 # results in $OUT (set by the device runner) or outputs/gpu_check
 #   PYTHON=/path/to/python bash tools/gpu_check.sh
@@ -33,6 +35,7 @@ PY
 
 # One sweep, one process: a wider model and larger batches than the CPU default so GEMMs are big enough
 # for tensor cores to matter (still small: fp8's gains need larger matrices than this).
+if [ -z "${SKIP_SWEEP:-}" ]; then
 echo "== sweep (every strategy on cuda)"
 timeout 330 "$PYTHON" -m framework.cli train -m \
   precision=fp32,amp_fp16,amp_bf16,fp16_master,bf16,fp64_master,fp8 \
@@ -51,4 +54,12 @@ echo "== pytest -m gpu"
 timeout 120 "$PYTHON" -m pytest -q -m gpu tests 2>&1 | tail -25 | tee "$RESULTS/pytest_gpu.txt"
 
 rm -rf "$SWEEP"/*/checkpoints "$SWEEP"/*/tokenizer  # keep results small: configs, metrics, reports
+fi
+
+# GPT-2-124M shape (12 x 768, 12 heads, context 1024, vocab 50,304): bf16 autocast and fp8 (torchao), both
+# torch.compile'd, fused AdamW, flash attention via SDPA, the largest batch that fits; MFU vs 989 TFLOP/s
+# (H200 dense bf16; pass PEAK_TFLOPS for another GPU). Compiles take most of the time.
+echo "== throughput (GPT-2 124M shape)"
+timeout 480 "$PYTHON" tools/bench/gpu_throughput.py --precisions amp_bf16,fp8 \
+  --peak-tflops "${PEAK_TFLOPS:-989}" --json "$RESULTS/throughput.json" 2>&1 | tee "$RESULTS/throughput.md"
 echo "== results in $RESULTS"

@@ -1,3 +1,3 @@
 """Built-in precision strategies."""
 
-from plugins.precision import amp, bf16, fp8, fp32, master  # noqa: F401  (importing registers them)
+from plugins.precision import amp, auto, bf16, fp8, fp32, master  # noqa: F401  (importing registers them)

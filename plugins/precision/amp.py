@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from framework import hardware
 from framework.precision import UnsupportedPrecisionError
 from framework.registry import PRECISIONS, ComponentConfig
 from plugins.precision.base import BasePrecision
@@ -27,6 +29,10 @@ class AmpFP16Config(LossScaleConfig):
     keep_fp32: list[str] = field(default_factory=list)  # modules run outside autocast (globs on name or class; re:...)
 
 
+class EmulatedPrecisionWarning(UserWarning):
+    """The chosen precision works on this device but in software, slower than fp32."""
+
+
 def check_device(device: torch.device, dtype: torch.dtype, name: str) -> None:
     """Fail at setup, naming a strategy that works, when `device` cannot compute in `dtype`."""
     if device.type == "cuda":
@@ -35,8 +41,16 @@ def check_device(device: torch.device, dtype: torch.dtype, name: str) -> None:
                 f"precision={name}: this GPU has no bf16 support; use precision=amp_fp16 (or fp32)"
             )
         return
-    if device.type == "cpu":
-        return  # CPU autocast and kernels support bf16 and fp16 (torch >= 2.1)
+    if device.type == "cpu":  # CPU autocast and kernels support bf16 and fp16 (torch >= 2.1), maybe emulated
+        if dtype == torch.bfloat16:
+            native, why = hardware.cpu_bf16_native()
+            if not native:
+                warnings.warn(
+                    f"precision={name} runs emulated here ({why}); precision=auto or fp32 is faster",
+                    EmulatedPrecisionWarning,
+                    stacklevel=3,
+                )
+        return
     raise UnsupportedPrecisionError(f"precision={name} is not supported on device '{device}'; use precision=fp32")
 
 
