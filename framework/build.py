@@ -31,7 +31,7 @@ from framework.checkpoint import Loaded, clean_leftovers, load_resume
 from framework.config import TrainConfig
 from framework.logger import Logger
 from framework.plugins import check_recorded_providers, load_plugins
-from framework.precision import PrecisionStrategy
+from framework.precision import PrecisionStrategy, resolve_precision
 from framework.registry import (
     CALLBACKS,
     LOGGERS,
@@ -47,6 +47,7 @@ from framework.registry import (
 )
 from framework.resume import check_resume
 from framework.task import Task, TaskSpec, TokenizerFactory
+from framework.threads import apply_threads, plan_threads
 from framework.tokenizer import Tokenizer, directory_digest
 from framework.trainer import Components, Trainer, resolve_device
 from framework.validation import validate_config
@@ -204,6 +205,36 @@ class Built:
         return trainer
 
 
+def resume_point(cfg: DictConfig, run_dir: Path) -> Loaded | None:
+    """The checkpoint `trainer.resume` names (damaged newer ones skipped and said), its plugins checked."""
+    if distributed.is_main():
+        clean_leftovers(run_dir / "checkpoints")  # what a killed save or pruning left
+    distributed.barrier()
+    checkpoint = load_resume(cfg.trainer.resume, run_dir) if cfg.trainer.resume else None
+    if checkpoint is None:
+        return None
+    for skipped, why in checkpoint.skipped:
+        print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
+    check_recorded_providers(providers_needed(checkpoint, RESUME_KINDS), context=f"resuming {checkpoint.path}")
+    return checkpoint
+
+
+def choose_precision(cfg: DictConfig, device: torch.device, checkpoint: Loaded | None) -> None:
+    """Replace a precision that picks for the hardware (`auto`) by its choice, so the run records what ran.
+
+    A resumed run keeps the choice it made when it started, whatever this machine would pick.
+    """
+    resolved, why = resolve_precision(cfg.precision, device)
+    if why is None:
+        return
+    if checkpoint is not None:
+        resolved = OmegaConf.create(checkpoint.state["config"]).precision
+        why = f"the resumed run keeps precision={resolved[NAME_FIELD]}"
+    cfg.precision = resolved
+    if distributed.is_main():
+        print(f"precision: {why}")
+
+
 def build(
     config: TrainConfig | DictConfig | dict[str, Any],
     run_dir: Path | str,
@@ -227,21 +258,18 @@ def build(
     validate_config(cfg, skip=given)  # every bad value fails here, before any data is read or file written
     run_dir = Path(run_dir)
     tcfg = cfg.trainer
+    threads = apply_threads(plan_threads(tcfg.num_threads))  # before the first tensor operation
     device = distributed.rank_device(resolve_device(tcfg.device))
     task = task if task is not None else TASKS.build(cfg.task)
     seed_everything(tcfg.seed)
     if mode == "train":
         if tcfg.deterministic:
             torch.use_deterministic_algorithms(True)
+        checkpoint = resume_point(cfg, run_dir)
+        choose_precision(cfg, device, checkpoint)
         if distributed.is_main():
-            clean_leftovers(run_dir / "checkpoints")
-        distributed.barrier()
-        checkpoint = load_resume(tcfg.resume, run_dir) if tcfg.resume else None
-        for skipped, why in checkpoint.skipped if checkpoint else []:
-            print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
+            print(f"threads: {threads.n} ({threads.reason})")
         if checkpoint is not None:
-            needed = providers_needed(checkpoint, RESUME_KINDS)
-            check_recorded_providers(needed, context=f"resuming {checkpoint.path}")
             check_resume(checkpoint.state["config"], cfg, checkpoint.path)  # before any data is read
         spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else None))
     else:

@@ -123,5 +123,5 @@ def resolve_precision(node: Any, device: torch.device) -> tuple[Any, str | None]
     name = chosen[NAME_FIELD]
     schema = OmegaConf.structured(PRECISIONS.config_class(name))
     resolved = OmegaConf.merge(schema, {k: v for k, v in chosen.items() if k != NAME_FIELD})
-    resolved[NAME_FIELD] = name
+    OmegaConf.update(resolved, NAME_FIELD, name, force_add=True)
     return resolved, reason

@@ -20,6 +20,7 @@ re-runs the step under hooks (framework.numerics) and names the first module tha
 from __future__ import annotations
 
 import math
+import os
 import resource
 import time
 import warnings
@@ -51,6 +52,19 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PlaitError(f"trainer.device={name} but CUDA is not available here. Use trainer.device=cpu or auto.")
     return device
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (from /proc on Linux; elsewhere since the trainer module loaded)."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time in clock ticks after boot
+        return float(Path("/proc/uptime").read_text().split()[0]) - started
+    except (OSError, IndexError, ValueError):
+        return time.perf_counter() - _LOADED
+
+
+_LOADED = time.perf_counter()
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -136,6 +150,7 @@ class Trainer:
         self._elapsed_before = 0.0  # seconds trained before a resume
         self._replay = Replay(numerics.rng_snapshot(device), [])
         self._window = Throughput(0.0, torch.zeros((), device=device))
+        self._state_mb: float | None = None  # see _state_megabytes
 
     @property
     def observers(self) -> list[Callback]:
@@ -281,6 +296,8 @@ class Trainer:
             "sys/peak_memory_mb": peak_memory_mb(self.device),
             "sys/state_mb": self._state_megabytes(),
         }
+        if not self.history:  # the first row of this process: how long start-up took
+            row["sys/startup_s"] = process_age_s()
         row.update({f"precision/{k}": v for k, v in p.precision.metrics().items()})
         self._log(row, step)
         if not math.isfinite(row["train/loss"]):
@@ -334,10 +351,15 @@ class Trainer:
         raise numerics.DivergenceError(f"{report.message()} Report: {path}")
 
     def _state_megabytes(self) -> float:
-        """Parameters, buffers, optimizer state and precision state (master weights, compensation), in MiB."""
-        p = self.parts
-        held = [p.model.state_dict(), p.optimizer.state_dict()["state"], p.precision.state_dict()]
-        return numerics.tensor_megabytes(numerics.nested_tensors(held))
+        """Parameters, buffers, optimizer state and precision state (master weights, compensation), in MiB.
+
+        Measured once, on the first logging step (after the first update, all state exists), then reused.
+        """
+        if self._state_mb is None:
+            p = self.parts
+            held = [p.model.state_dict(), p.optimizer.state_dict()["state"], p.precision.state_dict()]
+            self._state_mb = numerics.tensor_megabytes(numerics.nested_tensors(held))
+        return self._state_mb
 
     def evaluate(self, split: str = "val") -> dict[str, float]:
         """Evaluate on `split` under the precision's autocast; logs and returns `<split>/...` metrics."""

@@ -3,6 +3,11 @@ disabled ones, plugin API) and the device (torch, CUDA, CPU, usable precisions).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from framework.hardware import PrecisionSupport
+
 import os
 import platform
 from typing import Any
@@ -34,22 +39,16 @@ def device_report() -> dict[str, Any]:
         "cpu": f"{cpu_model()} ({os.cpu_count()} logical cores, torch uses {torch.get_num_threads()} threads)",
         "precisions": None,
     }
-    try:
-        from framework.hardware import precision_support  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError:
-        return report
-    report["precisions"] = precision_support()
+    from framework.hardware import precision_support
+    from framework.trainer import resolve_device
+
+    report["precisions"] = precision_support(resolve_device("auto"))
     return report
 
 
-def _precision_lines(support: Any) -> list[str]:
-    """Render precision_support()'s answer whatever its shape: a mapping name -> status, or a list of pairs."""
-    items = support.items() if isinstance(support, dict) else support
-    lines = []
-    for item in items:
-        name, status = item if isinstance(item, tuple) and len(item) == 2 else (str(item), "")
-        lines.append(f"  {name:<16} {status}")
-    return lines
+def _precision_lines(support: list[PrecisionSupport]) -> list[str]:
+    """One line per registered precision: native, emulated or unusable here, and why."""
+    return [f"  {p.name:<16} {p.mode:<9} {p.detail}" for p in support]
 
 
 def main(argv: list[str]) -> None:

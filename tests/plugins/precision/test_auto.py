@@ -76,3 +76,17 @@ def test_describe_says_what_auto_picks_here(monkeypatch: pytest.MonkeyPatch, cap
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     print_describe("precision/auto")
     assert "Here: precision=auto -> fp32 on cpu" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("capability", "expected"), [("emulated", "fp32"), ("native", "amp_bf16")])
+def test_a_run_with_auto_records_and_prints_the_resolved_precision(
+    capability: str, expected: str, tmp_path, monkeypatch, capsys
+) -> None:
+
+    from framework.testing import run_quick
+
+    monkeypatch.setenv("PLAIT_CPU_BF16", capability)
+    result = run_quick(["trainer.max_steps=2", "task.demo_size=200", "model.d_model=16", "model.n_heads=2"], tmp_path)
+    assert f"-> {expected}" in capsys.readouterr().out
+    assert OmegaConf.load(tmp_path / "config.yaml").precision._name_ == expected
+    assert "sys/startup_s" in result.history[0] and "sys/startup_s" not in result.history[-1]
