@@ -49,22 +49,10 @@ class NumericsProbe:
         self.k = samples_per_tensor
         self._pending: dict[str, Tensor] = {}
         self._before: Tensor | None = None
-        self._weight_views: tuple[tuple[int, ...], list[Tensor]] = ((), [])  # sampled views of the weights
 
     def _gather(self, tensors: list[Tensor]) -> Tensor:
-        return self._cat([_sample(t, self.k) for t in tensors])
-
-    @staticmethod
-    def _cat(samples: list[Tensor]) -> Tensor:
-        wide = torch.float64 if any(t.dtype == torch.float64 for t in samples) else torch.float32
-        return torch.cat([t.to(wide) for t in samples])
-
-    def _weights(self, params: list[Tensor]) -> Tensor:
-        """Sampled weights: the strided views are made once (weights update in place), then only copied."""
-        key = tuple(id(p) for p in params)
-        if self._weight_views[0] != key:
-            self._weight_views = (key, [_sample(p, self.k) for p in params])
-        return self._cat(self._weight_views[1])
+        wide = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+        return torch.cat([_sample(t, self.k).to(wide) for t in tensors])
 
     def before_update(self, params: list[Tensor], norm: Tensor | None) -> None:
         """Measure the (unscaled, clipped) gradients and remember sampled weights; call before the update."""
@@ -77,13 +65,13 @@ class NumericsProbe:
             lost = nonzero & (sample.to(self.dtype) == 0)
             self._pending["grad_underflow"] = lost.sum() / nonzero.sum().clamp_min(1)
             self._pending["grad_zeros"] = (~nonzero).float().mean()
-        self._before = self._weights(params).clone() if params else None
+        self._before = self._gather(params).clone() if params else None
 
     def after_update(self, params: list[Tensor]) -> None:
         """Relative size of the applied update, ||w_after - w_before|| / ||w_before||, on the sampled weights."""
         if self._before is None:
             return
-        after = self._weights(params)
+        after = self._gather(params)
         tiny = torch.finfo(after.dtype).tiny
         self._pending["update_ratio"] = (after - self._before).norm() / self._before.norm().clamp_min(tiny)
         self._before = None
