@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml tests/example_plugin/pyproject.toml
 
 install: $(STAMP)
 
-train: $(STAMP)  ## train the default experiment: 3-class sentiment, Transformer encoder, bf16 mixed precision
+train: $(STAMP)  ## train the default experiment: 3-class sentiment, Transformer encoder, precision=auto
 	$(BIN)/plait train $(ARGS)
 
 test: $(STAMP)  ## lint, type-check the core and run the test suite
