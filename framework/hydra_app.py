@@ -261,6 +261,26 @@ def run_hydra_train(argv: list[str], conf: Path) -> None:
     _run_hydra(argv, conf)
 
 
+def _share_help_repository() -> None:
+    """Hydra's --help lists every config group by building a fresh config repository per group (~100 here);
+    they are identical within one --help, so build it once. Private Hydra API: without it, --help is slower."""
+    try:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        build = ConfigLoaderImpl._parse_overrides_and_create_caching_repo
+    except (ImportError, AttributeError):
+        return
+    built: dict[tuple[int, str | None, tuple[str, ...]], Any] = {}
+
+    def shared(self: Any, config_name: str | None, overrides: list[str]) -> Any:
+        key = (id(self), config_name, tuple(overrides))
+        if key not in built:
+            built[key] = build(self, config_name, overrides)
+        return built[key]
+
+    setattr(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo", shared)  # noqa: B010
+
+
 def _run_hydra(argv: list[str], conf: Path) -> None:
     """Check the overrides, then hand the command line to Hydra's own CLI."""
     import hydra
@@ -270,6 +290,8 @@ def _run_hydra(argv: list[str], conf: Path) -> None:
     from framework.sweep_summary import FAILED_EXIT_CODE, LAST
 
     sys.argv = ["plait", *argv]
+    if "--help" in argv or "-h" in argv:
+        _share_help_repository()
     LAST.update(failed=0)
     hydra.main(config_path=str(conf), config_name="train", version_base="1.3")(_task)()
     if LAST["failed"]:  # a sweep with a failed trial: the summary is written, the command fails
