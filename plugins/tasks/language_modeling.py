@@ -71,6 +71,8 @@ class LanguageModelingTask(Task):
     def __init__(self, cfg: LanguageModelingConfig) -> None:
         self.cfg = cfg
         self.tokens: SplitData[np.ndarray] = SplitData(self._prepare)
+        self._chars_per_token: dict[str, float] = {}  # characters of each split's text per token
+        self._eval_split = "val"  # the split the current evaluation walks
 
     def _read(self, path: str, split: str) -> str:
         fmt = detect_format(Path(path), self.cfg.format)
@@ -101,6 +103,7 @@ class LanguageModelingTask(Task):
                 f"the {split} text has {len(tokens)} tokens, fewer than task.block_size + 1 = {c.block_size + 1}; "
                 "lower task.block_size or give more text"
             )
+        self._chars_per_token[split] = len(text) / len(tokens)
         return tokens
 
     def _prepare(self, split: str) -> np.ndarray:
@@ -154,6 +157,11 @@ class LanguageModelingTask(Task):
         logits = model(batch["input_ids"], None)
         return F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten())
 
+    def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
+        """The split's blocks in order (remembering the split, for its characters per token)."""
+        self._eval_split = split
+        return self.batches(split, batch_size=batch_size, epoch_seed=0)
+
     def eval_step(self, model: nn.Module, batch: Batch) -> Partials:
         """Summed next-token loss and the number of predicted tokens."""
         logits = model(batch["input_ids"], None).float()
@@ -161,9 +169,16 @@ class LanguageModelingTask(Task):
         return {"loss_sum": loss_sum, "count": batch["labels"].numel()}
 
     def reduce(self, partials: list[Partials]) -> dict[str, float]:
-        """Mean token loss and perplexity (exp of it) over the split's blocks."""
+        """Mean token loss, perplexity (exp of it) and loss per character over the split's blocks.
+
+        `loss_per_char` (nats per character of the split's text) compares models with different tokenizers:
+        the token loss divided by the split's characters per token.
+        """
         loss = sum(float(p["loss_sum"]) for p in partials) / max(sum(int(p["count"]) for p in partials), 1)
-        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+        metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+        if self._eval_split in self._chars_per_token:
+            metrics["loss_per_char"] = loss / self._chars_per_token[self._eval_split]
+        return metrics
 
     def generate(
         self,

@@ -96,3 +96,11 @@ def test_language_model_trains_and_samples_text(tmp_path: Path) -> None:
     result = run_quick(LANGUAGE_MODELING, tmp_path / "run")
     assert result.metrics["val/perplexity"] == pytest.approx(math.exp(result.metrics["val/loss"]))
     assert result.metrics["val/loss"] < math.log(40)  # below a uniform guess over the ~40 characters
+
+
+def test_loss_per_character_compares_tokenizers(tmp_path: Path) -> None:
+    chars = run_quick(LANGUAGE_MODELING, tmp_path / "char").metrics
+    assert chars["val/loss_per_char"] == pytest.approx(chars["val/loss"], rel=1e-6)  # one token per character
+    subwords = [*LANGUAGE_MODELING, "tokenizer=bpe", "tokenizer.vocab_size=120"]
+    bpe = run_quick(subwords, tmp_path / "bpe").metrics
+    assert bpe["val/loss_per_char"] < bpe["val/loss"]  # a BPE token spans more than one character
