@@ -13,8 +13,25 @@ from framework.commands.new_plugin import parse
 from framework.registry import PlaitError
 
 
+def fresh_venv(root: Path) -> Path:
+    """A new virtual environment that sees this one's packages (pip, setuptools, torch, plait: what a user has
+    after `pip install plait`); returns its python. Nothing is installed into the test environment itself."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, capture_output=True, timeout=120
+    )
+    python = root / "bin" / "python"
+    child_site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    parents = [p for p in sys.path if p.endswith("site-packages")]
+    lines = [f"import site; site.addsitedir({p!r})" for p in parents]  # runs the parent's .pth files too
+    (Path(child_site) / "parent_env.pth").write_text("\n".join(lines) + "\n")
+    return python
+
+
 def generate_install_and_test(tmp_path: Path, name: str, kind: str) -> subprocess.CompletedProcess[str]:
-    """plait new-plugin NAME --kind KIND; pip install it into its own site dir; run its tests against it."""
+    """plait new-plugin NAME --kind KIND; `pip install -e` it into a fresh venv; run its tests there."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     made = subprocess.run(
         [sys.executable, "-m", "framework.cli", "new-plugin", name, "--kind", kind],
@@ -22,14 +39,12 @@ def generate_install_and_test(tmp_path: Path, name: str, kind: str) -> subproces
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     package = tmp_path / f"plait-{name.replace('_', '-')}"
-    site = tmp_path / "site"  # a separate install location: the test environment itself stays unchanged
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site)]
-    installed = subprocess.run([*pip, str(package)], env=env, capture_output=True, text=True, timeout=300)
+    python = fresh_venv(tmp_path / "venv")
+    pip = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(package)]
+    installed = subprocess.run(pip, env=env, capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr
-    assert (site / f"plait_{name}-0.1.0.dist-info" / "entry_points.txt").is_file()
-    env["PYTHONPATH"] = f"{site}{os.pathsep}{env.get('PYTHONPATH', '')}"
     tested = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         cwd=package, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert tested.returncode == 0, tested.stdout + tested.stderr
@@ -39,10 +54,9 @@ def generate_install_and_test(tmp_path: Path, name: str, kind: str) -> subproces
 def test_new_model_plugin_installs_and_passes_its_contract_tests(tmp_path: Path) -> None:
     tested = generate_install_and_test(tmp_path, "demo", "model")
     assert "passed" in tested.stdout and "failed" not in tested.stdout
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     composed = subprocess.run(
-        [sys.executable, "-m", "framework.cli", "train", "model=demo_preset", "--cfg", "job"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [str(tmp_path / "venv" / "bin" / "python"), "-m", "framework.cli", "train", "model=demo_preset", "--cfg", "job"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert composed.returncode == 0, composed.stderr
     assert "_name_: demo\n" in composed.stdout and "d_model: 128" in composed.stdout  # the shipped preset
