@@ -137,6 +137,37 @@ def precheck(argv: list[str], conf: Path) -> None:
         return  # e.g. ${hydra:...} only resolves inside the Hydra app: train() validates there
 
 
+def split_sweep_values(argv: list[str], conf: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Take out of a sweep the values that cannot even be composed (`optimizer.lr=1e-3,bad`): Hydra would stop
+    the whole sweep on them. Returns the command line without them and (override, error) for each, which the
+    sweep summary records as a failed trial. Group choices are checked by `check_overrides` instead."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    args = [a for a in argv if "=" in a and not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(args)
+    except Exception:
+        return argv, []  # syntax errors are Hydra's to explain
+    plain = [str(o.input_line) if not o.is_sweep_override() else f"{o.key_or_group}={next(o.sweep_string_iterator())}"
+             for o in parsed]  # fmt: skip
+    rejected: list[tuple[str, str]] = []
+    replaced: dict[str, str] = {}
+    for i, override in enumerate(parsed):
+        if not override.is_sweep_override() or override.key_or_group in COMPONENT_GROUPS or override.package:
+            continue
+        good = []
+        for value in override.sweep_string_iterator():
+            line = f"{override.key_or_group}={value}"
+            try:
+                _compose([*plain[:i], line, *plain[i + 1 :]], conf)
+                good.append(value)
+            except Exception as exc:
+                rejected.append((line, composition_error(exc, [line], conf)))
+        if good and len(good) < len(list(override.sweep_string_iterator())):
+            replaced[str(override.input_line)] = f"{override.key_or_group}={','.join(good)}"
+    return [replaced.get(a, a) for a in argv], rejected
+
+
 def _task(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -289,6 +320,9 @@ def _run_hydra(argv: list[str], conf: Path) -> None:
     precheck(argv, conf)
     from framework.sweep_summary import FAILED_EXIT_CODE, LAST
 
+    LAST["rejected"] = []
+    if "-m" in argv or "--multirun" in argv:
+        argv, LAST["rejected"] = split_sweep_values(argv, conf)
     sys.argv = ["plait", *argv]
     if "--help" in argv or "-h" in argv:
         _share_help_repository()

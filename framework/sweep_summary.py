@@ -34,7 +34,8 @@ CONCURRENT_ENV = "PLAIT_CONCURRENT_TRIALS"
 FAILED_EXIT_CODE = 1
 COLUMNS = ("trial", "overrides", "status", "objective", "best", "run_dir", "wandb")
 MINIMISED = ("loss", "perplexity", "ppl", "error", "wer", "cer")  # objective names where lower is better
-LAST: dict[str, Any] = {"failed": 0}  # what the last summary in this process found (read by the CLI)
+LAST: dict[str, Any] = {"failed": 0, "rejected": []}  # the last summary's findings (read by the CLI); rejected:
+# (override, error) of sweep values that could not be composed, recorded as failed trials (framework.hydra_app)
 
 
 def lower_is_better(objective: str) -> bool:
@@ -107,7 +108,7 @@ def trial_dirs(sweep_dir: Path) -> list[tuple[str, Path]]:
     """(trial, directory) of every trial Hydra started under `sweep_dir`, in job order."""
     found = [p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml")]
     found = [p for p in found if p != sweep_dir]
-    key = [[int(s) if s.isdigit() else s for s in p.relative_to(sweep_dir).parts] for p in found]
+    key = [[(0, int(s), "") if s.isdigit() else (1, 0, s) for s in p.relative_to(sweep_dir).parts] for p in found]
     ordered = [p for _, p in sorted(zip(key, found, strict=True))]
     return [(str(p.relative_to(sweep_dir)), p) for p in ordered]
 
@@ -140,6 +141,15 @@ def summarize(sweep_dir: Path) -> list[dict[str, str]]:
     return rows
 
 
+def record_rejected(sweep_dir: Path, rejected: list[tuple[str, str]]) -> None:
+    """Give every sweep value that could not be composed a failed trial directory, so the summary lists it."""
+    for i, (override, error) in enumerate(rejected):
+        trial = sweep_dir / f"rejected_{i}"
+        (trial / ".hydra").mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create([override]), trial / ".hydra" / "overrides.yaml")
+        (trial / FAILED_FILE).write_text(f"{error}\n")
+
+
 def concurrent_trials(launcher: Any) -> int:
     """How many trials a launcher runs at once on this machine (joblib's n_jobs; 1 for the others)."""
     n_jobs = launcher.get("n_jobs") if isinstance(launcher, DictConfig) else None
@@ -154,6 +164,7 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         LAST.update(failed=0, rows=[])
         os.environ[CONCURRENT_ENV] = str(concurrent_trials(config.hydra.get("launcher")))
+        record_rejected(Path(config.hydra.sweep.dir), LAST.get("rejected", []))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

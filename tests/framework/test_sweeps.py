@@ -54,6 +54,15 @@ def test_joblib_runs_trials_in_parallel_records_the_bad_one_and_exits_non_zero(t
     assert compare.returncode == 0, compare.stderr
 
 
+def test_a_value_that_cannot_be_composed_fails_its_own_trial_not_the_sweep(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    proc = sweep(["optimizer.lr=1e-3,bad,3e-3"], sweep_dir)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    rows = summary(sweep_dir)
+    assert [r["status"] for r in rows[:2]] == ["ok", "ok"] and [r["trial"] for r in rows] == ["0", "1", "rejected_0"]
+    assert "optimizer.lr=bad" in rows[2]["overrides"] and "could not be converted to Float" in rows[2]["status"]
+
+
 def test_a_sweep_without_failures_exits_zero(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     proc = sweep(["optimizer.lr=1e-3,3e-3"], sweep_dir)
