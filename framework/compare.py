@@ -246,6 +246,22 @@ class Comparison:
     files: list[Path]
 
 
+def runless_failures(paths: list[Path]) -> list[dict[str, str]]:
+    """Rows of a sweep's summary.csv whose trial failed before it had a run to compare (no config.yaml)."""
+    found = []
+    for path in paths:
+        summary = path / "summary.csv"
+        if not summary.is_file():
+            continue
+        with open(summary, newline="") as fh:
+            found += [
+                row
+                for row in csv.DictReader(fh)
+                if not row["status"].startswith("ok") and not (Path(row["run_dir"]) / CONFIG_FILE).is_file()
+            ]
+    return found
+
+
 def compare(paths: list[Path], out_dir: Path | None = None) -> Comparison:
     """Summarize the runs under `paths`; write compare.csv, compare.md and compare.png into `out_dir`.
 

@@ -13,7 +13,7 @@ def main(argv: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from framework.compare import compare
+    from framework.compare import compare, runless_failures
 
     parser = argparse.ArgumentParser(prog="plait compare", description=HELP)
     parser.add_argument("paths", nargs="+", type=Path, help="a multirun directory, or run directories")
@@ -30,5 +30,9 @@ def main(argv: list[str]) -> None:
     if not console.is_terminal:  # logs and pipes: no wrapping at 80 columns
         console = Console(highlight=False, width=240)
     console.print(table)
+    for failure in runless_failures(args.paths):  # from the sweep's summary.csv
+        console.print(
+            f"trial {failure['trial']} ({failure['overrides']}) has no run: {failure['status']}", soft_wrap=True
+        )
     for path in result.files:
         console.print(f"wrote {path}", soft_wrap=True)

@@ -61,6 +61,10 @@ def test_a_value_that_cannot_be_composed_fails_its_own_trial_not_the_sweep(tmp_p
     rows = summary(sweep_dir)
     assert [r["status"] for r in rows[:2]] == ["ok", "ok"] and [r["trial"] for r in rows] == ["0", "1", "rejected_0"]
     assert "optimizer.lr=bad" in rows[2]["overrides"] and "could not be converted to Float" in rows[2]["status"]
+    compare = subprocess.run(
+        [sys.executable, "-m", "framework.cli", "compare", str(sweep_dir)], capture_output=True, text=True, timeout=60
+    )
+    assert compare.returncode == 0 and "trial rejected_0 (optimizer.lr=bad) has no run" in compare.stdout
 
 
 def test_a_sweep_without_failures_exits_zero(tmp_path: Path) -> None:
