@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -107,12 +108,14 @@ def test_fresh_start_over_previous_run_is_refused(tmp_path: Path) -> None:
     assert (tmp_path / ".hydra").is_dir()
 
 
-def test_read_only_run_directory_is_a_clear_error(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
-    tmp_path.chmod(0o500)
-    try:
-        with pytest.raises(PlaitError, match="read-only"):
-            RunLock(tmp_path).acquire()
-    finally:
-        tmp_path.chmod(0o700)
+def test_read_only_run_directory_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+
+    def read_only(path, flags, *args):  # a read-only file system, also for root (who ignores permission bits)
+        if str(path).endswith(".lock"):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(PlaitError, match="cannot create the lock file .*Read-only file system .*read-only\\?"):
+        RunLock(tmp_path).acquire()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny import train_steps
 
 from framework.inference import load_run
 from framework.registry import MODELS, TASKS
@@ -161,24 +162,6 @@ def test_batches_hold_the_recent_story_and_answers(babi_root: Path) -> None:
     order1 = [b["answer"].tolist() for b in task.batches("train", batch_size=16, epoch_seed=1)]
     order2 = [b["answer"].tolist() for b in task.batches("train", batch_size=16, epoch_seed=1, start=2)]
     assert order1[2:] == order2  # resumable: start skips whole batches of the same order
-
-
-def train_steps(task: QuestionAnsweringTask, model: torch.nn.Module, steps: int, lr: float) -> list[float]:
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    epoch = 0
-    while len(losses) < steps:
-        for batch in task.batches("train", batch_size=16, epoch_seed=epoch):
-            loss = task.loss(model, batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            if len(losses) == steps:
-                break
-        epoch += 1
-    return losses
 
 
 @pytest.mark.parametrize(

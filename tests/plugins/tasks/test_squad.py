@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny import train_steps
 
 from framework.registry import MODELS, TASKS
 from framework.text_files import DataError
@@ -162,15 +163,8 @@ def test_span_model_learns_and_answers(tmp_path: Path) -> None:
         MODELS.config("transformer_encoder", d_model=32, n_heads=2, n_layers=2, d_ff=64, max_length=64,
                       positional="rope", pooling="mean"), spec=spec,
     )  # fmt: skip
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for epoch in range(6):
-        for batch in task.batches("train", batch_size=16, epoch_seed=epoch):
-            loss = task.loss(model, batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+    n_batches = sum(1 for _ in task.batches("train", batch_size=16, epoch_seed=0))
+    losses = train_steps(task, model, 6 * n_batches, 3e-3)
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), (losses[:5], losses[-5:])
     model.eval()
     with torch.no_grad():

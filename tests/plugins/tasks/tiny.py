@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import torch
+
+from framework.task import Task
 from framework.tokenizer import Tokenizer
 
 COMMON = ["precision=fp32", "trainer.max_steps=6", "trainer.eval_every_n_steps=6", "objective=val/loss"]
@@ -39,3 +42,22 @@ def char_factory(role: str, texts: Callable[[], Iterable[str]]) -> Tokenizer:
     tok = CharTokenizer(CharTokenizerConfig())
     tok.train(texts())
     return tok
+
+
+def train_steps(task: Task, model: torch.nn.Module, steps: int, lr: float) -> list[float]:
+    """`steps` Adam updates of `model` on the task's training batches (epochs as needed); the losses."""
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    epoch = 0
+    while len(losses) < steps:
+        for batch in task.batches("train", batch_size=16, epoch_seed=epoch):
+            loss = task.loss(model, batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if len(losses) == steps:
+                break
+        epoch += 1
+    return losses
