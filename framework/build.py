@@ -47,7 +47,7 @@ from framework.registry import (
 )
 from framework.resume import check_resume
 from framework.task import Task, TaskSpec, TokenizerFactory
-from framework.threads import apply_threads, plan_threads
+from framework.threads import ThreadPlan, apply_threads, governor_for, plan_threads
 from framework.tokenizer import Tokenizer, directory_digest
 from framework.trainer import Components, Trainer, resolve_device
 from framework.validation import validate_config
@@ -156,6 +156,7 @@ class Built:
     model: nn.Module
     precision: PrecisionStrategy
     loaded: Loaded | None = None  # the checkpoint loaded (resumed from, or reopened) and its contents
+    threads: ThreadPlan | None = None  # the CPU thread plan applied before the first tensor operation
     optimizer: torch.optim.Optimizer | None = None
     scheduler: Any = None
     loggers: list[Logger] = field(default_factory=list)
@@ -198,6 +199,7 @@ class Built:
             device=self.device,
             static_state=static,
             checkpoint_files={TOKENIZER_DIR: self.run_dir / TOKENIZER_DIR},
+            governor=governor_for(self.threads) if self.threads and self.device.type == "cpu" else None,
         )
         if self.state is not None:
             trainer.load_state_dict(self.state)
@@ -268,7 +270,8 @@ def build(
         checkpoint = resume_point(cfg, run_dir)
         choose_precision(cfg, device, checkpoint)
         if distributed.is_main():
-            print(f"threads: {threads.n} ({threads.reason})")
+            governed = "; fewer while other processes keep these CPUs busy" if threads.adaptive else ""
+            print(f"threads: {threads.n} ({threads.reason}{governed})")
         if checkpoint is not None:
             check_resume(checkpoint.state["config"], cfg, checkpoint.path)  # before any data is read
         spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else None))
@@ -287,7 +290,7 @@ def build(
     model = precision.setup(model_factory(spec) if model_factory else MODELS.build(cfg.model, spec=spec), device)
     if mode == "train":
         model = distributed.wrap(model, tcfg.strategy, device, precision)  # DDP / FSDP2 under torchrun
-    built = Built(cfg, run_dir, device, task, spec, model, precision, checkpoint)
+    built = Built(cfg, run_dir, device, task, spec, model, precision, checkpoint, threads)
     if mode == "infer":
         assert built.state is not None  # inference raised above without a checkpoint
         model.load_state_dict(built.state["model"])

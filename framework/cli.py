@@ -12,7 +12,6 @@ from pathlib import Path
 
 from framework.commands import command_help, command_names, command_usage, load_command, wants_help
 from framework.registry import PlaitError, closest
-from framework.threads import prepare_environment
 
 EXAMPLES = """\
 examples:
@@ -51,7 +50,6 @@ def fail(message: str, code: int = 2) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `plait` console script."""
-    prepare_environment()  # OpenMP wait policy: read once when torch loads, so set before any command imports it
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage(), end="")

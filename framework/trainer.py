@@ -42,6 +42,7 @@ from framework.precision import NonFiniteError, PrecisionStrategy, params_of
 from framework.preemption import Preempted, PreemptionHandler, agree
 from framework.registry import PlaitError
 from framework.task import Batch, Task
+from framework.threads import ThreadGovernor
 
 
 def resolve_device(name: str) -> torch.device:
@@ -136,6 +137,7 @@ class Trainer:
         device: torch.device,
         static_state: dict[str, Any] | None = None,
         checkpoint_files: dict[str, Path] | None = None,
+        governor: ThreadGovernor | None = None,
     ) -> None:
         self.cfg = cfg
         self.parts = parts
@@ -151,6 +153,7 @@ class Trainer:
         self._replay = Replay(numerics.rng_snapshot(device), [])
         self._window = Throughput(0.0, torch.zeros((), device=device))
         self._state_mb: float | None = None  # see _state_megabytes
+        self.governor = governor  # lowers CPU threads while other processes keep the cores busy
 
     @property
     def observers(self) -> list[Callback]:
@@ -209,6 +212,8 @@ class Trainer:
                     step_loss = self._forward_backward(batches)
                     self._update(step_loss, measure=log_now)
                     state.step = step
+                    if self.governor is not None:
+                        self._govern_threads()
                     for obs in self.observers:
                         obs.on_step_end(state)
                     if log_now:
@@ -282,6 +287,13 @@ class Trainer:
         elif not bool(torch.isfinite(step_loss)):  # read only on overflow steps (already synced)
             self._diverged("the training loss is non-finite (loss scaling cannot fix a forward overflow)")
 
+    def _govern_threads(self) -> None:
+        """Let the governor adjust CPU threads to what neighbours leave free; say so when it changes them."""
+        assert self.governor is not None
+        change = self.governor.tick()
+        if change is not None and distributed.is_main():
+            print(f"step {self.state.step}: {change}", flush=True)
+
     def _log_train_row(self, step: int) -> None:
         """Log the training row of the window since the last one (the only place that reads device values)."""
         p, window = self.parts, self._window
@@ -296,6 +308,9 @@ class Trainer:
             "sys/peak_memory_mb": peak_memory_mb(self.device),
             "sys/state_mb": self._state_megabytes(),
         }
+        if self.governor is not None:
+            row["sys/threads"] = self.governor.threads
+            row["sys/cpu_neighbours"] = self.governor.others
         if not self.history:  # the first row of this process: how long start-up took
             row["sys/startup_s"] = process_age_s()
         row.update({f"precision/{k}": v for k, v in p.precision.metrics().items()})

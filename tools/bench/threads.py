@@ -22,25 +22,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+CPUS = str(len(os.sched_getaffinity(0)))
 POLICIES: dict[str, dict[str, str]] = {
-    # torch's default: one thread per core, OpenMP threads spin while waiting (torch is imported before
-    # framework.cli, so Plait's OMP_WAIT_POLICY default comes too late to apply)
-    "torch_default": {"PLAIT_BENCH_TORCH_FIRST": "1"},
-    "plait_default": {},  # what `plait train` does now (framework.cli sets OMP_WAIT_POLICY=PASSIVE)
+    # torch's own default: one thread per CPU, OpenMP threads spin while waiting; a fixed number is never governed
+    "torch_default": {"OMP_NUM_THREADS": CPUS},
+    "plait_default": {},  # what `plait train` does: every CPU, the governor steps down while neighbours are busy
     "one": {"OMP_NUM_THREADS": "1"},
-    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},  # all cores, threads sleep instead of spinning (explicitly)
-    "spin10k": {"GOMP_SPINCOUNT": "10000"},  # all cores, spin ~10k iterations then sleep
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": CPUS},  # the previous default: threads sleep
+    "spin10k": {"GOMP_SPINCOUNT": "10000", "OMP_NUM_THREADS": CPUS},  # spin ~10k iterations, then sleep
 }
 
 
-TORCH_FIRST = "import sys, torch; from framework.cli import main; main(sys.argv[1:])"
-
-
-def plait_cmd(run_dir: Path, steps: int, precision: str, torch_first: bool) -> list[str]:
-    """The main job, short, logging to jsonl only (`torch_first`: torch loads before Plait's CLI runs)."""
-    exe = [sys.executable, "-c", TORCH_FIRST] if torch_first else [str(Path(sys.executable).with_name("plait"))]
+def plait_cmd(run_dir: Path, steps: int, precision: str) -> list[str]:
+    """The main job, short, logging to jsonl only."""
     return [
-        *exe,
+        str(Path(sys.executable).with_name("plait")),
         "train",
         f"trainer.max_steps={steps}",
         "trainer.checkpoint_every_n_steps=0",
@@ -53,7 +49,7 @@ def plait_cmd(run_dir: Path, steps: int, precision: str, torch_first: bool) -> l
 def clean_env(policy: dict[str, str]) -> dict[str, str]:
     """The caller's environment without thread settings, plus the policy's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_", "MKL_", "PLAIT_NUM"))}
-    env.update({k: v for k, v in policy.items() if not k.startswith("PLAIT_BENCH")})
+    env.update(policy)
     return env
 
 
@@ -67,7 +63,7 @@ def run_jobs(
     dirs = [Path(tempfile.mkdtemp(dir=tmp)) for _ in range(n_jobs)]
     procs = [
         subprocess.Popen(
-            plait_cmd(d, steps, precision, "PLAIT_BENCH_TORCH_FIRST" in policy),
+            plait_cmd(d, steps, precision),
             env=clean_env(policy),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
