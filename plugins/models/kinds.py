@@ -21,10 +21,16 @@ def check_kind(model: str, spec: TaskSpec, kinds: tuple[str, ...]) -> None:
 # -- question answering: heads for encoders that expose token features (plugins.tasks.question_answering) --
 
 
-def flatten_story(story: Tensor, question: Tensor, pad_id: int) -> tuple[Tensor, Tensor]:
+def flatten_story(
+    story: Tensor, question: Tensor, pad_id: int, *, cls_id: int | None = None, sep_id: int | None = None
+) -> tuple[Tensor, Tensor]:
     """One right-padded sequence per row from a story (B, N, L) and a question (B, Q): the story's real tokens
-    in order, then the question's -> (ids (B, T), mask (B, T) bool). How a flat encoder reads the story form."""
-    ids = torch.cat([story.flatten(1), question], dim=1)
+    in order, then the question's -> (ids (B, T), mask (B, T) bool). How a flat encoder reads the story form.
+    With `cls_id` / `sep_id` the row is laid out as BERT reads a pair: [cls] story [sep] question [sep]."""
+    rows = question.shape[0]
+    cls = [question.new_full((rows, 1), cls_id)] if cls_id is not None else []
+    sep = [question.new_full((rows, 1), sep_id)] if sep_id is not None else []
+    ids = torch.cat([*cls, story.flatten(1), *sep, question, *sep], dim=1)
     keep = ids != pad_id
     order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices  # real tokens first, in order
     ids, keep = ids.gather(1, order), keep.gather(1, order)

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from framework.registry import TASKS, ComponentConfig, PlaitError
 from framework.task import QUESTION_ANSWERING, Batch, Task, TaskSpec, TokenizerFactory, model_device
 from framework.text_files import DataError
+from framework.tokenizer import special_token_ids
 from plugins.tasks import babi, squad
 from plugins.tasks.batching import bucketed_batches, pad
 
@@ -142,7 +143,12 @@ class QuestionAnsweringTask(Task):
         c = self.cfg
         extra: dict[str, Any] = {"format": c.format}
         if c.format == "babi":
-            extra.update(memory_size=c.memory_size, max_sentence_length=c.max_sentence_length)
+            extra.update(
+                memory_size=c.memory_size,
+                max_sentence_length=c.max_sentence_length,
+                max_question_length=c.max_question_length,
+                **special_token_ids(self.tokenizer, ("cls", "sep")),  # flat encoders: [cls] story [sep] question [sep]
+            )
         else:
             extra.update(cls_id=self.cls_id, sep_id=self.sep_id)
         return TaskSpec(

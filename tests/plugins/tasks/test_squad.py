@@ -12,7 +12,11 @@ import pytest
 import torch
 from tiny import train_steps
 
+from framework.commands.export import main as export_main
+from framework.inference import load_run
 from framework.registry import MODELS, TASKS
+from framework.task import TaskSpec
+from framework.testing import run_quick
 from framework.text_files import DataError
 from plugins.tasks import squad
 from plugins.tasks.question_answering import QuestionAnsweringTask
@@ -149,13 +153,18 @@ def word_factory(role, texts):
     return tok
 
 
-def test_span_model_learns_and_answers(tmp_path: Path) -> None:
+SPAN_OPTIONS = {"format": "squad", "max_length": 40, "doc_stride": 12, "max_answer_length": 5}
+
+
+def span_task(tmp_path: Path) -> tuple[QuestionAnsweringTask, TaskSpec]:
+    """The squad-form task on 20 generated articles (16 train, 4 val), set up with a word tokenizer."""
     path = write_squad(tmp_path / "s.json", n_articles=20)
-    cfg = TASKS.config(
-        "question_answering", format="squad", squad_path=str(path), max_length=40, doc_stride=12, max_answer_length=5
-    )
-    task: QuestionAnsweringTask = TASKS.build(cfg)
-    spec = task.setup(word_factory)
+    task: QuestionAnsweringTask = TASKS.build(TASKS.config("question_answering", squad_path=str(path), **SPAN_OPTIONS))
+    return task, task.setup(word_factory)
+
+
+def test_span_model_learns_and_answers(tmp_path: Path) -> None:
+    task, spec = span_task(tmp_path)
     assert spec.kind == "question_answering" and spec.extra["format"] == "squad"
     assert task.splits() == ["train", "val"]
     torch.manual_seed(0)
@@ -178,4 +187,55 @@ def test_span_model_learns_and_answers(tmp_path: Path) -> None:
     # A wrong window-to-character mapping would give EM near 0.
     assert metrics["exact_match"] >= 0.3 and metrics["f1"] >= metrics["exact_match"], metrics
     assert answer["answer"] in CITIES
+    assert context[answer["start"] :].startswith(answer["answer"]) and answer["answer"]
+
+
+def test_hf_encoder_span_model_learns(tmp_path: Path) -> None:
+    task, spec = span_task(tmp_path)
+    torch.manual_seed(0)
+    model = MODELS.build(
+        MODELS.config("hf_encoder_classifier", d_model=32, n_heads=2, n_layers=2, d_ff=64, dropout=0.0), spec=spec
+    )
+    n_batches = sum(1 for _ in task.batches("train", batch_size=16, epoch_seed=0))
+    losses = train_steps(task, model, 6 * n_batches, 3e-3)
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), (losses[:5], losses[-5:])
+    model.eval()
+    with torch.no_grad():
+        metrics = task.reduce([task.eval_step(model, b) for b in task.batches("val", batch_size=16, epoch_seed=0)])
+    assert metrics["exact_match"] >= 0.3, metrics  # as transformer_encoder above: whole city names found
+
+
+def test_hf_encoder_span_run_exports_a_transformers_qa_model(tmp_path: Path) -> None:
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    overrides = [
+        "task=question_answering",
+        f"task.squad_path={write_squad(tmp_path / 's.json', n_articles=6)}",
+        *[f"task.{key}={value}" for key, value in SPAN_OPTIONS.items()],
+        "tokenizer=word",
+        "tokenizer.lowercase=true",
+        "model=hf_encoder_classifier",
+        *[f"model.{key}={value}" for key, value in {"n_layers": 1, "d_model": 16, "n_heads": 2, "d_ff": 32}.items()],
+        "precision=fp32",
+        "trainer.max_steps=4",
+        "objective=val/f1",
+    ]
+    run_quick(overrides, tmp_path / "run")
+    export_main([str(tmp_path / "run"), str(tmp_path / "exported")])
+
+    built = load_run(tmp_path / "run", device="cpu")
+    hf_model = AutoModelForQuestionAnswering.from_pretrained(str(tmp_path / "exported"), local_files_only=True).eval()
+    hf_tok = AutoTokenizer.from_pretrained(str(tmp_path / "exported"), local_files_only=True)
+    question, context = "Where did Dana move?", f"{FILLER} Dana moved to Oslo."
+    tok, extra = built.task.tokenizer, built.spec.extra
+    assert hf_tok(context, add_special_tokens=False)["input_ids"] == tok.encode(context)
+    q, c = tok.encode(question), tok.encode(context)
+    ids = torch.tensor([[extra["cls_id"], *q, extra["sep_id"], *c, extra["sep_id"]]])
+    segments = torch.tensor([[0] * (len(q) + 2) + [1] * (len(c) + 1)])  # BERT's pair segments
+    with torch.no_grad():
+        start, end = built.model(ids, torch.ones_like(ids, dtype=torch.bool))
+        raw = hf_model(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=segments)
+        answer = built.task.answer(built.model, [{"context": context, "question": question}])[0]
+    torch.testing.assert_close(raw.start_logits, start)
+    torch.testing.assert_close(raw.end_logits, end)
     assert context[answer["start"] :].startswith(answer["answer"]) and answer["answer"]
