@@ -11,7 +11,11 @@ u <- u + o. After K hops the answer logits are W u.
 - Temporal encoding (TE): T(i) is learned per recency index i (0 = the latest sentence).
 - Linear start (LS), optional: for the first `linear_start_steps` training forward passes the memory softmax is
   left out (p = u . m); the paper inserts it when the validation loss stops falling. The count is a buffer, so it
-  resumes with the checkpoint. (Random noise, the paper's 10% empty memories, is not implemented.)
+  resumes with the checkpoint.
+- Random noise (RN), optional, training only: the paper adds 10% empty memories to the stories so that T_A/T_C do
+  not overfit the exact recency. With chance `random_noise` an empty memory is inserted after each real sentence;
+  empty memories hold no words, so they are not materialised (never attended; a choice, the paper does not say):
+  their effect is to push every older sentence's recency index back. Evaluation is unchanged.
 
 forward(story (B, N, L) long, question (B, Q) long) -> answer logits (B, n_answers); padding is spec.pad_id.
 """
@@ -42,6 +46,7 @@ class MemN2NConfig(ComponentConfig):
     position_encoding: bool = True  # PE word weights (false: bag of words)
     temporal_encoding: bool = True  # learned per-recency memory vectors
     linear_start_steps: int = 0  # LS: training forward passes without the memory softmax; 0 disables it
+    random_noise: float = 0.0  # RN, training only: chance of an empty memory after each sentence (paper: 0.1)
     init_std: float = 0.1  # embeddings are drawn from N(0, init_std), as in the paper
 
 
@@ -85,6 +90,12 @@ class MemN2N(nn.Module):
             words = words * position_weights(ids != self.pad_id, self.cfg.d_model).to(words.dtype)
         return words.sum(-2)
 
+    def _empty_memories_after(self, real: Tensor) -> Tensor:
+        """RN: (B, N) recency shifts from empty memories inserted at random, one after each real sentence with
+        chance random_noise; a sentence moves back by the number inserted after it (itself up to the latest)."""
+        inserted = (torch.rand(real.shape, device=real.device) < self.cfg.random_noise) & real
+        return inserted.flip(1).cumsum(1).flip(1)
+
     def forward(self, story: Tensor, question: Tensor) -> Tensor:
         """story (B, N, L), question (B, Q) -> answer logits (B, n_answers)."""
         if self.training:
@@ -94,6 +105,8 @@ class MemN2N(nn.Module):
         real = (story != self.pad_id).any(-1)  # (B, N): sentences that exist (oldest first, padding at the end)
         recency = real.sum(1, keepdim=True) - 1 - torch.arange(story.shape[1], device=story.device)  # 0: latest
         real = real & (recency < self.memory_size)  # only the latest memory_size sentences are memories
+        if self.training and self.cfg.random_noise > 0:
+            recency = recency + self._empty_memories_after(real)
         recency = recency.clamp(0, self.memory_size - 1)
         u = self._encode(0, question)  # (B, d)
         for hop in range(self.cfg.hops):
