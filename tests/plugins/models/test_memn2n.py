@@ -1,4 +1,5 @@
-"""model=memn2n: position encoding, adjacent weight tying, padding invariance, linear start and its kind checks."""
+"""model=memn2n: position encoding, adjacent weight tying, padding invariance, linear start, random noise and its
+kind checks."""
 
 from __future__ import annotations
 
@@ -80,6 +81,82 @@ def test_linear_start_counts_training_passes_only() -> None:
     early.load_state_dict({**model.state_dict(), "trained_steps": torch.tensor(1)})
     assert not torch.allclose(early(story, question), softmax.detach())  # in the linear phase eval is linear
     assert "trained_steps" in model.state_dict()  # resumes with the checkpoint
+
+
+def one_hop_by_hand(model: MemN2N, story: torch.Tensor, question: torch.Tensor, softmax: float) -> torch.Tensor:
+    """The paper's one-hop formulas, written out without PE (bag of words) for an unpadded story; the attention is
+    `softmax` parts softmax(u.m) and the rest u.m (linear start)."""
+    n = story.shape[1]
+    recency = torch.arange(n - 1, -1, -1)
+    u = model.embed[0](question).sum(-2)
+    m = model.embed[0](story).sum(-2) + model.temporal[0][recency]
+    c = model.embed[1](story).sum(-2) + model.temporal[1][recency]
+    p = torch.einsum("bnd,bd->bn", m, u)
+    p = softmax * p.softmax(-1) + (1 - softmax) * p
+    return model.out(u + torch.einsum("bn,bnd->bd", p, c))
+
+
+def test_linear_start_is_linear_attention_then_softmax_and_resumes() -> None:
+    model = build(hops=1, position_encoding=False, linear_start_steps=1).train()
+    story, question = torch.randint(1, 20, (2, 3, 5)), torch.randint(1, 20, (2, 4))
+    with torch.no_grad():
+        assert torch.allclose(model(story, question), one_hop_by_hand(model, story, question, 0.0), atol=1e-5)
+        assert torch.allclose(model(story, question), one_hop_by_hand(model, story, question, 1.0), atol=1e-5)
+        resumed = build(hops=1, position_encoding=False, linear_start_steps=1)
+        resumed.load_state_dict(model.state_dict())  # the count travels with the checkpoint: softmax from here on
+        assert int(resumed.trained_steps) == 2
+        assert torch.allclose(resumed.eval()(story, question), one_hop_by_hand(model, story, question, 1.0), atol=1e-5)
+
+
+def test_linear_start_taylor_form_is_the_softmax_to_first_order() -> None:
+    story, question = torch.randint(1, 20, (2, 3, 5)), torch.randint(1, 20, (2, 4))
+    gaps = {}
+    for form in ("plain", "taylor"):
+        model = build(hops=1, position_encoding=False, linear_start_steps=1, linear_start_form=form).train()
+        with torch.no_grad():
+            for table in model.embed:
+                table.weight.mul_(0.3)  # small scores, where softmax(s) ~ (1 + s - mean s) / n
+            model.temporal.mul_(0.3)
+            s = torch.einsum(
+                "bnd,bd->bn",
+                model.embed[0](story).sum(-2) + model.temporal[0][[2, 1, 0]],
+                model.embed[0](question).sum(-2),
+            )
+            linear, softmax = model(story, question), model(story, question)  # passes 1 (linear) and 2 (softmax)
+        gaps[form] = (linear - softmax).abs().max().item()
+        if form == "taylor":
+            p = (1 + s - s.mean(-1, keepdim=True)) / 3
+            c = model.embed[1](story).sum(-2) + model.temporal[1][[2, 1, 0]]
+            by_hand = model.out(model.embed[0](question).sum(-2) + torch.einsum("bn,bnd->bd", p, c))
+            assert torch.allclose(linear, by_hand, atol=1e-5)
+    assert gaps["taylor"] < 0.05 * gaps["plain"]  # the switch barely moves the taylor form's output
+    with pytest.raises(PlaitError, match="linear_start_form"):
+        build(linear_start_form="cubic")
+
+
+def test_random_noise_shifts_training_recency_only() -> None:
+    model = build(random_noise=1.0)  # an empty memory after every sentence: recency r becomes 2r + 1
+    story = torch.cat([torch.randint(1, 20, (2, 2, 5)), torch.zeros(2, 1, 5, dtype=torch.long)], dim=1)
+    question = torch.randint(1, 20, (2, 4))
+    shifted = build()
+    with torch.no_grad():
+        shifted.temporal[:, :2] = model.temporal[:, [1, 3]]
+    assert torch.allclose(model.train()(story, question), shifted.eval()(story, question), atol=1e-6)
+    plain = build()  # same weights (same seed), no noise: evaluation is unchanged
+    assert torch.allclose(model.eval()(story, question), plain.eval()(story, question), atol=1e-6)
+    assert not torch.allclose(model.eval()(story, question), shifted.eval()(story, question))
+
+
+def test_random_noise_inserts_about_its_share_of_empty_memories() -> None:
+    model = build(random_noise=0.1)
+    real = torch.ones(4000, 6, dtype=torch.bool)
+    real[:, 4:] = False  # two padding sentences at the end of every story
+    torch.manual_seed(1)
+    shift = model._empty_memories_after(real)
+    assert (shift[:, 4:] == 0).all()  # padding gets no empty memories
+    assert (shift[:, :-1] >= shift[:, 1:]).all()  # older sentences move back at least as far as newer ones
+    assert shift[:, 0].float().mean().item() == pytest.approx(0.4, abs=0.03)  # 4 sentences x 10%
+    assert not (shift == 0).all() and not (shift > 0).all()
 
 
 def test_kind_and_format_errors() -> None:
