@@ -13,16 +13,24 @@ from framework.params import param_groups
 from framework.registry import OPTIMIZERS, ComponentConfig
 from framework.validation import above, at_least, between, require
 
-FUSED_ON_CUDA = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)  # torch has CUDA fused kernels for these
+FUSED = {  # device type: the torch.optim classes with a fused kernel there (every floating dtype)
+    "cuda": (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW),
+    "cpu": (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adagrad),
+}
 
 
 def fast_kernels(optimizer: type[torch.optim.Optimizer], params: Iterable[Any]) -> dict[str, bool]:
-    """How the step runs: `fused=True` (one kernel for every tensor) where the optimizer has a fused CUDA kernel
-    and every parameter is a floating CUDA tensor, else `foreach=True` (one op over all tensors; on CPU it
-    beats torch's default per-tensor loop, see docs/performance.md "Fast path")."""
+    """The step's kernels, decided here for every optimizer: `fused=True` (one kernel over all tensors) where the
+    optimizer has one for the parameters' device; else `foreach=True` on CUDA; else torch's default (on CPU a
+    per-tensor loop, which measured as fast as foreach there; fused is ~3x both: docs/performance.md "Fast path")."""
     tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
-    on_cuda = bool(tensors) and all(p.is_cuda and p.is_floating_point() for p in tensors)
-    return {"fused": True} if on_cuda and optimizer in FUSED_ON_CUDA else {"foreach": True}
+    devices = {p.device.type for p in tensors}
+    if len(devices) != 1 or not all(p.is_floating_point() for p in tensors):
+        return {}
+    device = devices.pop()
+    if optimizer in FUSED.get(device, ()):
+        return {"fused": True}
+    return {"foreach": True} if device == "cuda" else {}
 
 
 def _build(
