@@ -33,7 +33,7 @@ class TrainerConfig:
     num_threads: str = "auto"  # CPU threads: auto (CPUs in affinity / local ranks / parallel trials) | <int>
     detect_anomaly_every_step: bool = False  # check loss and gradients for inf/nan every step (one host sync per step)
     compile: bool = False  # torch.compile the model (inductor: C++ on CPU, Triton on CUDA); checkpoints stay plain
-    prefetch_batches: int = 2  # batches prepared ahead in a background thread (pinned on CUDA); 0 prepares them inline
+    prefetch_batches: Optional[int] = None  # batches prepared ahead by a thread; null: 2 on CUDA (pinned), 0 on CPU
     strategy: str = "ddp"  # under torchrun: ddp (replicated model) | fsdp (FSDP2 fully_shard); ignored on one process
 
     def validate(self) -> None:

@@ -17,10 +17,22 @@ import threading
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
+import torch
+
 from framework.task import Batch
+
+CUDA_DEPTH = 2  # `trainer.prefetch_batches=null` on CUDA
 
 T = TypeVar("T")
 _POLL_S = 0.1  # how often a blocked producer checks whether it was closed
+
+
+def prefetch_depth(setting: int | None, device: torch.device) -> int:
+    """`trainer.prefetch_batches` resolved: null gives 2 on CUDA, 0 on CPU, where the thread measured slower
+    than preparing batches inline (it contends for the GIL with the loop; docs/performance.md "Fast path")."""
+    if setting is not None:
+        return setting
+    return CUDA_DEPTH if device.type == "cuda" else 0
 
 
 def pinned(batch: Batch) -> Batch:

@@ -40,7 +40,7 @@ from framework.evaluation import evaluate
 from framework.logger import Logger
 from framework.precision import NonFiniteError, PrecisionStrategy, params_of
 from framework.preemption import Preempted, PreemptionHandler, agree
-from framework.prefetch import Prefetcher, pinned
+from framework.prefetch import Prefetcher, pinned, prefetch_depth
 from framework.registry import PlaitError
 from framework.task import Batch, Task
 
@@ -168,27 +168,27 @@ class Trainer:
     def _train_batches(self) -> Iterator[Batch]:
         """Endless batches over epochs; `state.epoch`/`batch_in_epoch` always say what comes next.
 
-        With `trainer.prefetch_batches` > 0 a background thread prepares them ahead (framework.prefetch);
-        the state still follows the batches handed out, not the ones read ahead, so checkpoints resume exactly.
+        With `trainer.prefetch_batches` (on CUDA by default) a thread prepares them ahead (framework.prefetch); the
+        state still follows the batches handed out, not the ones read ahead, so checkpoints resume exactly.
         """
-        state = self.state
-        stream = self._batch_stream(state.epoch, state.batch_in_epoch)
-        source = Prefetcher(stream, self.cfg.prefetch_batches) if self.cfg.prefetch_batches > 0 else stream
+        state, depth = self.state, prefetch_depth(self.cfg.prefetch_batches, self.device)
+        stream = self._batch_stream(state.epoch, state.batch_in_epoch, pin=depth > 0 and self.device.type == "cuda")
+        source = Prefetcher(stream, depth) if depth > 0 else stream
         try:
             for batch, state.epoch, state.batch_in_epoch in source:
                 yield batch
         finally:
             source.close()
 
-    def _batch_stream(self, epoch: int, index: int) -> Iterator[tuple[Batch, int, int]]:
+    def _batch_stream(self, epoch: int, index: int, *, pin: bool) -> Iterator[tuple[Batch, int, int]]:
         """`(batch, epoch, batch_in_epoch after it)` from a data position on, endlessly; changes no state.
 
         With N processes, each round of N consecutive batches of the epoch order gives batch r to rank r
         (an incomplete last round is dropped, so every rank takes the same number of steps);
-        `batch_in_epoch` is the global position, the same on every rank.
+        `batch_in_epoch` is the global position, the same on every rank. `pin`: batches in pinned memory,
+        so that their copies to CUDA run asynchronously.
         """
         world, me = distributed.world_size(), distributed.rank()
-        pin = self.device.type == "cuda" and self.cfg.prefetch_batches > 0  # pinned: async host-to-device copies
         while True:
             produced, round_ = 0, []
             for batch in self.parts.task.batches(

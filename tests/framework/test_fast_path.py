@@ -18,7 +18,7 @@ from framework.build import compile_model
 from framework.callback import Callback, TrainState
 from framework.checkpoint import latest_checkpoint, load_state
 from framework.inference import evaluate_split, load_run
-from framework.prefetch import Prefetcher
+from framework.prefetch import Prefetcher, prefetch_depth
 from framework.registry import OPTIMIZERS
 from framework.run import train
 from framework.testing import compose, run_quick
@@ -98,6 +98,12 @@ def test_prefetch_gives_the_same_batches_and_resume_stays_exact(tmp_path: Path) 
     shares = [r["sys/data_wait_share"] for r in rows(inline) + rows(resumed)]
     assert len(shares) == 12 and all(0.0 <= s <= 1.0 for s in shares)
     assert all(r["sys/data_wait_share"] > 0 for r in rows(inline))  # inline, every batch is waited for
+
+
+def test_prefetch_depth_defaults_to_a_thread_on_cuda_only() -> None:
+    assert prefetch_depth(None, torch.device("cpu")) == 0
+    assert prefetch_depth(None, torch.device("cuda")) == 2
+    assert prefetch_depth(3, torch.device("cpu")) == 3
 
 
 @pytest.fixture
