@@ -237,6 +237,17 @@ def choose_precision(cfg: DictConfig, device: torch.device, checkpoint: Loaded |
         print(f"precision: {why}")
 
 
+def compile_model(model: nn.Module) -> nn.Module:
+    """`trainer.compile`: compile the model's calls in place (`nn.Module.compile`, inductor by default).
+
+    In place, so the module keeps its class and its state_dict keys (no `_orig_mod.` prefix): checkpoints load
+    into an uncompiled model, and resuming with or without compilation restores the same state. Applied after
+    the precision strategy (casts, master weights) and the data-parallel wrapper, as torch recommends.
+    """
+    model.compile()
+    return model
+
+
 def build(
     config: TrainConfig | DictConfig | dict[str, Any],
     run_dir: Path | str,
@@ -290,6 +301,8 @@ def build(
     model = precision.setup(model_factory(spec) if model_factory else MODELS.build(cfg.model, spec=spec), device)
     if mode == "train":
         model = distributed.wrap(model, tcfg.strategy, device, precision)  # DDP / FSDP2 under torchrun
+        if tcfg.compile:
+            compile_model(model)
     built = Built(cfg, run_dir, device, task, spec, model, precision, checkpoint, threads)
     if mode == "infer":
         assert built.state is not None  # inference raised above without a checkpoint

@@ -32,6 +32,8 @@ class TrainerConfig:
     deterministic: bool = False  # torch.use_deterministic_algorithms
     num_threads: str = "auto"  # CPU threads: auto (CPUs in affinity / local ranks / parallel trials) | <int>
     detect_anomaly_every_step: bool = False  # check loss and gradients for inf/nan every step (one host sync per step)
+    compile: bool = False  # torch.compile the model (inductor: C++ on CPU, Triton on CUDA); checkpoints stay plain
+    prefetch_batches: Optional[int] = None  # batches prepared ahead by a thread; null: 2 on CUDA (pinned), 0 on CPU
     strategy: str = "ddp"  # under torchrun: ddp (replicated model) | fsdp (FSDP2 fully_shard); ignored on one process
 
     def validate(self) -> None:
@@ -39,7 +41,7 @@ class TrainerConfig:
         from framework.validation import above, at_least
 
         at_least(self, 1, "max_steps", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every_n_steps")
-        at_least(self, 0, "eval_every_n_steps", "checkpoint_every_n_steps", "keep_last_checkpoints")
+        at_least(self, 0, "eval_every_n_steps", "checkpoint_every_n_steps", "keep_last_checkpoints", "prefetch_batches")
         above(self, 0, "clip_grad_norm")
         from framework.distributed import STRATEGIES
         from framework.registry import PlaitError

@@ -3,7 +3,7 @@
 Every key of the new config that differs from the saved one falls in one of three classes:
 
 - safe to change: how long to train, the cadence of logging / evaluation / checkpoints, loggers, callbacks,
-  the device and threads, the objective (`SAFE_ON_RESUME`): applied;
+  the device, threads, compilation and prefetching, the objective (`SAFE_ON_RESUME`): applied;
 - changes the optimisation (`OPTIMISATION`: optimizer, scheduler, clipping, accumulation): refused, because
   the restored optimizer and scheduler states would silently override it (start a new run instead);
 - anything else (model shape, tokenizer, task data, precision, seed, batch size): incompatible with the
@@ -31,6 +31,8 @@ SAFE_ON_RESUME = (
     "trainer.device",
     "trainer.num_threads",
     "trainer.detect_anomaly_every_step",
+    "trainer.compile",
+    "trainer.prefetch_batches",
     "trainer.overwrite",
     "logger",
     "callback",

@@ -24,7 +24,7 @@ import os
 import resource
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -40,6 +40,7 @@ from framework.evaluation import evaluate
 from framework.logger import Logger
 from framework.precision import NonFiniteError, PrecisionStrategy, params_of
 from framework.preemption import Preempted, PreemptionHandler, agree
+from framework.prefetch import Prefetcher, pinned, prefetch_depth
 from framework.registry import PlaitError
 from framework.task import Batch, Task
 from framework.threads import ThreadGovernor
@@ -96,6 +97,7 @@ class Throughput:
     loss_sum: torch.Tensor  # on the device; read on logging steps only
     units: int = 0
     micro_batches: int = 0
+    data_wait_s: float = 0.0  # seconds the loop waited for its next batch (on the device)
 
     def add(self, step_loss: torch.Tensor, micro_batches: int) -> None:
         """Count one optimizer step's loss (no host sync)."""
@@ -106,9 +108,13 @@ class Throughput:
         """Units per second since the window started."""
         return self.units / max(time.perf_counter() - self.start, 1e-9)
 
+    def data_wait_share(self) -> float:
+        """The share of the window's wall time spent waiting for data, in [0, 1]."""
+        return min(1.0, self.data_wait_s / max(time.perf_counter() - self.start, 1e-9))
+
     def reset(self) -> None:
         """Start a new window now."""
-        self.start, self.units, self.micro_batches = time.perf_counter(), 0, 0
+        self.start, self.units, self.micro_batches, self.data_wait_s = time.perf_counter(), 0, 0, 0.0
         self.loss_sum.zero_()
 
 
@@ -162,35 +168,47 @@ class Trainer:
 
     # -- data ------------------------------------------------------------------------------------
 
-    def _train_batches(self) -> Iterator[Batch]:
+    def _train_batches(self) -> Generator[Batch, None, None]:
         """Endless batches over epochs; `state.epoch`/`batch_in_epoch` always say what comes next.
+
+        With `trainer.prefetch_batches` (on CUDA by default) a thread prepares them ahead (framework.prefetch); the
+        state still follows the batches handed out, not the ones read ahead, so checkpoints resume exactly.
+        """
+        state, depth = self.state, prefetch_depth(self.cfg.prefetch_batches, self.device)
+        stream = self._batch_stream(state.epoch, state.batch_in_epoch, pin=depth > 0 and self.device.type == "cuda")
+        source = Prefetcher(stream, depth) if depth > 0 else stream
+        try:
+            for batch, state.epoch, state.batch_in_epoch in source:
+                yield batch
+        finally:
+            source.close()
+
+    def _batch_stream(self, epoch: int, index: int, *, pin: bool) -> Generator[tuple[Batch, int, int], None, None]:
+        """`(batch, epoch, batch_in_epoch after it)` from a data position on, endlessly; changes no state.
 
         With N processes, each round of N consecutive batches of the epoch order gives batch r to rank r
         (an incomplete last round is dropped, so every rank takes the same number of steps);
-        `batch_in_epoch` is the global position, the same on every rank.
+        `batch_in_epoch` is the global position, the same on every rank. `pin`: batches in pinned memory,
+        so that their copies to CUDA run asynchronously.
         """
-        state, world, me = self.state, distributed.world_size(), distributed.rank()
+        world, me = distributed.world_size(), distributed.rank()
         while True:
             produced, round_ = 0, []
             for batch in self.parts.task.batches(
-                "train",
-                batch_size=self.cfg.batch_size,
-                epoch_seed=self.cfg.seed + state.epoch,
-                start=state.batch_in_epoch,
+                "train", batch_size=self.cfg.batch_size, epoch_seed=self.cfg.seed + epoch, start=index
             ):
                 round_.append(batch)
                 if len(round_) == world:
                     produced += 1
-                    state.batch_in_epoch += world
-                    yield round_[me]
+                    index += world
+                    yield (pinned(round_[me]) if pin else round_[me]), epoch, index
                     round_ = []
-            if produced == 0 and state.batch_in_epoch == 0:
+            if produced == 0 and index == 0:
                 raise PlaitError(
                     f"the train split produced fewer batches than processes ({world}): check the task's training "
                     "data, or lower trainer.batch_size"
                 )
-            state.epoch += 1
-            state.batch_in_epoch = 0
+            epoch, index = epoch + 1, 0
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -231,6 +249,8 @@ class Trainer:
             interrupted = isinstance(exc, (KeyboardInterrupt, Preempted))
             self._close_loggers("interrupted" if interrupted else "failed")
             raise
+        finally:
+            batches.close()  # stops the prefetching thread now, not at garbage collection
         for obs in self.observers:
             obs.on_fit_end(state, final_metrics)
         self._close_loggers("finished")
@@ -252,9 +272,11 @@ class Trainer:
         self._replay = Replay(numerics.rng_snapshot(self.device), [])  # to re-run this step if it diverges
         step_loss: torch.Tensor | None = None
         for i in range(accum):
+            waited = time.perf_counter()
             batch = next(batches)
             self._window.units += batch.n_tokens if p.task.throughput_unit == "tokens" else batch.n_samples
             batch = batch.to(self.device)
+            self._window.data_wait_s += time.perf_counter() - waited
             self._replay.batches.append(batch)
             with self._no_sync(i < accum - 1):
                 with p.precision.autocast():
@@ -307,6 +329,7 @@ class Trainer:
             "sys/elapsed_s": self.elapsed_s(),
             "sys/peak_memory_mb": peak_memory_mb(self.device),
             "sys/state_mb": self._state_megabytes(),
+            "sys/data_wait_share": window.data_wait_share(),
         }
         if self.governor is not None:
             row["sys/threads"] = self.governor.threads

@@ -169,6 +169,7 @@ VARIANTS = {
     "no_replay": Variant("replay RNG capture off", {}, no_replay),
     "no_logging": Variant("logging steps off (throughput window, state size)", {"log_every_n_steps": 10**9}),
     "finite_every_step": Variant("finite check every step on", {"detect_anomaly_every_step": True}),
+    "prefetch": Variant("batches prefetched by a thread (prefetch_batches=2)", {"prefetch_batches": 2}),
     "all_off": Variant(
         "everything optional off",
         {"clip_grad_norm": None, "log_every_n_steps": 10**9},
