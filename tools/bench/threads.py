@@ -89,7 +89,7 @@ def run_jobs(
             break
         time.sleep(0.05)
     for p in procs:
-        if p.returncode not in (0, -15):
+        if p.returncode not in (0, -15, 143):  # 143: stopped by our SIGTERM after max_s (checkpoint, then exit)
             raise SystemExit(f"plait train failed: {p.stderr.read().decode()[-2000:]}")
     timed = [[(t, r["train/tokens_per_s"]) for t, r in rows if "train/tokens_per_s" in r][1:] for rows in seen]
     if not all(timed):
