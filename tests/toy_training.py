@@ -121,14 +121,15 @@ class Killed(Exception):
 
 
 class KillAfterCheckpoint(Callback):
-    """Raises Killed right after the checkpoint of step `step` is written: a crash for resume tests."""
+    """Raises `error` (Killed: a crash; KeyboardInterrupt: a Ctrl-C) right after the checkpoint of step `step` is
+    written, for resume tests."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, error: type[BaseException] = Killed) -> None:
+        self.step, self.error = step, error
 
     def on_checkpoint(self, state: TrainState, path: Path) -> None:
         if state.step == self.step:
-            raise Killed
+            raise self.error
 
 
 def toy_config(precision: str | dict[str, Any], **trainer: Any) -> dict[str, Any]:

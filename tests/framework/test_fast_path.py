@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from toy_training import KillAfterCheckpoint
 
 from framework.build import compile_model
-from framework.callback import Callback, TrainState
 from framework.checkpoint import latest_checkpoint, load_state
 from framework.inference import evaluate_split, load_run
 from framework.prefetch import Prefetcher, prefetch_depth
@@ -37,17 +37,6 @@ def final_model(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def prefetch_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "plait-prefetch"]
-
-
-class StopAt(Callback):
-    """A Ctrl-C right after the checkpoint of `step` was written."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_checkpoint(self, state: TrainState, path: Path) -> None:
-        if state.step == self.step:
-            raise KeyboardInterrupt
 
 
 def test_prefetcher_keeps_order_raises_where_the_producer_failed_and_closes() -> None:
@@ -85,7 +74,11 @@ def test_prefetch_gives_the_same_batches_and_resume_stays_exact(tmp_path: Path) 
     inline, resumed = tmp_path / "inline", tmp_path / "resumed"
     run_quick([*common, "trainer.prefetch_batches=0"], inline)
     with pytest.raises(KeyboardInterrupt):
-        train(compose([*common, "trainer.prefetch_batches=2"]), resumed, callbacks=[StopAt(3)])
+        train(
+            compose([*common, "trainer.prefetch_batches=2"]),
+            resumed,
+            callbacks=[KillAfterCheckpoint(3, KeyboardInterrupt)],
+        )
     assert not prefetch_threads()
     assert load_state(latest_checkpoint(resumed / "checkpoints"))["data"]["batch_in_epoch"] == 3  # consumed, not read
     run_quick([*common, "trainer.prefetch_batches=1", "trainer.resume=auto"], resumed)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from toy_training import KillAfterCheckpoint
 
-from framework.callback import Callback, TrainState
 from framework.checkpoint import latest_checkpoint, load_state
 from framework.run import train
 from framework.testing import compose, run_quick
@@ -45,17 +45,6 @@ def test_each_builtin_precision_trains_on_cpu(tmp_path: Path, precision: str) ->
         assert any("precision/loss_scale" in r for r in logged)
 
 
-class StopAt(Callback):
-    """Simulates a kill right after the checkpoint of `step` was written."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_checkpoint(self, state: TrainState, path: Path) -> None:
-        if state.step == self.step:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("precision", ["amp_bf16", "amp_fp16"])
 def test_resume_is_exact(tmp_path: Path, precision: str) -> None:
     """N steps straight == k steps, stop, trainer.resume=auto to N: same losses, torch.equal weights."""
@@ -68,7 +57,7 @@ def test_resume_is_exact(tmp_path: Path, precision: str) -> None:
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run_quick(common, straight)
     with pytest.raises(KeyboardInterrupt):
-        train(compose(common), resumed, callbacks=[StopAt(4)])
+        train(compose(common), resumed, callbacks=[KillAfterCheckpoint(4, KeyboardInterrupt)])
     assert latest_checkpoint(resumed / "checkpoints").name == "step_0000004"
     run_quick([*common, "trainer.resume=auto"], resumed)
 

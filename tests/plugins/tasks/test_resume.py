@@ -9,22 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 from tiny import LANGUAGE_MODELING, TRANSLATION
+from toy_training import KillAfterCheckpoint
 
-from framework.callback import Callback, TrainState
 from framework.checkpoint import latest_checkpoint, load_state
 from framework.run import train
 from framework.testing import compose, run_quick
-
-
-class StopAt(Callback):
-    """Simulates a kill right after the checkpoint of `step` was written."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_checkpoint(self, state: TrainState, path: Path) -> None:
-        if state.step == self.step:
-            raise KeyboardInterrupt
 
 
 def losses(run_dir: Path) -> dict[int, float]:
@@ -46,7 +35,7 @@ def test_stop_and_resume_equals_straight(tmp_path: Path, overrides: list[str]) -
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run_quick(common, straight)
     with pytest.raises(KeyboardInterrupt):
-        train(compose(common), resumed, callbacks=[StopAt(3)])
+        train(compose(common), resumed, callbacks=[KillAfterCheckpoint(3, KeyboardInterrupt)])
     run_quick([*common, "trainer.resume=auto"], resumed)
     assert losses(straight) == losses(resumed) and len(losses(straight)) == 8
     a = load_state(latest_checkpoint(straight / "checkpoints"))
