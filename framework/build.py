@@ -47,7 +47,7 @@ from framework.registry import (
 )
 from framework.resume import check_resume
 from framework.task import Task, TaskSpec, TokenizerFactory
-from framework.threads import ThreadPlan, apply_threads, governor_for, plan_threads
+from framework.threads import ThreadGovernor, ThreadPlan, apply_threads, governor_for, plan_threads
 from framework.tokenizer import Tokenizer, directory_digest
 from framework.trainer import Components, Trainer, resolve_device
 from framework.validation import validate_config
@@ -182,6 +182,13 @@ class Built:
             "plugins": plugin_versions(self.cfg),
         }
 
+    def _governor(self) -> ThreadGovernor | None:
+        """A thread governor for CPU runs with an adaptive plan; never for `trainer.deterministic` runs, whose
+        results must not depend on how busy the machine was (reductions split differently with more threads)."""
+        if self.threads is None or self.device.type != "cpu" or self.cfg.trainer.deterministic:
+            return None
+        return governor_for(self.threads)
+
     def trainer(self) -> Trainer:
         """A Trainer over these components, continuing from the resumed checkpoint when there is one."""
         if self.optimizer is None:
@@ -199,7 +206,7 @@ class Built:
             device=self.device,
             static_state=static,
             checkpoint_files={TOKENIZER_DIR: self.run_dir / TOKENIZER_DIR},
-            governor=governor_for(self.threads) if self.threads and self.device.type == "cpu" else None,
+            governor=self._governor(),
         )
         if self.state is not None:
             trainer.load_state_dict(self.state)

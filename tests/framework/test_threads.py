@@ -187,3 +187,18 @@ def test_trainer_applies_the_governor_and_logs_threads(tmp_path: threads.Path) -
         assert rows[0]["sys/cpu_neighbours"] == pytest.approx(1.6)
     finally:
         torch.set_num_threads(before)
+
+
+def test_only_non_deterministic_cpu_runs_are_governed(tmp_path: threads.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    from toy_training import toy_trainer
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "affinity_cpus", lambda: 2)
+    before = torch.get_num_threads()
+    try:
+        assert isinstance(toy_trainer("fp32", tmp_path / "a").governor, ThreadGovernor)
+        assert toy_trainer("fp32", tmp_path / "b", deterministic=True).governor is None
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(before)
