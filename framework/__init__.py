@@ -1,30 +1,115 @@
-"""Plait's core: the registry, the interfaces plugins implement, the loop and checkpoints.
+"""Plait's public API: everything a plugin needs, and all that the built-in plugins import.
 
-Plugin authors import from here (`from framework import MODELS, ComponentConfig, TaskSpec`);
-nothing in this package names a concrete component. Names load lazily so `plait --help` stays fast.
+Plugin authors import from here (`from framework import MODELS, ComponentConfig, TaskSpec`) and test with
+`framework.testing`; every other module of the package is internal and may move. Names load on first use,
+so `plait --help` stays fast; the `TYPE_CHECKING` block gives type checkers the same names.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "framework.registry": [
-        "CALLBACKS", "LOGGERS", "MODELS", "OPTIMIZERS", "PRECISIONS", "SCHEDULERS", "TASKS", "TOKENIZERS",
-        "ComponentConfig", "PlaitError", "PluginInfo", "Registry", "UnknownComponentError",
+    # errors and config schemas (the bottom of the core)
+    "framework.errors": [
+        "ConfigValueError", "DataError", "DuplicateComponentError", "NonFiniteError", "PlaitError",
+        "UnknownComponentError", "UnsupportedPrecisionError",
     ],
-    "framework.callback": ["Callback", "TrainState"],
-    "framework.config": ["TrainConfig", "TrainerConfig"],
-    "framework.logger": ["Logger"],
-    "framework.params": ["param_groups"],
+    "framework.schema": ["NAME_FIELD", "Choice", "ComponentConfig", "above", "at_least", "between", "divides", "require"],
+    # registries: one per kind
+    "framework.registry": ["Registry"],
+    "framework.providers": ["PluginInfo"],
+    "framework.kinds": [
+        "CALLBACKS", "LOGGERS", "MODELS", "OPTIMIZERS", "PRECISIONS", "REGISTRIES", "SCHEDULERS", "TASKS", "TOKENIZERS",
+    ],
     "framework.plugins": ["PLAIT_API"],
-    "framework.precision": ["PrecisionStrategy", "UnsupportedPrecisionError"],
-    "framework.task": ["CLASSIFICATION", "LANGUAGE_MODELING", "SEQ2SEQ", "Batch", "Task", "TaskSpec"],
-    "framework.tokenizer": ["SPECIAL_TOKENS", "Tokenizer"],
+    # the kinds' contracts and what their implementations share
+    "framework.task": [
+        "CLASSIFICATION", "LANGUAGE_MODELING", "QUESTION_ANSWERING", "SEQ2SEQ",
+        "Answerer", "Batch", "Partials", "Predictor", "Task", "TaskSpec", "TextGenerator", "TokenizerFactory",
+        "Translator", "model_device",
+    ],
+    "framework.tokenizer": ["SPECIAL_TOKENS", "Tokenizer", "directory_digest", "special_token_ids"],
+    "framework.precision": ["PrecisionStrategy", "grad_norm", "params_of"],
+    "framework.callback": ["Callback", "TrainState"],
+    "framework.logger": ["Logger"],
+    "framework.capabilities": [
+        "EXPORTS_TO_TRANSFORMERS", "REFERENCE_PRECISION", "has_capability", "init_only_fields", "with_capability",
+    ],
+    "framework.params": ["param_groups"],
+    "framework.hardware": ["cpu_bf16_native", "cuda_bf16_native", "dtype_native"],
+    "framework.secrets": ["looks_like_secret", "scrub_argv"],
+    "framework.data.text_files": ["read_lines", "read_utf8"],
+    "framework.sampling": ["sample_next", "sample_tokens"],
+    # what the engine lends to plugins: the run's config schema, collectives, numerics probes
+    "framework.engine.config": ["TrainConfig", "TrainerConfig"],
+    "framework.engine.distributed": ["any_rank", "is_main", "rank", "world_size"],
+    "framework.engine.numerics": ["NumericsProbe"],
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
+
+if TYPE_CHECKING:  # the same names, for type checkers (at run time they load lazily below)
+    from framework.callback import Callback, TrainState
+    from framework.capabilities import (
+        EXPORTS_TO_TRANSFORMERS,
+        REFERENCE_PRECISION,
+        has_capability,
+        init_only_fields,
+        with_capability,
+    )
+    from framework.data.text_files import read_lines, read_utf8
+    from framework.engine.config import TrainConfig, TrainerConfig
+    from framework.engine.distributed import any_rank, is_main, rank, world_size
+    from framework.engine.numerics import NumericsProbe
+    from framework.errors import (
+        ConfigValueError,
+        DataError,
+        DuplicateComponentError,
+        NonFiniteError,
+        PlaitError,
+        UnknownComponentError,
+        UnsupportedPrecisionError,
+    )
+    from framework.hardware import cpu_bf16_native, cuda_bf16_native, dtype_native
+    from framework.kinds import (
+        CALLBACKS,
+        LOGGERS,
+        MODELS,
+        OPTIMIZERS,
+        PRECISIONS,
+        REGISTRIES,
+        SCHEDULERS,
+        TASKS,
+        TOKENIZERS,
+    )
+    from framework.logger import Logger
+    from framework.params import param_groups
+    from framework.plugins import PLAIT_API
+    from framework.precision import PrecisionStrategy, grad_norm, params_of
+    from framework.providers import PluginInfo
+    from framework.registry import Registry
+    from framework.sampling import sample_next, sample_tokens
+    from framework.schema import NAME_FIELD, Choice, ComponentConfig, above, at_least, between, divides, require
+    from framework.secrets import looks_like_secret, scrub_argv
+    from framework.task import (
+        CLASSIFICATION,
+        LANGUAGE_MODELING,
+        QUESTION_ANSWERING,
+        SEQ2SEQ,
+        Answerer,
+        Batch,
+        Partials,
+        Predictor,
+        Task,
+        TaskSpec,
+        TextGenerator,
+        TokenizerFactory,
+        Translator,
+        model_device,
+    )
+    from framework.tokenizer import SPECIAL_TOKENS, Tokenizer, directory_digest, special_token_ids
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,7 @@
 """What this device computes fast: native vs emulated low-precision arithmetic, per device.
 
 `precision=auto` asks `cpu_bf16_native()` / `cuda_bf16_native()` to pick a strategy, and
-`precision_support()` lists every registered precision as usable here, native or emulated (for
-`plait doctor`). On CPU the answer comes from the instruction-set flags the kernel reports
+`plait doctor` lists every registered precision as usable here, native or emulated, from these answers. On CPU the answer comes from the instruction-set flags the kernel reports
 (/proc/cpuinfo): free, deterministic and immune to a busy neighbour, unlike a micro-benchmark, which on a
 shared machine could flip the choice between two runs of the same command. Tests force the answer with
 the environment variable PLAIT_CPU_BF16=native|emulated (read on every call).
@@ -13,12 +12,9 @@ from __future__ import annotations
 import functools
 import os
 import platform
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 CPU_BF16_ENV = "PLAIT_CPU_BF16"
 # x86: AVX512-BF16 (Cooper Lake, Zen 4+) and AMX-BF16 (Sapphire Rapids+) run bf16 dot products in hardware.
@@ -89,48 +85,3 @@ def dtype_native(dtype: torch.dtype, device: torch.device) -> tuple[bool, str]:
             found = sorted(CPU_FP16_FLAGS & cpu_flags())
             return bool(found), f"CPU flags {'/'.join(found)}" if found else "no AVX512-FP16/AMX-FP16: emulated"
     return False, f"{dtype} on {device.type}: unknown, assumed emulated"
-
-
-@dataclass(frozen=True)
-class PrecisionSupport:
-    """One registered precision on one device: can it run, and does its compute dtype run in hardware."""
-
-    name: str
-    usable: bool
-    native: bool
-    detail: str
-
-    @property
-    def mode(self) -> str:
-        """native | emulated | unusable."""
-        return "unusable" if not self.usable else ("native" if self.native else "emulated")
-
-
-def precision_support(device: torch.device) -> list[PrecisionSupport]:
-    """Every registered precision: set it up on a tiny model on `device` and classify it (for `plait doctor`)."""
-    from framework.plugins import load_plugins
-    from framework.registry import PRECISIONS, PlaitError
-
-    load_plugins()
-    rows = []
-    for name in PRECISIONS.names():
-        strategy = PRECISIONS.build(PRECISIONS.config(name))
-        resolve = getattr(strategy, "resolve", None)
-        if callable(resolve):
-            node, reason = resolve(device)
-            rows.append(PrecisionSupport(name, True, True, f"picks {node['_name_']}: {reason}"))
-            continue
-        try:
-            with warnings.catch_warnings():  # the emulated-bf16 warning: this table says it already
-                warnings.simplefilter("ignore")
-                strategy.setup(nn.Linear(4, 4), device)
-        except (PlaitError, ImportError) as exc:
-            rows.append(PrecisionSupport(name, False, False, str(exc).splitlines()[0]))
-            continue
-        dtype = getattr(strategy, "compute_dtype", None)
-        if dtype is None:
-            rows.append(PrecisionSupport(name, True, False, "declares no compute_dtype: native or not is unknown"))
-            continue
-        native, reason = dtype_native(dtype, device)
-        rows.append(PrecisionSupport(name, True, native, reason))
-    return rows

@@ -23,20 +23,20 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from framework.registry import (
+from framework.errors import PlaitError
+from framework.kinds import REGISTRIES
+from framework.providers import (
     BUILTIN_DISTRIBUTION,
-    REGISTRIES,
     BrokenPlugin,
     Clash,
     DisabledPlugin,
-    PlaitError,
-    Registry,
     distribution_id,
     providing,
     qualified_key,
     record_clash,
     store_node,
 )
+from framework.registry import Registry
 
 ENTRY_POINT_GROUP = "plait.plugins"
 #: The plugin API major this Plait implements. A plugin declares the one it targets as a module attribute
@@ -94,6 +94,15 @@ def check_api(module: ModuleType, distribution: str) -> None:
             f"it targets plait plugin API {major}, this plait implements {PLAIT_API}: "
             f"install a {distribution} release for plugin API {PLAIT_API}"
         )
+
+
+def conf_dir() -> Path:
+    """The shipped `conf/` directory: inside the installed package, or at the source checkout root."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise PlaitError(f"cannot find conf/train.yaml next to {here}; reinstall plait")
 
 
 def load_plugins() -> list[BrokenPlugin]:
@@ -154,7 +163,7 @@ def _package_header(text: str) -> str | None:
 
 
 def _builtin_presets(group: str) -> set[str]:
-    from framework.cli import conf_dir
+    from framework.plugins import conf_dir
 
     try:
         return {p.stem for p in (conf_dir() / group).glob("*.yaml")}
@@ -194,7 +203,7 @@ def preset_source(group: str, name: str) -> tuple[str, Path] | None:
     load_plugins()
     if (group, name) in PRESETS:
         return PRESETS[(group, name)]
-    from framework.cli import conf_dir
+    from framework.plugins import conf_dir
 
     try:
         path = conf_dir() / group / f"{name}.yaml"
@@ -206,7 +215,7 @@ def preset_source(group: str, name: str) -> tuple[str, Path] | None:
 def presets() -> dict[tuple[str, str], tuple[str, Path]]:
     """Every preset option: Plait's conf/ presets and those shipped by plugins, (group, name) -> (dist, file)."""
     load_plugins()
-    from framework.cli import conf_dir
+    from framework.plugins import conf_dir
 
     found: dict[tuple[str, str], tuple[str, Path]] = {}
     try:

@@ -21,16 +21,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from framework.registry import PlaitError
-
-
-class UnsupportedPrecisionError(PlaitError):
-    """The chosen precision cannot run on this device; the message names one that can."""
-
-
-class NonFiniteError(PlaitError):
-    """Training produced inf/NaN that the precision strategy cannot recover from (e.g. loss scale at its minimum)."""
-
 
 class PrecisionStrategy(ABC):
     """How a model computes, scales its loss and updates its weights in reduced precision."""
@@ -90,38 +80,6 @@ def grad_norm(parameters: Iterable[Tensor]) -> Tensor:
     return total
 
 
-def clip_or_measure(parameters: list[Tensor], clip_grad_norm: float | None, measure: bool) -> Tensor | None:
-    """Clip to `clip_grad_norm` when set (the norm comes for free), else measure only when asked."""
-    if clip_grad_norm is not None:
-        return torch.nn.utils.clip_grad_norm_(parameters, clip_grad_norm)
-    if measure:
-        return grad_norm(parameters)
-    return None
-
-
 def params_of(optimizer: torch.optim.Optimizer) -> list[Tensor]:
     """All parameters an optimizer updates."""
     return [p for group in optimizer.param_groups for p in group["params"]]
-
-
-def resolve_precision(node: Any, device: torch.device) -> tuple[Any, str | None]:
-    """The concrete precision config to run with, and why (None: `node` is already concrete).
-
-    A strategy that picks another one for the hardware (precision=auto) has `resolve(device) -> (mapping, reason)`;
-    its answer replaces `node` before the config is saved, so config.yaml, loggers and `plait compare` name the
-    strategy that really ran. Call once, before `PRECISIONS.build`.
-    """
-    from omegaconf import OmegaConf
-
-    from framework.registry import NAME_FIELD, PRECISIONS
-
-    strategy = PRECISIONS.build(node)
-    resolve = getattr(strategy, "resolve", None)
-    if not callable(resolve):
-        return node, None
-    chosen, reason = resolve(device)
-    name = chosen[NAME_FIELD]
-    schema = OmegaConf.structured(PRECISIONS.config_class(name))
-    resolved = OmegaConf.merge(schema, {k: v for k, v in chosen.items() if k != NAME_FIELD})
-    OmegaConf.update(resolved, NAME_FIELD, name, force_add=True)
-    return resolved, reason

@@ -2,7 +2,7 @@
 
 Training calls `setup()` (reads the training data, trains tokenizers, returns the TaskSpec that is saved
 with the run); inference calls `restore()` with that saved spec and the saved tokenizers instead, so a run
-reopens without its training data. Evaluation is the core's loop (framework.evaluation): the task gives
+reopens without its training data. Evaluation is the core's loop (framework.engine.evaluation): the task gives
 one batch's partial results (`eval_step`) and turns all of them into metrics (`reduce`).
 """
 

@@ -13,7 +13,7 @@ import torch
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
-# A fixed thread count: the thread governor (framework.threads) would otherwise change it mid-run whenever something
+# A fixed thread count: the thread governor (framework.engine.threads) would otherwise change it mid-run whenever something
 # else loads the machine, and the exact-resume tests compare bits. Governor tests pass their own environment.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 if "PLAIT_CACHE_DIR" not in os.environ:  # token caches of test runs stay out of ~/.cache

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from framework.build import build
 from framework.callback import Callback, TrainState
+from framework.engine.build import build
+from framework.engine.trainer import Trainer
 from framework.task import CLASSIFICATION, Batch, Partials, Task, TaskSpec, TokenizerFactory
-from framework.trainer import Trainer
 
 
 class ToyTask(Task):

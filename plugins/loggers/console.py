@@ -8,10 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework.callback import TrainState
-from framework.logger import Logger
-from framework.registry import LOGGERS, ComponentConfig
-from framework.validation import Choice, at_least
+from framework import LOGGERS, Choice, ComponentConfig, Logger, TrainState, at_least
 
 
 class ProgressBar(Choice):
@@ -30,7 +27,7 @@ class ConsoleLoggerConfig(ComponentConfig):
     min_interval_s: float = 5.0  # plain mode: at most one training line per this many seconds
 
     def validate(self) -> None:
-        """Range checks, run before any work (framework.validation)."""
+        """Range checks, run before any work (framework.engine.validation)."""
         at_least(self, 0, "min_interval_s")
 
 

@@ -8,9 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from framework.callback import TrainState
-from framework.logger import Logger
-from framework.registry import LOGGERS, ComponentConfig
+from framework import LOGGERS, ComponentConfig, Logger, TrainState
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
-from framework.callback import TrainState
-from framework.logger import Logger
-from framework.registry import LOGGERS, ComponentConfig, PlaitError
-from framework.validation import Choice, looks_like_secret, scrub_argv
+from framework import LOGGERS, Choice, ComponentConfig, Logger, PlaitError, TrainState, looks_like_secret, scrub_argv
 
 
 class WandbMode(Choice):

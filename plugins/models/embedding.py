@@ -19,8 +19,7 @@ from typing import ClassVar, Optional
 import torch
 from torch import Tensor, nn
 
-from framework.registry import ComponentConfig, PlaitError
-from framework.task import TaskSpec
+from framework import ComponentConfig, PlaitError, TaskSpec
 
 
 @dataclass

@@ -8,8 +8,7 @@ from typing import Any
 
 from torch import Tensor
 
-from framework.registry import MODELS
-from framework.task import LANGUAGE_MODELING, TaskSpec
+from framework import LANGUAGE_MODELING, MODELS, TaskSpec
 from plugins.models.generation import Generation
 from plugins.models.hf_common import HFModel, HFModelConfig, build_or_load, positions, special_ids
 from plugins.models.kinds import check_kind

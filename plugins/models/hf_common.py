@@ -12,10 +12,7 @@ from typing import Any, ClassVar, Optional
 
 from torch import nn
 
-from framework.capabilities import EXPORTS_TO_TRANSFORMERS
-from framework.registry import ComponentConfig, PlaitError
-from framework.task import TaskSpec
-from framework.validation import at_least, between, divides
+from framework import EXPORTS_TO_TRANSFORMERS, ComponentConfig, PlaitError, TaskSpec, at_least, between, divides
 
 HF_CONFIG_FILE = "config.json"
 
@@ -35,7 +32,7 @@ class HFModelConfig(ComponentConfig):
     max_length: Optional[int] = None  # size of the position table; null: the task's max_length; from-scratch only
 
     def validate(self) -> None:
-        """Range checks, run before any work (framework.validation)."""
+        """Range checks, run before any work (framework.engine.validation)."""
         at_least(self, 1, "n_layers", "n_heads", "d_model", "d_ff", "max_length")
         divides(self, "n_heads", "d_model")
         between(self, "dropout", 0, 1, high_open=True)

@@ -16,8 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from framework.registry import MODELS, PlaitError
-from framework.task import CLASSIFICATION, QUESTION_ANSWERING, TaskSpec
+from framework import CLASSIFICATION, MODELS, QUESTION_ANSWERING, PlaitError, TaskSpec
 from plugins.models.hf_common import HFModel, HFModelConfig, build_or_load, positions
 from plugins.models.kinds import check_kind, flatten_story
 

@@ -7,8 +7,7 @@ from typing import Any
 
 from torch import Tensor
 
-from framework.registry import MODELS
-from framework.task import SEQ2SEQ, TaskSpec
+from framework import MODELS, SEQ2SEQ, TaskSpec
 from plugins.models.hf_common import HFModel, HFModelConfig, build_or_load, special_ids
 from plugins.models.kinds import check_kind
 

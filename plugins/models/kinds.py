@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from framework.registry import PlaitError
-from framework.task import TaskSpec
+from framework import PlaitError, TaskSpec
 
 
 def check_kind(model: str, spec: TaskSpec, kinds: tuple[str, ...]) -> None:

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from framework.registry import MODELS, ComponentConfig, PlaitError
-from framework.task import QUESTION_ANSWERING, TaskSpec
+from framework import MODELS, QUESTION_ANSWERING, ComponentConfig, PlaitError, TaskSpec
 from plugins.models.kinds import check_kind
 
 

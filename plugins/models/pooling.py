@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from framework.registry import PlaitError
+from framework import PlaitError
 
 
 def masked_pool(out: Tensor, keep: Tensor, how: str) -> Tensor:

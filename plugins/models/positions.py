@@ -11,8 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from framework.registry import PlaitError
-from framework.validation import Choice
+from framework import Choice, PlaitError
 
 
 class Positional(Choice):

@@ -10,60 +10,22 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from framework.registry import MODELS, PlaitError
-from framework.task import CLASSIFICATION, LANGUAGE_MODELING, QUESTION_ANSWERING, SEQ2SEQ, TaskSpec
-from framework.validation import Choice, at_least, between
-from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
+from framework import (
+    CLASSIFICATION,
+    LANGUAGE_MODELING,
+    MODELS,
+    QUESTION_ANSWERING,
+    SEQ2SEQ,
+    PlaitError,
+    TaskSpec,
+)
+from plugins.models.embedding import make_embedding, tied_head
 from plugins.models.generation import Generation
 from plugins.models.kinds import EncoderQA, check_kind, qa_outputs
 from plugins.models.pooling import masked_pool
+from plugins.models.rnn_config import POOLINGS, RNNConfig
 from plugins.models.rnn_layers import RecurrentStack, State
 from plugins.models.rnn_seq2seq import RNNSeq2Seq
-
-
-class RNNPooling(Choice):
-    """How the recurrent classifier turns token states into one vector (`model.pooling`)."""
-
-    mean = "mean"
-    max = "max"
-    last = "last"
-
-
-class RNNAttention(Choice):
-    """The seq2seq decoder's attention over the encoder states (`model.attention`)."""
-
-    luong = "luong"
-    bahdanau = "bahdanau"
-
-
-class LuongScore(Choice):
-    """Luong attention's score function (`model.luong_score`)."""
-
-    general = "general"
-    dot = "dot"
-
-
-POOLINGS = RNNPooling.values()
-
-
-@dataclass
-class RNNConfig(EmbeddingConfig):
-    """Size and shape of a recurrent model; options of other heads are ignored."""
-
-    d_model: int = 128  # token embedding width
-    d_hidden: int = 256  # recurrent state width, per direction
-    n_layers: int = 1  # stacked recurrent layers
-    bidirectional: bool = False  # encoder side (classification, seq2seq source); language models need false
-    dropout: float = 0.1  # on embeddings, between layers and before the output layer
-    tie_embeddings: bool = False  # LM / seq2seq: output layer shares the input embedding (d_hidden == d_model)
-    pooling: RNNPooling = RNNPooling.mean  # classification: mean / max over real tokens, last: final state
-    attention: RNNAttention = RNNAttention.luong  # seq2seq: luong (Luong 2015), bahdanau (additive, 2015)
-    luong_score: LuongScore = LuongScore.general  # luong: general (h^T W m), dot (h^T m, equal widths)
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.validation)."""
-        at_least(self, 1, "d_model", "d_hidden", "n_layers")
-        between(self, "dropout", 0, 1, high_open=True)
 
 
 @dataclass
@@ -72,7 +34,7 @@ class LSTMConfig(RNNConfig):
 
     @classmethod
     def tiny(cls, kind: str | None) -> dict | None:
-        """Tiny options for the contract tests (framework.contracts): every task kind."""
+        """Tiny options for the contract tests (framework.testing.contracts): every task kind."""
         if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
             return None
         return {"d_model": 16, "d_hidden": 16, "n_layers": 2, "bidirectional": kind != LANGUAGE_MODELING}

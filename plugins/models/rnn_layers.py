@@ -13,7 +13,7 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from framework.registry import PlaitError
+from framework import PlaitError
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 State = Union[Tensor, tuple[Tensor, Tensor]]  # GRU: h (L*dirs, B, H); LSTM: (h, c)

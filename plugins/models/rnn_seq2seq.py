@@ -9,22 +9,17 @@ E = d_model, H = d_hidden, M = H * encoder directions, L layers, V target vocabu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from framework.registry import PlaitError
-from framework.task import TaskSpec
+from framework import PlaitError, TaskSpec
 from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
 from plugins.models.pooling import masked_pool
+from plugins.models.rnn_config import RNNAttention, RNNConfig
 from plugins.models.rnn_layers import BahdanauAttention, LuongAttention, RecurrentStack, State
 
-if TYPE_CHECKING:
-    from plugins.models.rnn import RNNConfig
-
-ATTENTIONS = ("luong", "bahdanau")
+ATTENTIONS = RNNAttention.values()
 
 
 class RNNSeq2Seq(nn.Module):

@@ -14,9 +14,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from framework.registry import PlaitError
-from framework.task import TaskSpec
-from framework.validation import at_least, between, divides, require
+from framework import PlaitError, TaskSpec, at_least, between, divides, require
 from plugins.models.embedding import EmbeddingConfig, make_embedding
 from plugins.models.positions import Positional, PositionalEncoding, Rope, apply_rope
 
@@ -38,7 +36,7 @@ class TransformerConfig(EmbeddingConfig):
     norm_eps: float = 1e-5  # LayerNorm epsilon
 
     def validate(self) -> None:
-        """Range checks, run before any work (framework.validation)."""
+        """Range checks, run before any work (framework.engine.validation)."""
         at_least(self, 1, "d_model", "n_layers", "n_heads", "d_ff", "max_length")
         divides(self, "n_heads", "d_model")
         between(self, "dropout", 0, 1, high_open=True)

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from framework.registry import MODELS
-from framework.task import LANGUAGE_MODELING, TaskSpec
+from framework import LANGUAGE_MODELING, MODELS, TaskSpec
 from plugins.models.embedding import tied_head
 from plugins.models.generation import Generation
 from plugins.models.kinds import check_kind

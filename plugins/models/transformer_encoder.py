@@ -7,9 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from framework.registry import MODELS, PlaitError
-from framework.task import CLASSIFICATION, QUESTION_ANSWERING, TaskSpec
-from framework.validation import Choice
+from framework import CLASSIFICATION, MODELS, QUESTION_ANSWERING, Choice, PlaitError, TaskSpec
 from plugins.models.kinds import EncoderQA, check_kind, qa_outputs
 from plugins.models.pooling import masked_pool
 from plugins.models.transformer_blocks import TransformerConfig, TransformerStack, input_embedding

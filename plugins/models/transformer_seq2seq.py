@@ -7,9 +7,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from framework.registry import MODELS
-from framework.task import SEQ2SEQ, TaskSpec
-from framework.validation import at_least
+from framework import MODELS, SEQ2SEQ, TaskSpec, at_least
 from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
 from plugins.models.kinds import check_kind
 from plugins.models.transformer_blocks import KV, TransformerConfig, TransformerStack, input_embedding
@@ -31,7 +29,7 @@ class TransformerSeq2SeqConfig(TransformerConfig):
     tie_embeddings: bool = True  # the output projection shares the decoder's input embedding
 
     def validate(self) -> None:
-        """Range checks, run before any work (framework.validation)."""
+        """Range checks, run before any work (framework.engine.validation)."""
         super().validate()
         at_least(self, 1, "n_decoder_layers")
 

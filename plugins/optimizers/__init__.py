@@ -9,9 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from framework.params import param_groups
-from framework.registry import OPTIMIZERS, ComponentConfig
-from framework.validation import above, at_least, between, require
+from framework import OPTIMIZERS, ComponentConfig, above, at_least, between, param_groups, require
 
 FUSED = {  # device type: the torch.optim classes with a fused kernel there (every floating dtype)
     "cuda": (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW),

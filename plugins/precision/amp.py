@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from framework import hardware
-from framework.precision import UnsupportedPrecisionError
-from framework.registry import PRECISIONS, ComponentConfig
+from framework import PRECISIONS, ComponentConfig, UnsupportedPrecisionError, cpu_bf16_native
 from plugins.precision.base import BasePrecision
 from plugins.precision.scaler import LossScaleConfig
 
@@ -43,7 +41,7 @@ def check_device(device: torch.device, dtype: torch.dtype, name: str) -> None:
         return
     if device.type == "cpu":  # CPU autocast and kernels support bf16 and fp16 (torch >= 2.1), maybe emulated
         if dtype == torch.bfloat16:
-            native, why = hardware.cpu_bf16_native()
+            native, why = cpu_bf16_native()
             if not native:
                 warnings.warn(
                     f"precision={name} runs emulated here ({why}); precision=auto or fp32 is faster",

@@ -14,9 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from framework import hardware
-from framework.precision import PrecisionStrategy
-from framework.registry import PRECISIONS, ComponentConfig, PlaitError
+from framework import PRECISIONS, ComponentConfig, PlaitError, PrecisionStrategy, cpu_bf16_native, cuda_bf16_native
 
 
 @dataclass
@@ -27,10 +25,10 @@ class AutoConfig(ComponentConfig):
 def choose(device: torch.device) -> tuple[str, str]:
     """(precision name, one-line reason) for `device`."""
     if device.type == "cuda":
-        native, why = hardware.cuda_bf16_native(device)
+        native, why = cuda_bf16_native(device)
         return ("amp_bf16" if native else "amp_fp16"), why
     if device.type == "cpu":
-        native, why = hardware.cpu_bf16_native()
+        native, why = cpu_bf16_native()
         return ("amp_bf16" if native else "fp32"), why
     return "fp32", f"no mixed precision is known to be faster on '{device.type}'"
 

@@ -13,8 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from framework.numerics import NumericsProbe
-from framework.precision import PrecisionStrategy, grad_norm, params_of
+from framework import NumericsProbe, PrecisionStrategy, grad_norm, params_of
 from plugins.precision.policy import keep_fp32
 from plugins.precision.scaler import LossScaleConfig, LossScaler
 

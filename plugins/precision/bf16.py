@@ -19,9 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from framework.precision import params_of
-from framework.registry import PRECISIONS, ComponentConfig, PlaitError
-from framework.validation import Choice
+from framework import PRECISIONS, Choice, ComponentConfig, PlaitError, params_of
 from plugins.precision.amp import check_device
 from plugins.precision.base import BasePrecision
 from plugins.precision.policy import cast_inputs, norms

@@ -8,8 +8,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from framework.capabilities import REFERENCE_PRECISION
-from framework.registry import PRECISIONS, ComponentConfig
+from framework import PRECISIONS, REFERENCE_PRECISION, ComponentConfig
 from plugins.precision.base import BasePrecision
 
 

@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from framework.precision import UnsupportedPrecisionError
-from framework.registry import PRECISIONS, ComponentConfig
-from framework.validation import Choice
+from framework import PRECISIONS, Choice, ComponentConfig, UnsupportedPrecisionError
 from plugins.precision.base import BasePrecision
 from plugins.precision.policy import norms
 

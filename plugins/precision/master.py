@@ -12,8 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from framework.precision import UnsupportedPrecisionError
-from framework.registry import PRECISIONS, ComponentConfig
+from framework import PRECISIONS, ComponentConfig, UnsupportedPrecisionError
 from plugins.precision.amp import check_device
 from plugins.precision.base import BasePrecision
 from plugins.precision.master_weights import MasterWeights

@@ -15,10 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from framework import distributed
-from framework.precision import NonFiniteError
-from framework.registry import ComponentConfig
-from framework.validation import above, at_least, between
+from framework import ComponentConfig, NonFiniteError, above, any_rank, at_least, between
 
 
 @dataclass
@@ -32,7 +29,7 @@ class LossScaleConfig(ComponentConfig):
     min_scale: float = 1.0  # an overflow at this scale aborts the run (crash checkpoint + nan_report.json)
 
     def validate(self) -> None:
-        """Range checks, run before any work (framework.validation)."""
+        """Range checks, run before any work (framework.engine.validation)."""
         above(self, 0, "init_scale", "min_scale")
         at_least(self, 1, "growth_factor", "growth_interval")
         between(self, "backoff_factor", 0, 1, low_open=True, high_open=True)
@@ -74,7 +71,7 @@ class LossScaler:
             found_any += found.to("cpu", non_blocking=False)
         # under torchrun every rank must skip (and back off) together: a rank whose gradient shard overflowed
         # decides for all, so the loss scales and the weights stay identical across ranks
-        overflow = bool(distributed.any_rank(found_any))
+        overflow = bool(any_rank(found_any))
         self._update(overflow)
         return overflow
 

@@ -9,8 +9,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from framework.registry import SCHEDULERS, ComponentConfig
-from framework.validation import at_least, between
+from framework import SCHEDULERS, ComponentConfig, at_least, between
 
 
 @dataclass
@@ -20,7 +19,7 @@ class ConstantConfig(ComponentConfig):
     warmup_steps: int = 0  # linear warmup from 0 over this many optimizer steps
 
     def validate(self) -> None:
-        """Range checks, run before any work (framework.validation)."""
+        """Range checks, run before any work (framework.engine.validation)."""
         at_least(self, 0, "warmup_steps")
 
 
@@ -32,7 +31,7 @@ class WarmupCosineConfig(ConstantConfig):
     min_lr_ratio: float = 0.1  # final lr as a fraction of the peak lr
 
     def validate(self) -> None:
-        """Range checks, run before any work (framework.validation)."""
+        """Range checks, run before any work (framework.engine.validation)."""
         super().validate()
         between(self, "min_lr_ratio", 0, 1)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framework.text_files import DataError
+from framework import DataError
 from plugins.tasks.text_data import check_path
 
 PASS_ERROR = 0.05  # the bAbI convention: a task is passed when its test error is at most 5%

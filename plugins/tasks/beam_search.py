@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 from torch import Tensor, nn
 
-from framework.registry import PlaitError
+from framework import PlaitError
 
 
 def length_normalized(score: float, length: int, alpha: float) -> float:

@@ -14,10 +14,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from framework.registry import TASKS
-from framework.task import CLASSIFICATION, Batch, Partials, Task, TaskSpec, TokenizerFactory, model_device
-from framework.tokenizer import special_token_ids
-from framework.validation import at_least
+from framework import (
+    CLASSIFICATION,
+    TASKS,
+    Batch,
+    Partials,
+    Task,
+    TaskSpec,
+    TokenizerFactory,
+    at_least,
+    model_device,
+    special_token_ids,
+)
 from plugins.tasks import synthetic_sentiment
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.classification_metrics import accuracy, confusion_matrix, format_report, macro_f1, per_class_report
@@ -48,7 +56,7 @@ class TextClassificationConfig(TextDataConfig):
     demo_size: int = 6000  # sentences in the generated training corpus (when train_path is null)
 
     def validate(self) -> None:
-        """Range checks, run before any work (framework.validation)."""
+        """Range checks, run before any work (framework.engine.validation)."""
         super().validate()
         at_least(self, 2, "n_classes")
 

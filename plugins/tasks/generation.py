@@ -10,9 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from framework.registry import PlaitError
-from framework.task import model_device
-from plugins.models.generation import sample_tokens
+from framework import PlaitError, model_device, sample_tokens
 
 
 @torch.no_grad()

@@ -18,9 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from framework.registry import TASKS
-from framework.task import LANGUAGE_MODELING, Batch, Partials, Task, TaskSpec, TokenizerFactory
-from framework.validation import require
+from framework import LANGUAGE_MODELING, TASKS, Batch, Partials, Task, TaskSpec, TokenizerFactory, require
 from plugins.tasks.demo_corpora import lm_text
 from plugins.tasks.generation import generate_ids
 from plugins.tasks.text_data import (

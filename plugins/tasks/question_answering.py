@@ -22,10 +22,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from framework.registry import TASKS, ComponentConfig, PlaitError
-from framework.task import QUESTION_ANSWERING, Batch, Task, TaskSpec, TokenizerFactory, model_device
-from framework.text_files import DataError
-from framework.tokenizer import special_token_ids
+from framework import (
+    QUESTION_ANSWERING,
+    TASKS,
+    Batch,
+    ComponentConfig,
+    DataError,
+    PlaitError,
+    Task,
+    TaskSpec,
+    TokenizerFactory,
+    model_device,
+    special_token_ids,
+)
 from plugins.tasks import babi, squad
 from plugins.tasks.batching import bucketed_batches, pad
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from framework.text_files import DataError
+from framework import DataError
 from plugins.tasks.text_data import check_path
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

@@ -14,9 +14,7 @@ from typing import Any, Generic, Optional, TypeVar
 
 import numpy as np
 
-from framework.registry import ComponentConfig
-from framework.text_files import DataError, read_lines, read_utf8
-from framework.validation import Choice, at_least, between
+from framework import Choice, ComponentConfig, DataError, at_least, between, read_lines, read_utf8
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framework.tokenizer import Tokenizer, directory_digest
+from framework import Tokenizer, directory_digest
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from framework.registry import TASKS, PlaitError
-from framework.task import SEQ2SEQ, Batch, Partials, Task, TaskSpec, TokenizerFactory, model_device
-from framework.validation import above, at_least, between
+from framework import (
+    SEQ2SEQ,
+    TASKS,
+    Batch,
+    Partials,
+    PlaitError,
+    Task,
+    TaskSpec,
+    TokenizerFactory,
+    above,
+    at_least,
+    between,
+    model_device,
+)
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.beam_search import beam_search
 from plugins.tasks.demo_corpora import parallel
@@ -64,7 +75,7 @@ class TranslationConfig(TextDataConfig):
     demo_size: int = 4000  # sentence pairs in the generated corpus (when train_path is null)
 
     def validate(self) -> None:
-        """Range checks, run before any work (framework.validation)."""
+        """Range checks, run before any work (framework.engine.validation)."""
         super().validate()
         between(self, "label_smoothing", 0, 1, high_open=True)
         at_least(self, 0, "length_penalty")

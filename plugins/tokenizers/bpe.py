@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framework.registry import TOKENIZERS
-from framework.tokenizer import SPECIAL_TOKENS
+from framework import SPECIAL_TOKENS, TOKENIZERS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
 
 

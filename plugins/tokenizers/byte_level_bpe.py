@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framework.registry import TOKENIZERS
+from framework import TOKENIZERS
 from plugins.tokenizers.hf_base import MIN_VOCAB_SIZE, HFTokenizer, VocabConfig, special_token_list
 
 

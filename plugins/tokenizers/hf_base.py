@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework.registry import ComponentConfig, PlaitError
-from framework.tokenizer import SPECIAL_TOKENS, Tokenizer
-from framework.validation import at_least, between
+from framework import SPECIAL_TOKENS, ComponentConfig, PlaitError, Tokenizer, at_least, between
 
 TOKENIZER_FILE = "tokenizer.json"
 MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 1  # the special tokens and at least one learned token

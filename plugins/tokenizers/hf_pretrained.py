@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from framework.registry import TOKENIZERS, ComponentConfig, PlaitError
-from framework.tokenizer import SPECIAL_TOKENS
+from framework import SPECIAL_TOKENS, TOKENIZERS, ComponentConfig, PlaitError
 from plugins.tokenizers.hf_base import TOKENIZER_FILE, HFTokenizer, read_tokenizer_json
 
 ROLES_FILE = "special_tokens.json"  # role -> token, saved next to tokenizer.json

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework.checkpoint import (
+from framework.engine.checkpoint import (
     FAULT_ENV,
     MARKER,
     Checkpointer,
@@ -31,7 +31,7 @@ from framework.checkpoint import (
     set_rng_state,
     verify_tokenizer,
 )
-from framework.registry import PlaitError
+from framework.errors import PlaitError
 from framework.tokenizer import directory_digest
 
 
@@ -221,7 +221,7 @@ def test_tokenizer_hash_is_checked_and_names_the_file(tmp_path: Path) -> None:
 # Saves the given steps (keep_last=1); the fault spec in argv[2] applies to the last save only.
 SAVER = """
 import os, sys, torch
-from framework.checkpoint import Checkpointer, FAULT_ENV
+from framework.engine.checkpoint import Checkpointer, FAULT_ENV
 directory, fault, steps = sys.argv[1], sys.argv[2], [int(s) for s in sys.argv[3:]]
 ckpt = Checkpointer(directory, keep_last=1)
 for i, step in enumerate(steps):

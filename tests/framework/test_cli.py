@@ -122,7 +122,7 @@ def test_sweep_records_a_failed_trial_and_runs_the_others(tmp_path: Path) -> Non
 
 
 def test_every_command_answers_help_with_exit_0(tmp_path: Path) -> None:
-    from framework.commands import command_names
+    from framework.cli.commands import command_names
 
     for command in command_names():
         out = plait(command, "--help", cwd=tmp_path)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework.commands import load_command
-from framework.registry import PlaitError
+from framework.cli.commands import load_command
+from framework.errors import PlaitError
 from framework.testing import run_quick
 
 torch.set_num_threads(1)  # the CPU is shared
@@ -176,6 +176,6 @@ def test_cli_prints_plait_errors_without_a_traceback(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", ["eval", "predict", "generate", "translate"])
 def test_each_command_has_one_line_help(command: str) -> None:
-    from framework.commands import command_help
+    from framework.cli.commands import command_help
 
     assert command_help(command).startswith(("evaluate", "label", "sample", "translate"))

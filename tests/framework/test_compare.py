@@ -10,13 +10,13 @@ import pytest
 import yaml
 
 from framework.cli import main as plait_main
-from framework.compare import compare, find_runs
-from framework.numerics import REPORT_FILE
-from framework.registry import PlaitError
+from framework.cli.compare import compare, find_runs
+from framework.engine.numerics import REPORT_FILE
+from framework.errors import PlaitError
 
 
 def fake_run(run_dir: Path, precision: dict, speed: float, losses: list[float], skipped: float = 0.0) -> Path:
-    """A run directory as framework.run leaves it: config.yaml, metrics.jsonl (and a Hydra .hydra/ copy)."""
+    """A run directory as framework.engine.run leaves it: config.yaml, metrics.jsonl (and a Hydra .hydra/ copy)."""
     (run_dir / ".hydra").mkdir(parents=True)
     cfg = {"precision": precision, "trainer": {"max_steps": 10 * len(losses)}, "objective": "val/accuracy"}
     for path in (run_dir / "config.yaml", run_dir / ".hydra" / "config.yaml"):

@@ -1,19 +1,20 @@
 """Every registered optimizer, scheduler, logger, callback and precision runs through its contract suite
-from framework.contracts (models and tokenizers: tests/plugins/models, tests/plugins/tokenizers)."""
+from framework.testing.contracts (models and tokenizers: tests/plugins/models, tests/plugins/tokenizers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from framework.contracts import (
+from framework.kinds import CALLBACKS, LOGGERS, OPTIMIZERS, PRECISIONS, SCHEDULERS
+from framework.plugins import load_plugins
+from framework.registry import Registry
+from framework.testing.contracts import (
     CallbackContract,
     LoggerContract,
     OptimizerContract,
     PrecisionContract,
     SchedulerContract,
 )
-from framework.plugins import load_plugins
-from framework.registry import CALLBACKS, LOGGERS, OPTIMIZERS, PRECISIONS, SCHEDULERS, Registry
 
 load_plugins()
 

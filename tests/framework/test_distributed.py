@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework.checkpoint import latest_checkpoint, load_state
-from framework.distributed import gather_partials, shard
+from framework.engine.checkpoint import latest_checkpoint, load_state
+from framework.engine.distributed import gather_partials, shard
 
 COMMON = [
     "logger=[jsonl]",

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from toy_training import ToyNet, ToyTask
 
-from framework.evaluation import evaluate, to_host
+from framework.engine.evaluation import evaluate, to_host
+from framework.kinds import PRECISIONS
 from framework.plugins import load_plugins
-from framework.registry import PRECISIONS
 from framework.task import Partials
 
 

@@ -15,12 +15,12 @@ import torch
 from torch import nn
 from toy_training import KillAfterCheckpoint
 
-from framework.build import compile_model
-from framework.checkpoint import latest_checkpoint, load_state
-from framework.inference import evaluate_split, load_run
-from framework.prefetch import Prefetcher, prefetch_depth
-from framework.registry import OPTIMIZERS
-from framework.run import train
+from framework.engine.build import compile_model
+from framework.engine.checkpoint import latest_checkpoint, load_state
+from framework.engine.inference import evaluate_split, load_run
+from framework.engine.prefetch import Prefetcher, prefetch_depth
+from framework.engine.run import train
+from framework.kinds import OPTIMIZERS
 from framework.testing import compose, run_quick
 from plugins.optimizers import AdamWConfig, fast_kernels, param_groups
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from framework import hardware
-from framework.hardware import CPU_BF16_ENV, cpu_bf16_native, precision_support
+from framework.cli.commands.doctor import precision_support
+from framework.hardware import CPU_BF16_ENV, cpu_bf16_native
 
 CPU = torch.device("cpu")
 
@@ -33,7 +34,7 @@ def test_cpu_flags_decide(monkeypatch: pytest.MonkeyPatch, flags: set[str], nati
 
 
 def test_precision_support_lists_every_precision(monkeypatch: pytest.MonkeyPatch) -> None:
-    from framework.registry import PRECISIONS
+    from framework.kinds import PRECISIONS
 
     monkeypatch.setenv(CPU_BF16_ENV, "emulated")
     rows = {r.name: r for r in precision_support(CPU)}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.commands.new_plugin import parse
-from framework.registry import PlaitError
+from framework.cli.commands.new_plugin import parse
+from framework.errors import PlaitError
 
 
 def fresh_venv(root: Path) -> Path:

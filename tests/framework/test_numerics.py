@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from framework.numerics import NumericsProbe, all_finite, locate_nonfinite, tensor_megabytes
+from framework.engine.numerics import NumericsProbe, all_finite, locate_nonfinite, tensor_megabytes
 
 
 class Blowup(nn.Module):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from framework.build import build
 from framework.callback import Callback, TrainState
+from framework.engine.build import build
 from framework.testing import compose
 
 

@@ -8,8 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from framework.kinds import MODELS, REGISTRIES
 from framework.plugins import load_plugins
-from framework.registry import MODELS, REGISTRIES
 from framework.testing import run_quick
 
 
@@ -62,7 +62,8 @@ def test_broken_plugin_warns_once_and_the_rest_keeps_working(tmp_path: Path) -> 
         """
         import warnings
         from framework.plugins import load_plugins
-        from framework.registry import MODELS, UnknownComponentError
+        from framework.kinds import MODELS
+        from framework.errors import UnknownComponentError
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             load_plugins()
@@ -181,7 +182,7 @@ def test_clashes_keep_builtins_and_failed_plugins_leave_nothing_behind(tmp_path:
         import warnings
         from hydra.core.config_store import ConfigStore
         from framework.plugins import load_plugins
-        from framework.registry import LOGGERS, MODELS
+        from framework.kinds import LOGGERS, MODELS
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             load_plugins()
@@ -241,7 +242,8 @@ def test_disable_by_distribution_name_and_the_error_says_so(tmp_path: Path) -> N
     out = run_python(
         """
         from framework.plugins import load_plugins
-        from framework.registry import MODELS, UnknownComponentError
+        from framework.kinds import MODELS
+        from framework.errors import UnknownComponentError
         load_plugins()
         print("MODELS", MODELS.names())
         try:
@@ -310,7 +312,7 @@ def test_reopening_names_the_missing_or_changed_provider(tmp_path: Path) -> None
     script = """
         import warnings
         from framework.plugins import check_recorded_providers
-        from framework.registry import PlaitError
+        from framework.errors import PlaitError
         recorded = {RECORDED}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.preemption import PREEMPTED_EXIT_CODES, Preempted, PreemptionHandler, agree
+from framework.engine.preemption import PREEMPTED_EXIT_CODES, Preempted, PreemptionHandler, agree
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOOP = """
 import sys, time
 from pathlib import Path
-from framework.preemption import PreemptionHandler, Preempted
+from framework.engine.preemption import PreemptionHandler, Preempted
 out = Path(sys.argv[1])
 try:
     with PreemptionHandler() as stop:
@@ -133,7 +133,7 @@ def test_agree_without_distributed_returns_the_flag() -> None:
 
 AGREE = """
 import sys, torch.distributed as dist
-from framework.preemption import agree
+from framework.engine.preemption import agree
 rank = int(sys.argv[2])
 dist.init_process_group("gloo", init_method="file://" + sys.argv[1], rank=rank, world_size=2)
 print(agree(rank == 1), agree(False), flush=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from framework.checkpoint import latest_checkpoint, load_state
+from framework.engine.checkpoint import latest_checkpoint, load_state
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -35,7 +35,8 @@ SIGNAL_AT = """
 import os, signal, sys
 from dataclasses import dataclass
 from framework.callback import Callback
-from framework.registry import CALLBACKS, ComponentConfig
+from framework.kinds import CALLBACKS
+from framework.schema import ComponentConfig
 from framework.plugins import load_plugins
 
 @dataclass

@@ -8,7 +8,9 @@ import pytest
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from framework.registry import ComponentConfig, DuplicateComponentError, PlaitError, Registry, UnknownComponentError
+from framework.errors import DuplicateComponentError, PlaitError, UnknownComponentError
+from framework.registry import Registry
+from framework.schema import ComponentConfig
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework.registry import PlaitError
+from framework.errors import PlaitError
 from framework.testing import run_quick
 
 torch.set_num_threads(1)

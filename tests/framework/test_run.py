@@ -9,8 +9,8 @@ import pytest
 import torch
 from toy_training import KillAfterCheckpoint
 
-from framework.checkpoint import latest_checkpoint, load_state
-from framework.run import train
+from framework.engine.checkpoint import latest_checkpoint, load_state
+from framework.engine.run import train
 from framework.testing import compose, run_quick
 
 

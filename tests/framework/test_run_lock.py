@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from framework.registry import PlaitError
-from framework.run_lock import LOCK_FILE, RunDirectoryBusy, RunLock, check_fresh_or_resume
+from framework.engine.run_lock import LOCK_FILE, RunDirectoryBusy, RunLock, check_fresh_or_resume
+from framework.errors import PlaitError
 
 ROOT = Path(__file__).resolve().parents[2]
 
 HOLD = """
 import os, sys, time
-from framework.run_lock import RunLock
+from framework.engine.run_lock import RunLock
 lock = RunLock(sys.argv[1]).acquire()
 print("locked", flush=True)
 sys.stdin.read()  # hold until the test closes stdin
@@ -29,7 +29,7 @@ sys.stdin.read()  # hold until the test closes stdin
 # The owner forks a child that inherits the locked descriptor, then dies: the flock stays held by an orphan.
 ORPHAN = """
 import os, sys, time
-from framework.run_lock import RunLock
+from framework.engine.run_lock import RunLock
 lock = RunLock(sys.argv[1]).acquire()
 child = os.fork()
 if child == 0:

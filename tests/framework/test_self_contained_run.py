@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework.commands import load_command
-from framework.registry import PlaitError
+from framework.cli.commands import load_command
+from framework.errors import PlaitError
 from framework.testing import run_quick
 from plugins.tasks import demo_corpora, synthetic_sentiment
 

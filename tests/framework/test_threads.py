@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from framework import threads
-from framework.registry import PlaitError
-from framework.threads import CpuTimes, ThreadGovernor, ThreadPlan, governor_for, plan_threads, read_cpu_times
+from framework.engine import threads
+from framework.engine.threads import CpuTimes, ThreadGovernor, ThreadPlan, governor_for, plan_threads, read_cpu_times
+from framework.errors import PlaitError
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_affinity_is_the_real_mask() -> None:
 
 def test_apply_sets_torch_threads_and_interop_once() -> None:
     code = (
-        "from framework.threads import ThreadPlan, apply_threads; import torch\n"
+        "from framework.engine.threads import ThreadPlan, apply_threads; import torch\n"
         "apply_threads(ThreadPlan(1, 1, 'x')); apply_threads(ThreadPlan(2, 2, 'y'))\n"
         "print(torch.get_num_threads(), torch.get_num_interop_threads())"
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework.checkpoint import FAULT_ENV, latest_checkpoint, load_state
+from framework.engine.checkpoint import FAULT_ENV, latest_checkpoint, load_state
 
 pytestmark = pytest.mark.slow  # ~6 s per training subprocess on 2 CPU cores
 
@@ -35,7 +35,7 @@ TRAIN = """
 import json, sys
 from pathlib import Path
 from framework.callback import Callback
-from framework.run import train
+from framework.engine.run import train
 from framework.testing import compose
 
 run_dir = Path(sys.argv[1])

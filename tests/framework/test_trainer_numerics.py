@@ -10,8 +10,8 @@ import torch
 from toy_training import toy_trainer
 
 from framework.callback import Callback, TrainState
-from framework.checkpoint import is_complete, load_state, resolve_resume
-from framework.numerics import REPORT_FILE, DivergenceError
+from framework.engine.checkpoint import is_complete, load_state, resolve_resume
+from framework.engine.numerics import REPORT_FILE, DivergenceError
 
 
 def rows(run_dir: Path) -> dict[int, dict]:

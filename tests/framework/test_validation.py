@@ -13,8 +13,10 @@ import pytest
 from omegaconf import OmegaConf, open_dict
 
 from framework.cli import main
+from framework.engine.validation import validate_config
+from framework.errors import ConfigValueError
+from framework.secrets import looks_like_secret, scrub_argv
 from framework.testing import compose
-from framework.validation import ConfigValueError, looks_like_secret, scrub_argv, validate_config
 
 # (overrides, what the message must say): the key, and what is allowed or the real key
 BAD_INPUT = [
@@ -139,7 +141,7 @@ def test_wandb_never_records_credential_arguments(tmp_path: Path, monkeypatch: p
 
 
 def test_validate_config_names_keys_from_python_too(tmp_path: Path) -> None:
-    from framework.run import train
+    from framework.engine.run import train
 
     cfg = compose(["trainer.max_steps=0"])
     with pytest.raises(ConfigValueError, match=r"trainer.max_steps=0 is not allowed: must be >= 1"):

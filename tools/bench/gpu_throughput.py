@@ -28,9 +28,10 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a source checkout without install
 
-from framework.plugins import load_plugins  # noqa: E402
-from framework.precision import PrecisionStrategy  # noqa: E402
-from framework.registry import PRECISIONS, PlaitError  # noqa: E402
+from framework.errors import PlaitError
+from framework.kinds import PRECISIONS
+from framework.plugins import load_plugins
+from framework.precision import PrecisionStrategy
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from framework import numerics
 from framework.callback import Callback, TrainState
-from framework.config import TrainerConfig
+from framework.engine import numerics
+from framework.engine.config import TrainerConfig
+from framework.engine.trainer import Components, Trainer
+from framework.kinds import PRECISIONS, SCHEDULERS
 from framework.plugins import load_plugins
-from framework.registry import PRECISIONS, SCHEDULERS
 from framework.task import LANGUAGE_MODELING, Batch, Task, TaskSpec
-from framework.trainer import Components, Trainer
 from plugins.optimizers import param_groups
 
 BLOCK = 10

@@ -16,8 +16,8 @@ import time
 
 import torch
 
+from framework.kinds import MODELS
 from framework.plugins import load_plugins
-from framework.registry import MODELS
 from framework.task import SEQ2SEQ, TaskSpec
 from plugins.tasks.batching import pad
 from plugins.tasks.beam_search import beam_search
@@ -38,7 +38,7 @@ def random_setup(n: int, seed: int) -> tuple[torch.nn.Module, torch.Tensor, torc
 
 def run_setup(path: str, source_file: str, n: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, int, int]:
     """A trained translation run's model and the first `n` lines of `source_file`, encoded by its tokenizer."""
-    from framework.inference import load_run
+    from framework.engine.inference import load_run
 
     built = load_run(path, device="cpu")
     with open(source_file, encoding="utf-8") as f:

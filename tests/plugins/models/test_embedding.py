@@ -9,7 +9,8 @@ import pytest
 import torch
 from tiny_models import VOCAB, signal_classification, spec_for, train_losses
 
-from framework.registry import MODELS, PlaitError
+from framework.errors import PlaitError
+from framework.kinds import MODELS
 from framework.task import CLASSIFICATION
 from plugins.models.embedding import EmbeddingConfig, make_embedding, read_vectors
 

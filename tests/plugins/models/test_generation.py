@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from framework.registry import PlaitError
-from plugins.models.generation import sample_next
+from framework import sample_next
+from framework.errors import PlaitError
 
 LOGITS = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.05, 0.15, 0.3, 0.5]]))
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework.commands.export import main as export_main
-from framework.inference import load_run
-from framework.registry import PlaitError
+from framework.cli.commands.export import main as export_main
+from framework.engine.inference import load_run
+from framework.errors import PlaitError
 from framework.testing import run_quick
 
 TINY_TRAIN = ["precision=fp32", "trainer.max_steps=4", "task.cache=false"]

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from framework.errors import PlaitError
+from framework.kinds import MODELS
 from framework.plugins import load_plugins
-from framework.registry import MODELS, PlaitError
 from framework.task import CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, TaskSpec
 
 load_plugins()
@@ -128,7 +129,7 @@ def test_missing_pretrained_directory_is_named(tmp_path: Path) -> None:
 
 def test_listing_components_does_not_import_transformers() -> None:
     code = (
-        "import sys\nfrom framework.describe import print_describe, print_list\n"
+        "import sys\nfrom framework.cli.describe import print_describe, print_list\n"
         "print_list('model'); print_describe('model/hf_causal_lm')\n"
         "assert 'transformers' not in sys.modules, 'transformers imported by plait list'"
     )

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from framework.errors import PlaitError
+from framework.kinds import MODELS
 from framework.plugins import load_plugins
-from framework.registry import MODELS, PlaitError
 from framework.task import QUESTION_ANSWERING, TaskSpec
 from plugins.models.hf_encoder_classifier import segment_ids
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from framework.registry import MODELS, PlaitError
+from framework.errors import PlaitError
+from framework.kinds import MODELS
 from framework.task import TaskSpec
 from plugins.models.memn2n import MemN2N, position_weights
 

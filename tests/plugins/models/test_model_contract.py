@@ -1,4 +1,4 @@
-"""Every registered model runs through framework.contracts.ModelContract, once per task kind it supports.
+"""Every registered model runs through framework.testing.contracts.ModelContract, once per task kind it supports.
 
 The kinds and tiny sizes come from each model's own config (`Config.tiny(kind)`, None for an unsupported
 kind), exactly as a plugin's model declares them; a registered model without `tiny` fails and says so.
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from framework.contracts import KINDS, ModelContract, build_model, tiny_config
+from framework.errors import PlaitError
+from framework.kinds import MODELS
 from framework.plugins import load_plugins
-from framework.registry import MODELS, PlaitError
 from framework.task import QUESTION_ANSWERING
+from framework.testing.contracts import KINDS, ModelContract, build_model, tiny_config
 
 load_plugins()
 BUILT_IN = ["lstm", "gru", "transformer_encoder", "transformer_decoder", "transformer_seq2seq"]

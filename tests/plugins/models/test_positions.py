@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from framework.registry import PlaitError
+from framework.errors import PlaitError
 from plugins.models.positions import PositionalEncoding, apply_rope, sinusoidal_table
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_models import BOS, TARGET_VOCAB, build, copy_seq2seq, keep_mask, train_losses
 
-from framework.registry import PlaitError
+from framework.errors import PlaitError
 from framework.task import SEQ2SEQ
 from plugins.models.rnn_layers import BahdanauAttention, LuongAttention
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_models import build, keep_mask, signal_classification, train_losses
 
-from framework.registry import PlaitError
+from framework.errors import PlaitError
 from framework.task import CLASSIFICATION
 
 POSITIONAL = ["learned", "sinusoidal", "rope"]

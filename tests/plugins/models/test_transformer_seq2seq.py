@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_models import BOS, TARGET_VOCAB, VOCAB, build, copy_seq2seq, keep_mask, spec_for, train_losses
 
-from framework.registry import MODELS
+from framework.kinds import MODELS
 from framework.task import SEQ2SEQ
 
 

@@ -1,11 +1,11 @@
-"""Shared helpers of the model tests; they live in framework.contracts so plugin tests get them too.
+"""Shared helpers of the model tests; they live in framework.testing.contracts so plugin tests get them too.
 
 Tiny sizes are no longer a central table: each model's config declares them (`Config.tiny(kind)`).
 """
 
 from __future__ import annotations
 
-from framework.contracts import (  # noqa: F401  (re-exported for the model tests)
+from framework.testing.contracts import (  # noqa: F401  (re-exported for the model tests)
     BOS,
     KINDS,
     N_CLASSES,
@@ -23,4 +23,4 @@ from framework.contracts import (  # noqa: F401  (re-exported for the model test
     spec_for,
     train_losses,
 )
-from framework.contracts import build_model as build  # noqa: F401
+from framework.testing.contracts import build_model as build  # noqa: F401

@@ -9,11 +9,11 @@ import torch
 from omegaconf import OmegaConf
 from toy_training import ToyNet
 
-from framework.config import TrainConfig
+from framework.engine.build import resolve_precision
+from framework.engine.config import TrainConfig
 from framework.hardware import CPU_BF16_ENV
+from framework.kinds import PRECISIONS
 from framework.plugins import load_plugins
-from framework.precision import resolve_precision
-from framework.registry import PRECISIONS
 from plugins.precision.amp import EmulatedPrecisionWarning
 
 load_plugins()
@@ -70,7 +70,7 @@ def test_bf16_by_name_warns_once_where_emulated(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_describe_says_what_auto_picks_here(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    from framework.describe import print_describe
+    from framework.cli.describe import print_describe
 
     monkeypatch.setenv(CPU_BF16_ENV, "emulated")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

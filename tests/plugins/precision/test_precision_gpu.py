@@ -9,9 +9,9 @@ import pytest
 import torch
 from toy_training import KillAfterCheckpoint, Killed, ToyNet, toy_trainer
 
+from framework.errors import UnsupportedPrecisionError
+from framework.kinds import PRECISIONS
 from framework.plugins import load_plugins
-from framework.precision import UnsupportedPrecisionError
-from framework.registry import PRECISIONS
 
 load_plugins()
 GPU_STRATEGIES = ["fp32", "amp_fp16", "amp_bf16", "fp16_master", "bf16", "fp64_master"]

@@ -9,10 +9,10 @@ import pytest
 import torch
 from toy_training import KillAfterCheckpoint, Killed, toy_trainer
 
-from framework.checkpoint import latest_checkpoint, load_state
+from framework.engine.checkpoint import latest_checkpoint, load_state
+from framework.errors import UnsupportedPrecisionError
+from framework.kinds import PRECISIONS
 from framework.plugins import load_plugins
-from framework.precision import UnsupportedPrecisionError
-from framework.registry import PRECISIONS
 
 load_plugins()
 

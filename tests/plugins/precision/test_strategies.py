@@ -10,10 +10,11 @@ import torch
 from torch import nn
 from toy_training import ToyNet, toy_trainer
 
-from framework.describe import field_comments
+from framework.cli.describe import field_comments
+from framework.errors import NonFiniteError, UnsupportedPrecisionError
+from framework.kinds import PRECISIONS
 from framework.plugins import load_plugins
-from framework.precision import NonFiniteError, UnsupportedPrecisionError
-from framework.registry import NAME_FIELD, PRECISIONS
+from framework.schema import NAME_FIELD
 from plugins.precision.policy import matches
 from plugins.precision.scaler import LossScaleConfig, LossScaler
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from tiny import SENTIMENT, char_factory
 
-from framework.evaluation import evaluate
-from framework.registry import MODELS, PRECISIONS, TASKS
+from framework.engine.evaluation import evaluate
+from framework.kinds import MODELS, PRECISIONS, TASKS
 from framework.testing import run_quick
 from plugins.tasks.classification import ClassificationTask
 from plugins.tasks.text_data import DataError

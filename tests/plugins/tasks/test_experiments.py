@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.cli import conf_dir
-from framework.registry import TASKS
+from framework.kinds import TASKS
+from framework.plugins import conf_dir
 from framework.testing import compose, run_quick
 from plugins.tasks.text_data import DataError
 

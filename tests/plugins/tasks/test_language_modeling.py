@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiny import LANGUAGE_MODELING, char_factory
 
-from framework.registry import MODELS, TASKS
+from framework.kinds import MODELS, TASKS
 from framework.testing import run_quick
 from plugins.tasks.generation import generate_ids
 from plugins.tasks.language_modeling import LanguageModelingTask

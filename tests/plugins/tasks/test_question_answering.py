@@ -11,10 +11,10 @@ import pytest
 import torch
 from tiny import train_steps
 
-from framework.inference import load_run
-from framework.registry import MODELS, TASKS
+from framework.engine.inference import load_run
+from framework.errors import DataError
+from framework.kinds import MODELS, TASKS
 from framework.testing import run_quick
-from framework.text_files import DataError
 from plugins.models.kinds import flatten_story
 from plugins.tasks import babi
 from plugins.tasks.question_answering import QuestionAnsweringTask, story_sentences

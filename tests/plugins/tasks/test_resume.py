@@ -11,8 +11,8 @@ import torch
 from tiny import LANGUAGE_MODELING, TRANSLATION
 from toy_training import KillAfterCheckpoint
 
-from framework.checkpoint import latest_checkpoint, load_state
-from framework.run import train
+from framework.engine.checkpoint import latest_checkpoint, load_state
+from framework.engine.run import train
 from framework.testing import compose, run_quick
 
 

@@ -12,12 +12,12 @@ import pytest
 import torch
 from tiny import train_steps
 
-from framework.commands.export import main as export_main
-from framework.inference import load_run
-from framework.registry import MODELS, TASKS
+from framework.cli.commands.export import main as export_main
+from framework.engine.inference import load_run
+from framework.errors import DataError
+from framework.kinds import MODELS, TASKS
 from framework.task import TaskSpec
 from framework.testing import run_quick
-from framework.text_files import DataError
 from plugins.tasks import squad
 from plugins.tasks.question_answering import QuestionAnsweringTask
 from plugins.tokenizers.word import WordTokenizer, WordTokenizerConfig

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tiny import char_factory as factory
 
-from framework.registry import TASKS
+from framework.kinds import TASKS
 from framework.tokenizer import Tokenizer
 from plugins.tasks.token_cache import STATS, TokenCache, cache_root
 

@@ -12,7 +12,7 @@ import torch
 from tiny import SMALL_RNN, TRANSLATION, char_factory
 from torch import Tensor, nn
 
-from framework.registry import MODELS, TASKS
+from framework.kinds import MODELS, TASKS
 from framework.testing import run_quick
 from framework.tokenizer import Tokenizer
 from plugins.tasks.beam_search import beam_search

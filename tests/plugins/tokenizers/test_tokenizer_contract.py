@@ -1,4 +1,4 @@
-"""Every registered tokenizer runs through framework.contracts.TokenizerContract: round trip, save/load,
+"""Every registered tokenizer runs through framework.testing.contracts.TokenizerContract: round trip, save/load,
 special ids, batch == single, vocabulary consistent with ids."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from pathlib import Path
 
 from tokenizer_corpus import corpus, make_tokenizer
 
-from framework.contracts import TokenizerContract
+from framework.kinds import TOKENIZERS
 from framework.plugins import load_plugins
-from framework.registry import TOKENIZERS
+from framework.testing.contracts import TokenizerContract
 
 load_plugins()
 NAMES = TOKENIZERS.names()
@@ -34,7 +34,7 @@ UNICODE = ["Grüße aus Köln 😀 – naïve café\n\tzwei  Leerzeichen", "中�
 
 
 class BuiltInTokenizerContract(TokenizerContract):
-    """framework.contracts.TokenizerContract on the shared German/English corpus (plus Unicode when exact)."""
+    """framework.testing.contracts.TokenizerContract on the shared German/English corpus (plus Unicode when exact)."""
 
     def corpus(self) -> list[str]:
         return corpus()

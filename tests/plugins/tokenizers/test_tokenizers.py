@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from tokenizer_corpus import corpus, gpt2_style_tokenizer_json, make_tokenizer
 
+from framework.errors import PlaitError
+from framework.kinds import TOKENIZERS
 from framework.plugins import load_plugins
-from framework.registry import TOKENIZERS, PlaitError
 from framework.tokenizer import SPECIAL_TOKENS
 from plugins.tokenizers.hf_base import MissingSpecialTokenError
 

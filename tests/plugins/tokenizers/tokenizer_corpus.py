@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from framework.kinds import TOKENIZERS
 from framework.plugins import load_plugins
-from framework.registry import TOKENIZERS
 from plugins.tokenizers.hf_base import HFTokenizer
 
 SUBJECTS = ["Ein Mann", "Eine Frau", "Zwei Kinder", "Der Hund", "A young girl", "The old man", "Drei Männer"]

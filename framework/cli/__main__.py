@@ -1,0 +1,5 @@
+"""`python -m framework.cli`: the `plait` command."""
+
+from framework.cli import main
+
+main()

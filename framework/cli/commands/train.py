@@ -1,0 +1,13 @@
+"""`plait train [overrides...]`: compose conf/train.yaml with Hydra and train."""
+
+from __future__ import annotations
+
+HELP = "train a model; every Hydra feature works: overrides, -m sweeps, --cfg job, --help"
+
+
+def main(argv: list[str]) -> None:
+    """Run the Hydra application with `argv` as its command line."""
+    from framework.cli.hydra_app import run_hydra_train
+    from framework.plugins import conf_dir
+
+    run_hydra_train(argv, conf_dir())

@@ -1,0 +1,1 @@
+"""Data shared by every task: reading text files (streaming readers and the token store land here)."""

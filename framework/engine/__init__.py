@@ -1,0 +1,1 @@
+"""The engine: the one build path, the training loop, evaluation, checkpoints and the run's machinery."""

@@ -1,0 +1,345 @@
+"""The one build path: a composed config becomes components, for training and for inference alike.
+
+    task           training: task.setup(tokenizers trained, or reloaded on resume) -> TaskSpec
+                   inference: task.restore(the run's saved TaskSpec, the run's saved tokenizers)
+    model(spec) -> precision.setup(model, device)
+    training only: optimizer(model) -> scheduler(optimizer) -> loggers, callbacks -> Trainer
+
+No other module constructs components in sequence. Inference reads the run directory and never writes to it.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from framework.callback import Callback
+from framework.capabilities import init_only_fields
+from framework.engine import distributed
+from framework.engine.checkpoint import Loaded, clean_leftovers, load_resume
+from framework.engine.config import TrainConfig
+from framework.engine.device import resolve_device
+from framework.engine.resume import check_resume
+from framework.engine.threads import ThreadGovernor, ThreadPlan, apply_threads, governor_for, plan_threads
+from framework.engine.trainer import Components, Trainer
+from framework.engine.validation import validate_config
+from framework.errors import PlaitError
+from framework.kinds import (
+    CALLBACKS,
+    LOGGERS,
+    MODELS,
+    OPTIMIZERS,
+    PRECISIONS,
+    REGISTRIES,
+    SCHEDULERS,
+    TASKS,
+    TOKENIZERS,
+)
+from framework.logger import Logger
+from framework.plugins import check_recorded_providers, load_plugins
+from framework.precision import PrecisionStrategy
+from framework.schema import NAME_FIELD
+from framework.task import Task, TaskSpec, TokenizerFactory
+from framework.tokenizer import Tokenizer, directory_digest
+
+TOKENIZER_DIR = "tokenizer"
+INFER_KINDS = ("task", "tokenizer", "model", "precision")  # what reopening a run for inference builds
+RESUME_KINDS = (*INFER_KINDS, "optimizer", "scheduler")  # loggers and callbacks may change on resume
+Mode = Literal["train", "infer"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices) so model init and dropout repeat."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def as_dictconfig(cfg: TrainConfig | DictConfig | dict[str, Any]) -> DictConfig:
+    """Accept a dataclass, a mapping or a composed DictConfig; return a typed DictConfig."""
+    if isinstance(cfg, DictConfig):
+        return cfg
+    merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg)
+    assert isinstance(merged, DictConfig)
+    return merged
+
+
+def plugin_versions(cfg: DictConfig) -> dict[str, str]:
+    """`kind/key -> distribution==version` for every component the run uses."""
+    versions: dict[str, str] = {}
+    for kind, registry in REGISTRIES.items():
+        node = cfg.get(kind)
+        if node is None:
+            continue
+        nodes = node.values() if registry.multi else [node]
+        for sub in nodes:
+            name = sub.get(NAME_FIELD)
+            if name in registry:
+                info = registry.source(name)
+                versions[f"{kind}/{name}"] = f"{info.distribution}=={info.version}"
+    try:
+        versions["plait"] = metadata.version("plait")
+    except metadata.PackageNotFoundError:
+        versions["plait"] = "unknown"
+    return versions
+
+
+def training_tokenizers(tokenizer_cfg: Any, run_dir: Path, resume_from: Path | None) -> TokenizerFactory:
+    """Tokenizers per role for training: reloaded from the resumed checkpoint, else trained; saved in the run."""
+
+    def factory(role: str, texts: Callable[[], Iterable[str]]) -> Tokenizer:
+        tokenizer = TOKENIZERS.build(tokenizer_cfg)
+        target = run_dir / TOKENIZER_DIR / role
+        saved = resume_from / TOKENIZER_DIR / role if resume_from is not None else None
+        if not distributed.is_main():  # other ranks load what rank 0 trained or restored (one writer)
+            distributed.barrier()
+            tokenizer.load(target)
+            return tokenizer
+        if saved is not None and saved.exists():
+            tokenizer.load(saved)
+            if saved.resolve() != target.resolve():
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(saved, target)
+        else:
+            tokenizer.train(texts())
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            tokenizer.save(target)
+        distributed.barrier()
+        return tokenizer
+
+    return factory
+
+
+def saved_tokenizers(tokenizer_cfg: Any, checkpoint: Path) -> TokenizerFactory:
+    """Tokenizers per role for inference: loaded from the checkpoint, never trained, nothing written."""
+
+    def factory(role: str, texts: Callable[[], Iterable[str]]) -> Tokenizer:
+        saved = checkpoint / TOKENIZER_DIR / role
+        if not saved.is_dir():
+            raise PlaitError(f"the run's tokenizer for '{role}' is missing: {saved} (the checkpoint is incomplete)")
+        tokenizer = TOKENIZERS.build(tokenizer_cfg)
+        try:
+            tokenizer.load(saved)
+        except Exception as exc:  # a damaged file: name it rather than echo a parser's message
+            raise PlaitError(f"cannot load the run's tokenizer from {saved}: {exc}") from None
+        return tokenizer
+
+    return factory
+
+
+def providers_needed(checkpoint: Loaded, kinds: tuple[str, ...]) -> dict[str, str]:
+    """The checkpoint's recorded `kind/key -> dist==version` entries of the component kinds about to be built."""
+    recorded: dict[str, str] = checkpoint.state.get("plugins", {})
+    return {k: v for k, v in recorded.items() if k.split("/", 1)[0] in kinds}
+
+
+@dataclass
+class Built:
+    """Components built from one config, in dependency order; the training part is empty for inference."""
+
+    cfg: DictConfig
+    run_dir: Path
+    device: torch.device
+    task: Task
+    spec: TaskSpec
+    model: nn.Module
+    precision: PrecisionStrategy
+    loaded: Loaded | None = None  # the checkpoint loaded (resumed from, or reopened) and its contents
+    threads: ThreadPlan | None = None  # the CPU thread plan applied before the first tensor operation
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None
+    loggers: list[Logger] = field(default_factory=list)
+    callbacks: list[Callback] = field(default_factory=list)
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The loaded checkpoint's contents (None for a fresh training run)."""
+        return self.loaded.state if self.loaded is not None else None
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The loaded checkpoint's directory (None for a fresh training run)."""
+        return self.loaded.path if self.loaded is not None else None
+
+    def static_state(self) -> dict[str, Any]:
+        """What every checkpoint of this run repeats: config, task spec, tokenizer digest, plugin versions."""
+        tokenizer_dir = self.run_dir / TOKENIZER_DIR
+        return {
+            "config": OmegaConf.to_yaml(self.cfg, resolve=True),
+            "spec": self.spec.to_dict(),
+            "tokenizer_sha256": directory_digest(tokenizer_dir) if tokenizer_dir.exists() else "",
+            "plugins": plugin_versions(self.cfg),
+        }
+
+    def _governor(self) -> ThreadGovernor | None:
+        """A thread governor for CPU runs with an adaptive plan; never for `trainer.deterministic` runs, whose
+        results must not depend on how busy the machine was (reductions split differently with more threads)."""
+        if self.threads is None or self.device.type != "cpu" or self.cfg.trainer.deterministic:
+            return None
+        return governor_for(self.threads)
+
+    def trainer(self) -> Trainer:
+        """A Trainer over these components, continuing from the resumed checkpoint when there is one."""
+        if self.optimizer is None:
+            raise PlaitError("these components were built for inference; build with mode='train' to train")
+        parts = Components(
+            self.model, self.task, self.precision, self.optimizer, self.scheduler, self.loggers, self.callbacks
+        )
+        static = self.static_state()
+        if self.state is not None and self.state.get("tokenizer_sha256") not in ("", static["tokenizer_sha256"]):
+            raise PlaitError(f"the tokenizer in {self.checkpoint} does not match its recorded hash; it is damaged")
+        trainer = Trainer(
+            OmegaConf.to_object(self.cfg.trainer),  # type: ignore[arg-type]
+            parts,
+            run_dir=self.run_dir,
+            device=self.device,
+            static_state=static,
+            checkpoint_files={TOKENIZER_DIR: self.run_dir / TOKENIZER_DIR},
+            governor=self._governor(),
+        )
+        if self.state is not None:
+            trainer.load_state_dict(self.state)
+            trainer.last_checkpoint = self.checkpoint
+        return trainer
+
+
+def resume_point(cfg: DictConfig, run_dir: Path) -> Loaded | None:
+    """The checkpoint `trainer.resume` names (damaged newer ones skipped and said), its plugins checked."""
+    if distributed.is_main():
+        clean_leftovers(run_dir / "checkpoints")  # what a killed save or pruning left
+    distributed.barrier()
+    checkpoint = load_resume(cfg.trainer.resume, run_dir) if cfg.trainer.resume else None
+    if checkpoint is None:
+        return None
+    for skipped, why in checkpoint.skipped:
+        print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
+    check_recorded_providers(providers_needed(checkpoint, RESUME_KINDS), context=f"resuming {checkpoint.path}")
+    return checkpoint
+
+
+def choose_precision(cfg: DictConfig, device: torch.device, checkpoint: Loaded | None) -> None:
+    """Replace a precision that picks for the hardware (`auto`) by its choice, so the run records what ran.
+
+    A resumed run keeps the choice it made when it started, whatever this machine would pick.
+    """
+    resolved, why = resolve_precision(cfg.precision, device)
+    if why is None:
+        return
+    if checkpoint is not None:
+        resolved = OmegaConf.create(checkpoint.state["config"]).precision
+        why = f"the resumed run keeps precision={resolved[NAME_FIELD]}"
+    cfg.precision = resolved
+    if distributed.is_main():
+        print(f"precision: {why}")
+
+
+def compile_model(model: nn.Module) -> nn.Module:
+    """`trainer.compile`: compile the model's calls in place (`nn.Module.compile`, inductor by default).
+
+    In place, so the module keeps its class and its state_dict keys (no `_orig_mod.` prefix): checkpoints load
+    into an uncompiled model, and resuming with or without compilation restores the same state. Applied after
+    the precision strategy (casts, master weights) and the data-parallel wrapper, as torch recommends.
+    """
+    model.compile()
+    return model
+
+
+def build(
+    config: TrainConfig | DictConfig | dict[str, Any],
+    run_dir: Path | str,
+    *,
+    mode: Mode = "train",
+    checkpoint: Loaded | None = None,
+    callbacks: Sequence[Callback] = (),
+    task: Task | None = None,
+    model_factory: Callable[[TaskSpec], nn.Module] | None = None,
+) -> Built:
+    """Build every component `config` names. `train`: for `Trainer.fit` (resuming per `trainer.resume`);
+    `infer`: task, model with the weights of the loaded `checkpoint`, and precision, from the run alone.
+
+    `task` and `model_factory` stand in for the config's task and model (from Python, without registering).
+    """
+    load_plugins()
+    cfg = as_dictconfig(config)
+    if mode == "infer" and checkpoint is not None:  # a missing plugin is named with its install line
+        check_recorded_providers(providers_needed(checkpoint, INFER_KINDS), context=f"reopening {checkpoint.path}")
+    given = tuple(k for k, obj in (("task", task), ("model", model_factory)) if obj is not None)
+    validate_config(cfg, skip=given)  # every bad value fails here, before any data is read or file written
+    run_dir = Path(run_dir)
+    tcfg = cfg.trainer
+    threads = apply_threads(plan_threads(tcfg.num_threads))  # before the first tensor operation
+    device = distributed.rank_device(resolve_device(tcfg.device))
+    task = task if task is not None else TASKS.build(cfg.task)
+    seed_everything(tcfg.seed)
+    if mode == "train":
+        if tcfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+        checkpoint = resume_point(cfg, run_dir)
+        choose_precision(cfg, device, checkpoint)
+        if distributed.is_main():
+            governed = "; fewer while other processes keep these CPUs busy" if threads.adaptive else ""
+            print(f"threads: {threads.n} ({threads.reason}{governed})")
+        if checkpoint is not None:
+            check_resume(checkpoint.state["config"], cfg, checkpoint.path)  # before any data is read
+        spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else None))
+    else:
+        if checkpoint is None:
+            raise PlaitError("inference needs a checkpoint to load")
+        if "spec" not in checkpoint.state:
+            raise PlaitError(
+                f"{checkpoint.path} predates self-contained runs (it holds no task spec); retrain it with this Plait"
+            )
+        spec = TaskSpec.from_dict(checkpoint.state["spec"])
+        task.restore(spec, saved_tokenizers(cfg.tokenizer, checkpoint.path))
+        for name in init_only_fields(MODELS, cfg.model[NAME_FIELD]):
+            cfg.model[name] = None  # the checkpoint's weights replace whatever these would initialise
+    precision = PRECISIONS.build(cfg.precision)
+    model = precision.setup(model_factory(spec) if model_factory else MODELS.build(cfg.model, spec=spec), device)
+    if mode == "train":
+        model = distributed.wrap(model, tcfg.strategy, device, precision)  # DDP / FSDP2 under torchrun
+        if tcfg.compile:
+            compile_model(model)
+    built = Built(cfg, run_dir, device, task, spec, model, precision, checkpoint, threads)
+    if mode == "infer":
+        assert built.state is not None  # inference raised above without a checkpoint
+        model.load_state_dict(built.state["model"])
+        model.eval()
+        return built
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    built.optimizer = OPTIMIZERS.build(cfg.optimizer, model=precision.optimizer_target(model))
+    built.scheduler = SCHEDULERS.build(cfg.scheduler, optimizer=built.optimizer, max_steps=tcfg.max_steps)
+    if distributed.is_main():  # one voice: only rank 0 logs (console, metrics.jsonl, W&B)
+        built.loggers = [LOGGERS.build(c, run_dir=run_dir, config=resolved) for c in cfg.logger.values()]
+    built.callbacks = [CALLBACKS.build(c, run_dir=run_dir) for c in cfg.callback.values()] + list(callbacks)
+    return built
+
+
+def resolve_precision(node: Any, device: torch.device) -> tuple[Any, str | None]:
+    """The concrete precision config to run with, and why (None: `node` is already concrete).
+
+    A strategy that picks another one for the hardware (precision=auto) has `resolve(device) -> (mapping, reason)`;
+    its answer replaces `node` before the config is saved, so config.yaml, loggers and `plait compare` name the
+    strategy that really ran. Call once, before `PRECISIONS.build`.
+    """
+    strategy = PRECISIONS.build(node)
+    resolve = getattr(strategy, "resolve", None)
+    if not callable(resolve):
+        return node, None
+    chosen, reason = resolve(device)
+    name = chosen[NAME_FIELD]
+    schema = OmegaConf.structured(PRECISIONS.config_class(name))
+    resolved = OmegaConf.merge(schema, {k: v for k, v in chosen.items() if k != NAME_FIELD})
+    OmegaConf.update(resolved, NAME_FIELD, name, force_add=True)
+    return resolved, reason

@@ -1,0 +1,96 @@
+"""The resume contract: the checkpoint's saved config is the truth; a relaunch may change only what is safe.
+
+Every key of the new config that differs from the saved one falls in one of three classes:
+
+- safe to change: how long to train, the cadence of logging / evaluation / checkpoints, loggers, callbacks,
+  the device, threads, compilation and prefetching, the objective (`SAFE_ON_RESUME`): applied;
+- changes the optimisation (`OPTIMISATION`: optimizer, scheduler, clipping, accumulation): refused, because
+  the restored optimizer and scheduler states would silently override it (start a new run instead);
+- anything else (model shape, tokenizer, task data, precision, seed, batch size): incompatible with the
+  checkpoint, refused.
+
+Refusals happen before anything is written, and list every differing key with its saved and new value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from framework.errors import PlaitError
+
+SAFE_ON_RESUME = (
+    "trainer.max_steps",
+    "trainer.log_every_n_steps",
+    "trainer.eval_every_n_steps",
+    "trainer.checkpoint_every_n_steps",
+    "trainer.keep_last_checkpoints",
+    "trainer.eval_batch_size",
+    "trainer.resume",
+    "trainer.device",
+    "trainer.num_threads",
+    "trainer.detect_anomaly_every_step",
+    "trainer.compile",
+    "trainer.prefetch_batches",
+    "trainer.overwrite",
+    "logger",
+    "callback",
+    "objective",
+    "name",
+    "task.cache",
+    "task.cache_dir",
+    "task.eval_decode_limit",
+    "task.eval_beam_size",
+    "task.eval_max_blocks",
+)
+OPTIMISATION = ("optimizer", "scheduler", "trainer.clip_grad_norm", "trainer.grad_accum_steps")
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}`; lists stay values."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out if out or not prefix else {prefix[:-1]: {}}
+    return {prefix[:-1]: node}
+
+
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def config_changes(saved_yaml: str, cfg: DictConfig) -> dict[str, tuple[Any, Any]]:
+    """Keys whose resolved values differ between the saved config and `cfg`: key -> (saved, new)."""
+    saved = flatten(OmegaConf.to_container(OmegaConf.create(saved_yaml), resolve=True))
+    new = flatten(OmegaConf.to_container(cfg, resolve=True))
+    missing = object()
+    return {
+        key: (saved.get(key), new.get(key))
+        for key in sorted(set(saved) | set(new))
+        if saved.get(key, missing) != new.get(key, missing)
+    }
+
+
+def check_resume(saved_yaml: str, cfg: DictConfig, checkpoint: Any) -> list[str]:
+    """Refuse a relaunch whose config changes what the checkpoint cannot honour; returns the safe changed keys."""
+    changes = config_changes(saved_yaml, cfg)
+    optimisation = {k: v for k, v in changes.items() if not _under(k, SAFE_ON_RESUME) and _under(k, OPTIMISATION)}
+    incompatible = {k: v for k, v in changes.items() if not _under(k, SAFE_ON_RESUME + OPTIMISATION)}
+    if not optimisation and not incompatible:
+        return [k for k in changes if k != "trainer.resume"]
+    lines = [f"cannot resume from {checkpoint} with a different configuration:"]
+    for title, found in (
+        ("incompatible with the checkpoint (model, tokenizer, task data, precision, seed, batch size)", incompatible),
+        ("would change the optimisation, which the restored optimizer and scheduler state override", optimisation),
+    ):
+        if found:
+            lines.append(f"  {title}:")
+            lines += [f"    {key}: {old!r} -> {new!r}" for key, (old, new) in found.items()]
+    lines.append(
+        "Resume with the saved values (drop those overrides), or start a new run in another directory "
+        "(hydra.run.dir=...). Safe to change on resume: max_steps, the log/eval/checkpoint cadence, loggers, "
+        "callbacks, device and threads."
+    )
+    raise PlaitError("\n".join(lines))

@@ -1,0 +1,54 @@
+"""Train one run: build through the one build path, record the resolved config, fit, report.
+
+Only this module and the CLI know about run directories as a whole; `framework.engine.build` knows the build order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from framework.callback import Callback
+from framework.engine import distributed
+from framework.engine.build import as_dictconfig, build
+from framework.engine.config import TrainConfig
+from framework.engine.run_lock import RunLock, check_fresh_or_resume
+from framework.engine.summary import RunResult
+from framework.engine.validation import validate_config
+
+CONFIG_FILE = "config.yaml"
+
+
+def train(
+    config: TrainConfig | DictConfig | dict[str, Any], run_dir: Path | str, callbacks: list[Callback] | None = None
+) -> RunResult:
+    """Build every component from `config` and train; returns metrics and where things were written.
+
+    `callbacks` are extra Callback objects (for use from Python), after those the config names.
+    """
+    cfg = as_dictconfig(config)
+    validate_config(cfg)  # bad values fail before the run directory is touched (build checks again, for Python use)
+    run_dir = Path(run_dir)
+    # one live process per run directory; under torchrun rank 0 holds the lock and checks the directory for all
+    with RunLock(run_dir) if distributed.is_main() else contextlib.nullcontext() as lock:
+        if lock is not None and lock.note:
+            print(f"note: {lock.note}", file=sys.stderr)
+        if lock is not None:
+            check_fresh_or_resume(run_dir, cfg.trainer.resume, cfg.trainer.overwrite)
+        distributed.barrier()
+        built = build(cfg, run_dir, mode="train", callbacks=callbacks or ())
+        if distributed.is_main():
+            OmegaConf.save(built.cfg, run_dir / CONFIG_FILE, resolve=True)
+        trainer = built.trainer()
+        metrics = trainer.fit()
+    objective = metrics.get(cfg.objective) if cfg.objective else None
+    if objective is None and cfg.objective:
+        warnings.warn(
+            f"objective '{cfg.objective}' was not reported; metrics were: {', '.join(sorted(metrics))}", stacklevel=2
+        )
+    return RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history)

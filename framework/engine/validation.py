@@ -1,0 +1,118 @@
+"""Errors before work: every config value is checked against its component's schema and range rules before
+any data is read or tokenizer trained, and credential-like keys are refused.
+
+Schemas declare closed choices and ranges with the helpers of `framework.schema`; `validate_config` runs them
+all with the full key in every message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from framework.errors import ConfigValueError, closest
+from framework.kinds import REGISTRIES
+from framework.schema import NAME_FIELD
+from framework.secrets import looks_like_secret
+
+# --- whole-config validation --------------------------------------------------------------------------------
+
+
+def unknown_key_error(key: str, known: Iterable[str], owner: str) -> ConfigValueError:
+    """`<key> is not a field of <owner>; did you mean <closest>? Fields: ...` (`key` is the full dotted key)."""
+    parent, _, leaf = key.rpartition(".")
+    fields = sorted(known)
+    near = closest(leaf, fields)
+    hint = f" did you mean {parent + '.' if parent else ''}{near}?" if near else ""
+    return ConfigValueError(key, f" is not a field of {owner};{hint} Fields: {', '.join(fields)}.")
+
+
+def _fields(schema: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(schema) if f.name != NAME_FIELD]
+
+
+def _check_keys(node: Any, schema: type, prefix: str, owner: str) -> None:
+    from omegaconf import DictConfig
+
+    keys: Iterable[object] = node.keys() if isinstance(node, (DictConfig, dict)) else []
+    allowed = set(_fields(schema)) | {NAME_FIELD}
+    for key in keys:
+        if key not in allowed:
+            raise unknown_key_error(f"{prefix}.{key}" if prefix else str(key), _fields(schema), owner)
+
+
+def _typed(convert: Any, prefix: str) -> Any:
+    """Run `convert()`, turning OmegaConf's type errors into a ConfigValueError with the full key."""
+    from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
+
+    try:
+        return convert()
+    except InterpolationResolutionError:
+        raise  # not a bad value: the caller decides (outside Hydra, ${hydra:...} cannot resolve)
+    except OmegaConfBaseException as exc:
+        full_key = getattr(exc, "full_key", "") or ""
+        key = f"{prefix}.{full_key}" if prefix and full_key else (full_key or prefix)
+        raise ConfigValueError(key, f": {getattr(exc, 'msg', None) or exc}".split("\n")[0]) from None
+
+
+def _run_checks(obj: Any, prefix: str) -> None:
+    check = getattr(obj, "validate", None)
+    if callable(check):
+        try:
+            check()
+        except ConfigValueError as exc:
+            raise exc.under(prefix) from None
+
+
+def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:
+    """Check a composed train config before any work: no unknown keys (the closest real field is suggested),
+    every component node converts to its registered schema, and every schema's range checks pass.
+
+    `skip` names component kinds given as objects instead of config (their nodes are not checked).
+
+    Raises ConfigValueError (or UnknownComponentError) naming the full key and what is allowed.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    from framework.engine.config import TrainConfig, TrainerConfig
+    from framework.registry import to_dataclass
+
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(cfg)
+    for key in _secret_keys(cfg):
+        raise ConfigValueError(key, " looks like a credential; pass credentials through environment variables")
+    _check_keys(cfg, TrainConfig, "", "the train config")
+    trainer_node = cfg.get("trainer") or {}
+    _check_keys(trainer_node, TrainerConfig, "trainer", "trainer")
+    trainer = _typed(
+        lambda: OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), trainer_node)), "trainer"
+    )
+    _run_checks(trainer, "trainer")
+    for kind, registry in REGISTRIES.items():
+        node = cfg.get(kind)
+        if node is None or kind in skip:
+            continue
+        items = list(node.items()) if registry.multi else [("", node)]
+        for sub_name, sub in items:
+            prefix = f"{kind}.{sub_name}" if sub_name else kind
+            name = sub.get(NAME_FIELD) if isinstance(sub, (DictConfig, dict)) else None
+            if isinstance(name, str) and name in registry:
+                _check_keys(sub, registry.config_class(name), prefix, f"{kind} '{name}'")
+            typed = _typed(lambda r=registry, s=sub: to_dataclass(r, s), prefix)
+            _run_checks(typed, prefix)
+
+
+def _secret_keys(cfg: Any, prefix: str = "") -> list[str]:
+    from omegaconf import DictConfig
+
+    found: list[str] = []
+    if isinstance(cfg, (DictConfig, dict)):
+        for key in cfg:
+            full = f"{prefix}.{key!s}" if prefix else str(key)
+            if looks_like_secret(str(key)):
+                found.append(full)
+            child = cfg._get_node(key) if isinstance(cfg, DictConfig) else cfg[key]
+            if isinstance(child, (DictConfig, dict)):
+                found += _secret_keys(child, full)
+    return found
