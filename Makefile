@@ -22,10 +22,11 @@ install: $(STAMP)
 train: $(STAMP)  ## train the default experiment: 3-class sentiment, Transformer encoder, precision=auto
 	$(BIN)/plait train $(ARGS)
 
-test: $(STAMP)  ## lint, type-check the core and run the test suite
+test: $(STAMP)  ## lint, check the layers (.importlinter), type-check framework/ and plugins/, run the test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy framework
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 clean:
