@@ -1,0 +1,187 @@
+"""task.format=babi: story + question -> one answer out of the answer vocabulary (spec.labels).
+
+Metrics: loss, accuracy, error_qa<N> per bAbI task, mean_error, tasks_passed (error <= 5%). Validation is a
+held-out `val_ratio` of each task's training stories; test is the qa*_test.txt files. Reading and scoring are
+in plugins.tasks.babi.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from framework import Batch, special_token_ids
+from plugins.tasks import babi
+from plugins.tasks.batching import pad
+from plugins.tasks.qa_base import QAFormat, QuestionAnsweringTask, Texts
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_LINE_ID = re.compile(r"^\s*\d+\s+")
+
+
+def story_sentences(context: str) -> list[str]:
+    """Statements of a story typed by a person: one per line or per sentence end; leading bAbI ids dropped."""
+    parts = [_LINE_ID.sub("", p).strip() for p in _SENTENCE_END.split(context)]
+    return [p for p in parts if p]
+
+
+@dataclass
+class BabiData:
+    """Token ids of one bAbI split: per story its sentences, per question its ids, answer, task and context."""
+
+    stories: list[list[np.ndarray]]
+    question_ids: list[np.ndarray]
+    story: np.ndarray
+    n_context: np.ndarray
+    answers: np.ndarray  # answer class id, -1 when the answer is not in the answer vocabulary
+    tasks: np.ndarray
+
+
+class BabiTask(QuestionAnsweringTask[BabiData]):
+    """bAbI answer selection: the recent story as sentences (B, N, L) and the question -> answer logits."""
+
+    format = QAFormat.babi
+
+    def splits(self) -> list[str]:
+        """train, val (held-out stories) and test (the test files)."""
+        return ["train", "val", "test"]
+
+    # -- reading and featurising ---------------------------------------------------------------------
+
+    def _read_training(self) -> Texts:
+        data = babi.read_babi(self._babi_dir(), self.cfg.babi_tasks, "train")
+        train, val = babi.split_by_story(data, self.cfg.val_ratio, self.cfg.seed)
+        self._raw = {"train": train, "val": val}
+        self.answers = sorted({q.answer for q in data.questions})
+        return lambda: [s for st in data.stories for s in st.sentences] + [q.text for q in data.questions]
+
+    def _read_test(self) -> babi.BabiSplit:
+        return babi.read_babi(self._babi_dir(), self.cfg.babi_tasks, "test")
+
+    def _babi_dir(self) -> Path:
+        return babi.babi_dir(self.cfg.babi_root, self.cfg.babi_size)
+
+    def _spec_parts(self) -> tuple[int | None, int, dict[str, Any]]:
+        c = self.cfg
+        extra = {
+            "memory_size": c.memory_size,
+            "max_sentence_length": c.max_sentence_length,
+            "max_question_length": c.max_question_length,
+            **special_token_ids(self.tokenizer, ("cls", "sep")),  # flat encoders: [cls] story [sep] question [sep]
+        }
+        return len(self.answers), c.max_sentence_length * c.memory_size, extra
+
+    def _encode(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Token ids of each distinct text (bAbI is templated: few distinct sentences)."""
+        unique = sorted(set(texts))
+        return {
+            t: np.asarray(ids, dtype=np.int32)
+            for t, ids in zip(unique, self.tokenizer.encode_batch(unique), strict=True)
+        }
+
+    def _featurise(self, raw: babi.BabiSplit) -> BabiData:
+        ids = self._encode([s for st in raw.stories for s in st.sentences] + [q.text for q in raw.questions])
+        index = {a: i for i, a in enumerate(self.answers)}
+        qs = raw.questions
+        return BabiData(
+            stories=[[ids[s] for s in st.sentences] for st in raw.stories],
+            question_ids=[ids[q.text] for q in qs],
+            story=np.array([q.story for q in qs], dtype=np.int64),
+            n_context=np.array([q.n_context for q in qs], dtype=np.int64),
+            answers=np.array([index.get(q.answer, -1) for q in qs], dtype=np.int64),
+            tasks=np.array([q.task for q in qs], dtype=np.int64),
+        )
+
+    # -- batches -------------------------------------------------------------------------------------
+
+    def _lengths(self, data: BabiData) -> np.ndarray:
+        return np.minimum(data.n_context, self.cfg.memory_size)
+
+    def _story_tensor(self, stories: list[list[np.ndarray]]) -> Tensor:
+        """(B, N, L) ids: each story's sentences, oldest first, padded with all-pad sentences at the end."""
+        c = self.cfg
+        n = max(1, max(len(s) for s in stories))
+        width = max(1, max((min(len(x), c.max_sentence_length) for s in stories for x in s), default=1))
+        out = np.full((len(stories), n, width), self.pad_id, dtype=np.int64)
+        for b, sentences in enumerate(stories):
+            for i, ids in enumerate(sentences):
+                ids = ids[: c.max_sentence_length]
+                out[b, i, : len(ids)] = ids
+        return torch.from_numpy(out)
+
+    def _question_tensor(self, questions: list[np.ndarray]) -> Tensor:
+        unk = self.tokenizer.special_id("unk")
+        ids, _ = pad(questions, self.pad_id, max_length=self.cfg.max_question_length, empty_id=unk)
+        return ids
+
+    def _batch(self, data: BabiData, idx: np.ndarray) -> Batch:
+        m = self.cfg.memory_size
+        stories = []
+        for i in idx:
+            n = int(data.n_context[i])
+            stories.append(data.stories[data.story[i]][max(0, n - m) : n])
+        story = self._story_tensor(stories)
+        question = self._question_tensor([data.question_ids[i] for i in idx])
+        tensors = {
+            "story": story,
+            "question": question,
+            "answer": torch.from_numpy(data.answers[idx]),
+            "task": torch.from_numpy(data.tasks[idx]),
+        }
+        n_tokens = int((story != self.pad_id).sum() + (question != self.pad_id).sum())
+        return Batch(tensors, n_samples=len(idx), n_tokens=n_tokens)
+
+    # -- loss and evaluation -------------------------------------------------------------------------
+
+    def _losses(self, model: nn.Module, batch: Batch, reduction: str) -> tuple[Tensor, Tensor]:
+        """Cross-entropy of the answer over the questions whose answer is in the vocabulary; the logits."""
+        logits = model(batch["story"], batch["question"]).float()
+        known = batch["answer"] >= 0
+        loss = F.cross_entropy(logits[known], batch["answer"][known], reduction="sum")
+        if reduction == "mean":
+            loss = loss / known.sum().clamp_min(1)
+        return loss, logits
+
+    def _predictions(self, batch: Batch, out: Tensor) -> dict[str, Any]:
+        return {
+            "n": int((batch["answer"] >= 0).sum()),
+            "pred": out.argmax(-1).cpu().tolist(),
+            "gold": batch["answer"].cpu().tolist(),
+            "task": batch["task"].cpu().tolist(),
+        }
+
+    def _scores(self, partials: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, Any]]:
+        """accuracy, error per task, mean_error, tasks_passed; details: per-task errors and their table."""
+        pred = np.array([x for p in partials for x in p["pred"]])
+        gold = np.array([x for p in partials for x in p["gold"]])
+        tasks = np.array([x for p in partials for x in p["task"]])
+        metrics = babi.task_scores(pred == gold, tasks)
+        details = {
+            "per_task_error": {k[6:]: v for k, v in metrics.items() if k.startswith("error_")},
+            "unknown_answers": int((gold < 0).sum()),
+            "summary": babi.format_task_table(metrics),
+        }
+        return metrics, details
+
+    # -- inference -----------------------------------------------------------------------------------
+
+    def _answer(self, model: nn.Module, items: list[dict[str, Any]], device: torch.device) -> list[dict[str, Any]]:
+        """{"answer", "confidence"} per item: the best answer of the vocabulary and its probability."""
+        m = self.cfg.memory_size
+        stories = [story_sentences(str(it["context"]))[-m:] for it in items]
+        ids = self._encode([s for st in stories for s in st] + [str(it["question"]) for it in items])
+        story = self._story_tensor([[ids[s] for s in st] for st in stories])
+        question = self._question_tensor([ids[str(it["question"])] for it in items])
+        probs = model(story.to(device), question.to(device)).float().softmax(-1).cpu()
+        conf, best = probs.max(-1)
+        return [
+            {"answer": self.answers[b], "confidence": float(p)}
+            for b, p in zip(best.tolist(), conf.tolist(), strict=True)
+        ]
