@@ -1,57 +1,43 @@
 """Helpers for tests of plait and of third-party plugins: compose configs, run tiny trainings, contract suites.
 
 cfg = compose(["model=my_model", "trainer.max_steps=5"])
-result = run_quick(["model=my_model"], tmp_path)       # framework.engine.run.RunResult
+result = run_quick(["model=my_model"], tmp_path)       # framework.engine.summary.RunResult
 class TestMyModel(ModelContract): key = "my_model"    # the checks every built-in model passes
+
+The contract suites plugin authors subclass live one module per kind (models.py, tokenizers.py, optimizers.py,
+schedulers.py, callbacks.py, loggers.py, precision.py) over shared ground (components.py, model_data.py,
+toy_regression.py); import them from here. A plugin's test subclasses the suite of its kind and names its
+component; tiny sizes come from `config` on the test class, else from an optional `tiny(kind)` classmethod on
+the component's config dataclass (option overrides for that task kind, or None when unsupported), else the
+defaults.
 """
 
-from __future__ import annotations
+from framework.testing.callbacks import CallbackContract
+from framework.testing.components import tiny_config
+from framework.testing.loggers import LoggerContract
+from framework.testing.model_data import KINDS, contract_batch, spec_for
+from framework.testing.models import ModelContract, build_model, train_losses
+from framework.testing.optimizers import OptimizerContract
+from framework.testing.precision import PrecisionContract
+from framework.testing.runs import QUICK, compose, run_quick
+from framework.testing.schedulers import SchedulerContract
+from framework.testing.tokenizers import TokenizerContract
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from omegaconf import DictConfig
-
-if TYPE_CHECKING:
-    from framework.engine.summary import RunResult
-
-# Small, fast settings for CPU tests: no W&B, no console noise, tiny demo corpus and model.
-QUICK = [
-    "logger=[jsonl]",
-    "trainer.max_steps=6",
-    "trainer.batch_size=8",
-    "trainer.log_every_n_steps=2",
-    "trainer.eval_every_n_steps=3",
-    "trainer.checkpoint_every_n_steps=3",
-    "trainer.device=cpu",
+__all__ = [
+    "KINDS",
+    "QUICK",
+    "CallbackContract",
+    "LoggerContract",
+    "ModelContract",
+    "OptimizerContract",
+    "PrecisionContract",
+    "SchedulerContract",
+    "TokenizerContract",
+    "build_model",
+    "compose",
+    "contract_batch",
+    "run_quick",
+    "spec_for",
+    "tiny_config",
+    "train_losses",
 ]
-
-
-def compose(overrides: list[str] | None = None, *, quick: bool = True) -> DictConfig:
-    """Compose `conf/train.yaml` exactly as `plait train` does, with `overrides` (after QUICK when quick)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from framework.engine.config import store_schemas
-    from framework.plugins import conf_dir, load_plugins
-
-    load_plugins()
-    store_schemas()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return hydra_compose("train", overrides=[*(QUICK if quick else []), *(overrides or [])])
-
-
-def run_quick(overrides: list[str] | None, run_dir: Path) -> RunResult:
-    """Compose with QUICK settings and train into `run_dir`; returns framework.engine.run.RunResult."""
-    from framework.engine.run import train
-
-    return train(compose(overrides), run_dir)
-
-
-# The contract suites plugin authors subclass (`class TestMyModel(ModelContract): ...`), one per kind.
-from framework.testing.contracts import *  # noqa: E402,F403
-from framework.testing.contracts import __all__ as CONTRACTS  # noqa: E402
-
-__all__ = ["QUICK", "compose", "run_quick", *CONTRACTS]

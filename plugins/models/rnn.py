@@ -34,7 +34,7 @@ class LSTMConfig(RNNConfig):
 
     @classmethod
     def tiny(cls, kind: str | None) -> dict | None:
-        """Tiny options for the contract tests (framework.testing.contracts): every task kind."""
+        """Tiny options for the contract tests (framework.testing.ModelContract): every task kind."""
         if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
             return None
         return {"d_model": 16, "d_hidden": 16, "n_layers": 2, "bidirectional": kind != LANGUAGE_MODELING}

@@ -63,7 +63,7 @@ Plait's docs/plugins.md.
 TEST = '''\
 """{dist}'s {kind} through Plait's contract suite: the checks every built-in {kind} passes."""
 
-from framework.testing.contracts import {suite}
+from framework.testing import {suite}
 
 
 class Test{Class}({suite}):

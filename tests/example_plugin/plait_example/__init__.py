@@ -26,7 +26,7 @@ class BagOfEmbeddingsConfig(ComponentConfig):
 
     @classmethod
     def tiny(cls, kind: str | None) -> dict | None:
-        """Tiny options for the contract tests (framework.testing.contracts.ModelContract): classification only."""
+        """Tiny options for the contract tests (framework.testing.ModelContract): classification only."""
         return {"d_model": 8} if kind in (None, CLASSIFICATION) else None
 
 
