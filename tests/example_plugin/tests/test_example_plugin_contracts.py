@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from framework.testing.contracts import LoggerContract, ModelContract, SchedulerContract
+from framework.contracts import LoggerContract, ModelContract, SchedulerContract
 
 
 class TestBagOfEmbeddings(ModelContract):
