@@ -13,15 +13,16 @@ for the device in between (a loss-scaling strategy reads one overflow flag per s
 
 Non-finite numbers are caught where they are cheap to see: the mean loss on logging steps, the loss
 of a step the strategy skipped for overflow, the strategy giving up (loss scale at its minimum), and
-every step with `trainer.detect_anomaly_every_step`. Then `_diverged` saves a crash checkpoint,
-re-runs the step under hooks (framework.engine.numerics) and names the first module that went non-finite.
+every step with `trainer.detect_anomaly_every_step`. Then `_diverged` hands over to
+framework.engine.divergence, which saves a crash checkpoint, re-runs the step under hooks and names the
+first module that went non-finite.
+
+What a logged row holds (throughput window, memory, state size) is framework.engine.telemetry's.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import resource
 import time
 import warnings
 from collections.abc import Generator, Iterator
@@ -33,37 +34,18 @@ import torch
 from torch import nn
 
 from framework.callback import Callback, TrainState
-from framework.engine import distributed, numerics
+from framework.engine import distributed, divergence, numerics
 from framework.engine.checkpoint import PREFIX, Checkpointer, rng_state, set_rng_state
 from framework.engine.config import TrainerConfig
 from framework.engine.evaluation import evaluate
 from framework.engine.preemption import Preempted, PreemptionHandler, agree
 from framework.engine.prefetch import Prefetcher, pinned, prefetch_depth
+from framework.engine.telemetry import Telemetry
 from framework.engine.threads import ThreadGovernor
 from framework.errors import NonFiniteError, PlaitError
 from framework.logger import Logger
 from framework.precision import PrecisionStrategy, params_of
 from framework.task import Batch, Task
-
-
-def process_age_s() -> float:
-    """Seconds since this process started (from /proc on Linux; elsewhere since the trainer module loaded)."""
-    try:
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time in clock ticks after boot
-        return float(Path("/proc/uptime").read_text().split()[0]) - started
-    except (OSError, IndexError, ValueError):
-        return time.perf_counter() - _LOADED
-
-
-_LOADED = time.perf_counter()
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory of this run: CUDA allocator peak on GPU, process peak RSS on CPU."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 @dataclass
@@ -79,46 +61,9 @@ class Components:
     callbacks: list[Callback] = field(default_factory=list)
 
 
-@dataclass
-class Throughput:
-    """The window since the last logged row: wall time, units (tokens or samples) and summed loss."""
-
-    start: float
-    loss_sum: torch.Tensor  # on the device; read on logging steps only
-    units: int = 0
-    micro_batches: int = 0
-    data_wait_s: float = 0.0  # seconds the loop waited for its next batch (on the device)
-
-    def add(self, step_loss: torch.Tensor, micro_batches: int) -> None:
-        """Count one optimizer step's loss (no host sync)."""
-        self.loss_sum += step_loss
-        self.micro_batches += micro_batches
-
-    def rate(self) -> float:
-        """Units per second since the window started."""
-        return self.units / max(time.perf_counter() - self.start, 1e-9)
-
-    def data_wait_share(self) -> float:
-        """The share of the window's wall time spent waiting for data, in [0, 1]."""
-        return min(1.0, self.data_wait_s / max(time.perf_counter() - self.start, 1e-9))
-
-    def reset(self) -> None:
-        """Start a new window now."""
-        self.start, self.units, self.micro_batches, self.data_wait_s = time.perf_counter(), 0, 0, 0.0
-        self.loss_sum.zero_()
-
-
 def _every(n: int, step: int) -> bool:
     """True on every n-th step (never when n is 0)."""
     return n > 0 and step % n == 0
-
-
-@dataclass
-class Replay:
-    """What re-running the current step needs: the RNG state before it and its micro-batches."""
-
-    rng: tuple[torch.Tensor, torch.Tensor | None]
-    batches: list[Batch]
 
 
 class Trainer:
@@ -146,9 +91,8 @@ class Trainer:
         self.history: list[dict[str, float]] = []  # every logged row, for summaries and tests
         self._fit_start = 0.0  # perf_counter() when fit() began
         self._elapsed_before = 0.0  # seconds trained before a resume
-        self._replay = Replay(numerics.rng_snapshot(device), [])
-        self._window = Throughput(0.0, torch.zeros((), device=device))
-        self._state_mb: float | None = None  # see _state_megabytes
+        self._replay = divergence.Replay.before_step(device)
+        self._telemetry = Telemetry(device, parts.model, parts.optimizer, parts.precision)
         self.governor = governor  # lowers CPU threads while other processes keep the cores busy
 
     @property
@@ -249,24 +193,22 @@ class Trainer:
     def _begin(self) -> None:
         """Start the clocks and the throughput window, tell the observers, put the model in training mode."""
         self._fit_start = time.perf_counter()
-        self._window = Throughput(self._fit_start, torch.zeros((), device=self.device))
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)  # per run, also when a sweep runs several in one process
+        self._telemetry.start(self._fit_start)
         for obs in self.observers:
             obs.on_fit_start(self.state)
         self.parts.model.train()
 
     def _forward_backward(self, batches: Iterator[Batch]) -> torch.Tensor:
         """Forward and backward over `grad_accum_steps` micro-batches; returns their summed loss (detached)."""
-        p, accum = self.parts, self.cfg.grad_accum_steps
-        self._replay = Replay(numerics.rng_snapshot(self.device), [])  # to re-run this step if it diverges
+        p, accum, window = self.parts, self.cfg.grad_accum_steps, self._telemetry.window
+        self._replay = divergence.Replay.before_step(self.device)  # to re-run this step if it diverges
         step_loss: torch.Tensor | None = None
         for i in range(accum):
             waited = time.perf_counter()
             batch = next(batches)
-            self._window.units += batch.n_tokens if p.task.throughput_unit == "tokens" else batch.n_samples
+            window.units += batch.n_tokens if p.task.throughput_unit == "tokens" else batch.n_samples
             batch = batch.to(self.device)
-            self._window.data_wait_s += time.perf_counter() - waited
+            window.data_wait_s += time.perf_counter() - waited
             self._replay.batches.append(batch)
             with self._no_sync(i < accum - 1):
                 with p.precision.autocast():
@@ -275,7 +217,7 @@ class Trainer:
             micro = loss.detach().float()
             step_loss = micro if step_loss is None else step_loss + micro
         assert step_loss is not None
-        self._window.add(step_loss, accum)
+        window.add(step_loss, accum)
         return step_loss
 
     def _no_sync(self, non_final: bool) -> Any:
@@ -308,29 +250,12 @@ class Trainer:
 
     def _log_train_row(self, step: int) -> None:
         """Log the training row of the window since the last one (the only place that reads device values)."""
-        p, window = self.parts, self._window
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)  # honest timing on logging steps only
-        row = {
-            "train/loss": distributed.mean(window.loss_sum).item() / window.micro_batches,
-            "train/lr": p.optimizer.param_groups[0]["lr"],
-            f"train/{p.task.throughput_unit}_per_s": window.rate(),
-            "train/epoch": self.state.epoch,
-            "sys/elapsed_s": self.elapsed_s(),
-            "sys/peak_memory_mb": peak_memory_mb(self.device),
-            "sys/state_mb": self._state_megabytes(),
-            "sys/data_wait_share": window.data_wait_share(),
-        }
-        if self.governor is not None:
-            row["sys/threads"] = self.governor.threads
-            row["sys/cpu_neighbours"] = self.governor.others
-        if not self.history:  # the first row of this process: how long start-up took
-            row["sys/startup_s"] = process_age_s()
-        row.update({f"precision/{k}": v for k, v in p.precision.metrics().items()})
+        unit, first = self.parts.task.throughput_unit, not self.history
+        row = self._telemetry.row(unit, self.state.epoch, self.elapsed_s, self.governor, first=first)
         self._log(row, step)
         if not math.isfinite(row["train/loss"]):
             self._diverged(f"the mean training loss of the steps up to {step} is non-finite")
-        window.reset()
+        self._telemetry.window.reset()
 
     def _checkpoint_this_step(self) -> Path:
         """The checkpoint of the current step: the one already written, else a new one."""
@@ -353,41 +278,11 @@ class Trainer:
             self._diverged("non-finite loss or gradient (trainer.detect_anomaly_every_step)")
 
     def _diverged(self, reason: str) -> NoReturn:
-        """Save a crash checkpoint, re-run this step's batches under hooks, write nan_report.json and raise.
-
-        The crash checkpoint (`<run>/crash/`, never picked by resume=auto) holds the weights of the last
-        finished step; its data position is past the failing batches.
-        """
-        p, s = self.parts, self.state
-        state, crash_dir = self.state_dict(), Checkpointer(s.run_dir / "crash", keep_last=1)
-        crash = crash_dir.save(s.step, state, self.checkpoint_files) if distributed.is_main() else crash_dir.directory
-        numerics.restore_rng(self._replay.rng, self.device)
-        finding = None
-        for batch in self._replay.batches:
-
-            def compute_loss(batch: Batch = batch) -> torch.Tensor:
-                with p.precision.autocast():
-                    return p.task.loss(p.model, batch)
-
-            finding = numerics.locate_nonfinite(p.model, compute_loss, p.precision.backward)
-            if finding is not None:
-                break
-        report = numerics.NonFiniteReport(s.step, reason, finding, str(crash), p.precision.divergence_advice())
-        path = report.write(s.run_dir) if distributed.is_main() else s.run_dir
-        metrics = {f"precision/{k}": v for k, v in p.precision.metrics().items()}
-        self._log({"train/diverged": 1.0, **metrics}, s.step)
-        raise numerics.DivergenceError(f"{report.message()} Report: {path}")
-
-    def _state_megabytes(self) -> float:
-        """Parameters, buffers, optimizer state and precision state (master weights, compensation), in MiB.
-
-        Measured once, on the first logging step (after the first update, all state exists), then reused.
-        """
-        if self._state_mb is None:
-            p = self.parts
-            held = [p.model.state_dict(), p.optimizer.state_dict()["state"], p.precision.state_dict()]
-            self._state_mb = numerics.tensor_megabytes(numerics.nested_tensors(held))
-        return self._state_mb
+        """Stop the run: crash checkpoint of the last finished step, this step re-run under hooks, nan_report.json."""
+        p, checkpoint = self.parts, self.state_dict()  # a collective under FSDP: every rank builds it
+        divergence.stop(
+            reason, self.state, self._replay, p.model, p.task, p.precision, checkpoint, self.checkpoint_files, self._log
+        )
 
     def evaluate(self, split: str = "val") -> dict[str, float]:
         """Evaluate on `split` under the precision's autocast; logs and returns `<split>/...` metrics."""
