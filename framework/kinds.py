@@ -1,12 +1,13 @@
 """The component kinds: one typed registry each, in one list that every other module reads.
 
 A kind's contract (what its components implement) is in its own module — `task.py`, `tokenizer.py`,
-`precision.py`, `logger.py`, `callback.py`; models, optimizers and schedulers are torch's own types.
+`precision.py`, `logger.py`, `callback.py`; models and optimizers are torch's own types, schedulers anything
+shaped like torch's LRScheduler (`Scheduler` below).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from framework.errors import PlaitError, closest
 from framework.registry import Registry
@@ -14,7 +15,6 @@ from framework.registry import Registry
 if TYPE_CHECKING:
     from torch import nn
     from torch.optim import Optimizer
-    from torch.optim.lr_scheduler import LRScheduler
 
     from framework.callback import Callback
     from framework.logger import Logger
@@ -22,11 +22,20 @@ if TYPE_CHECKING:
     from framework.task import Task
     from framework.tokenizer import Tokenizer
 
+
+class Scheduler(Protocol):
+    """What the trainer calls on a scheduler: torch's LRScheduler has it, and so may a lighter class."""
+
+    def step(self) -> None: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state_dict: dict[str, Any], /) -> None: ...
+
+
 TOKENIZERS: Registry[Tokenizer] = Registry("tokenizer")
 MODELS: Registry[nn.Module] = Registry("model")
 PRECISIONS: Registry[PrecisionStrategy] = Registry("precision")
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
-SCHEDULERS: Registry[LRScheduler] = Registry("scheduler")
+SCHEDULERS: Registry[Scheduler] = Registry("scheduler")
 TASKS: Registry[Task] = Registry("task")
 LOGGERS: Registry[Logger] = Registry("logger", multi=True)
 CALLBACKS: Registry[Callback] = Registry("callback", multi=True)

@@ -93,6 +93,6 @@ class ConsoleLogger(Logger):
 
 
 @LOGGERS.register("console", config=ConsoleLoggerConfig)
-def build_console(cfg: ConsoleLoggerConfig, *, run_dir: Path, config: dict) -> ConsoleLogger:
+def build_console(cfg: ConsoleLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> ConsoleLogger:
     """Progress bar on a terminal, throttled plain lines elsewhere."""
     return ConsoleLogger(cfg)

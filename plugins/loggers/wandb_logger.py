@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional, cast
 
 from framework import LOGGERS, Choice, ComponentConfig, Logger, PlaitError, TrainState, looks_like_secret, scrub_argv
 
@@ -60,7 +60,7 @@ def scrubbed_argv() -> Iterator[None]:
 class WandbLogger(Logger):
     """Logs the resolved config and every metric; the run directory lives under `<run_dir>/wandb`."""
 
-    def __init__(self, cfg: WandbLoggerConfig, run_dir: Path, config: dict) -> None:
+    def __init__(self, cfg: WandbLoggerConfig, run_dir: Path, config: dict[str, Any]) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
         self.config = scrub(config)
@@ -88,7 +88,7 @@ class WandbLogger(Logger):
                 name=self.cfg.name,
                 config=self.config,
                 dir=str(self.run_dir),
-                mode=self.mode,
+                mode=cast(Literal["offline", "online", "disabled"], self.mode),  # a WandbMode value, checked above
                 id=self.run_id,
                 resume="allow",
                 settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
@@ -115,6 +115,6 @@ class WandbLogger(Logger):
 
 
 @LOGGERS.register("wandb", config=WandbLoggerConfig)
-def build_wandb(cfg: WandbLoggerConfig, *, run_dir: Path, config: dict) -> WandbLogger:
+def build_wandb(cfg: WandbLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> WandbLogger:
     """Weights & Biases (offline by default; `wandb sync` uploads later)."""
     return WandbLogger(cfg, run_dir, config)

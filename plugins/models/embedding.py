@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional, cast
 
 import torch
 from torch import Tensor, nn
@@ -147,13 +147,12 @@ def make_embedding(vocab_size: int, d_model: int, pad_id: int, cfg: EmbeddingCon
     if embedding.padding_idx is not None:
         with torch.no_grad():
             embedding.weight[embedding.padding_idx].zero_()
-    embedding.coverage = None
+    coverage: Coverage | None = None
     if cfg.pretrained_embeddings:
-        embedding.coverage = load_pretrained(
-            embedding, cfg.pretrained_embeddings, spec.vocab, freeze=cfg.freeze_embeddings
-        )
+        coverage = load_pretrained(embedding, cfg.pretrained_embeddings, spec.vocab, freeze=cfg.freeze_embeddings)
     elif cfg.freeze_embeddings:
         raise PlaitError("model.freeze_embeddings=true only makes sense with model.pretrained_embeddings=<path>")
+    cast(Any, embedding).coverage = coverage  # our attribute: nn.Module's __setattr__ is typed for tensors and modules
     return embedding
 
 

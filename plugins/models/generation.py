@@ -6,10 +6,10 @@ A model mixes in `Generation` and provides `forward(input_ids)` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from framework import sample_tokens
 
@@ -42,7 +42,8 @@ class Generation:
         def next_logits(ids: Tensor, new: Tensor) -> Tensor:
             nonlocal cache
             if not use_cache:
-                return self(ids)[:, -1]  # type: ignore[operator]
+                full: Tensor = cast(nn.Module, self)(ids)  # the class that mixes Generation in is an nn.Module
+                return full[:, -1]
             logits, cache = self.forward_cached(new, cache)
             return logits[:, -1]
 

@@ -19,7 +19,7 @@ class HFCausalLMConfig(HFModelConfig):
     """A GPT-2-shaped decoder built from the size fields, or `pretrained` loaded with AutoModelForCausalLM."""
 
     @classmethod
-    def tiny(cls, kind: str | None) -> dict | None:
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
         """Tiny options for the contract tests: language modeling only."""
         if kind not in (None, LANGUAGE_MODELING):
             return None
@@ -36,7 +36,8 @@ class HFCausalLM(Generation, HFModel):
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         mask = attention_mask.long() if attention_mask is not None else None
-        return self.hf(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
+        logits: Tensor = self.hf(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
+        return logits
 
     def forward_cached(self, input_ids: Tensor, cache: Any = None) -> tuple[Tensor, Any]:
         """Logits of the new tokens `input_ids` (B, T) given the key/value `cache` of earlier ones (None at first)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, TypedDict
 
 from torch import nn
 
@@ -50,7 +50,15 @@ class HFModel(nn.Module):
         self.hf.save_pretrained(str(directory))
 
 
-def special_ids(spec: TaskSpec) -> dict[str, int | None]:
+class SpecialIds(TypedDict):
+    """The special-token fields of a transformers config."""
+
+    pad_token_id: int | None
+    bos_token_id: int | None
+    eos_token_id: int | None
+
+
+def special_ids(spec: TaskSpec) -> SpecialIds:
     """pad/bos/eos ids for a transformers config, from the task spec."""
     return {
         "pad_token_id": spec.pad_id,

@@ -28,7 +28,7 @@ class HFEncoderClassifierConfig(HFModelConfig):
     """A BERT-shaped encoder built from the size fields, or `pretrained` loaded with a fresh head for the task."""
 
     @classmethod
-    def tiny(cls, kind: str | None) -> dict | None:
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
         """Tiny options for the contract tests: classification; question answering is tested in test_hf_qa.py."""
         if kind not in (None, CLASSIFICATION, QUESTION_ANSWERING):
             return None
@@ -79,7 +79,8 @@ class HFEncoderClassifier(HFEncoder):
             input_ids = torch.cat([input_ids.new_full((input_ids.shape[0], 1), self.cls_id), input_ids], dim=1)
             if attention_mask is not None:
                 attention_mask = torch.cat([attention_mask.new_ones(attention_mask.shape[0], 1), attention_mask], 1)
-        return self.encode(input_ids, attention_mask).logits
+        logits: Tensor = self.encode(input_ids, attention_mask).logits
+        return logits
 
 
 class HFStoryQA(HFEncoder):
@@ -96,7 +97,8 @@ class HFStoryQA(HFEncoder):
 
     def forward(self, story: Tensor, question: Tensor) -> Tensor:
         ids, keep = flatten_story(story, question, self.pad_id, cls_id=self.cls_id, sep_id=self.sep_id)
-        return self.encode(ids, keep, segment_ids(ids, self.sep_id)).logits
+        logits: Tensor = self.encode(ids, keep, segment_ids(ids, self.sep_id)).logits
+        return logits
 
 
 class HFSpanQA(HFEncoder):

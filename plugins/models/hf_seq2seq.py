@@ -17,7 +17,7 @@ class HFSeq2SeqConfig(HFModelConfig):
     """A T5-shaped encoder-decoder (relative positions, so max_length is unused) or `pretrained` via AutoModelForSeq2SeqLM."""
 
     @classmethod
-    def tiny(cls, kind: str | None) -> dict | None:
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
         """Tiny options for the contract tests: seq2seq only."""
         if kind not in (None, SEQ2SEQ):
             return None
@@ -39,7 +39,8 @@ class HFSeq2Seq(HFModel):
 
     def encode(self, src_ids: Tensor, src_mask: Tensor) -> Tensor:
         """Encoder states (B, S, d_model) of the source."""
-        return self.hf.get_encoder()(input_ids=src_ids, attention_mask=src_mask.long()).last_hidden_state
+        states: Tensor = self.hf.get_encoder()(input_ids=src_ids, attention_mask=src_mask.long()).last_hidden_state
+        return states
 
     def decode(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor) -> Tensor:
         """Logits (B, T, target vocab) of each next target token given the encoder states."""
@@ -51,7 +52,8 @@ class HFSeq2Seq(HFModel):
             decoder_input_ids=tgt_in,
             use_cache=False,
         )
-        return out.logits[..., : self.target_vocab_size]
+        logits: Tensor = out.logits
+        return logits[..., : self.target_vocab_size]
 
 
 def t5_config(cfg: HFSeq2SeqConfig, spec: TaskSpec, vocab_size: int) -> Any:
@@ -60,6 +62,8 @@ def t5_config(cfg: HFSeq2SeqConfig, spec: TaskSpec, vocab_size: int) -> Any:
 
     ids = special_ids(spec)
     start = ids["bos_token_id"] if ids["bos_token_id"] is not None else spec.pad_id
+    # T5Config stores fields beyond its signature (bos_token_id, decoder_start_token_id) but does not declare them
+    extra: dict[str, Any] = {"decoder_start_token_id": start, **ids}
     return T5Config(
         vocab_size=vocab_size,
         d_model=cfg.d_model,
@@ -69,8 +73,7 @@ def t5_config(cfg: HFSeq2SeqConfig, spec: TaskSpec, vocab_size: int) -> Any:
         num_decoder_layers=cfg.n_layers,
         num_heads=cfg.n_heads,
         dropout_rate=cfg.dropout,
-        decoder_start_token_id=start,
-        **ids,
+        **extra,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol, cast
+
 import torch
 from torch import Tensor, nn
 
@@ -37,6 +39,14 @@ def flatten_story(
     return ids[:, :width], keep[:, :width]
 
 
+class TokenFeatures(Protocol):
+    """The encoder EncoderQA wraps (RNNClassifier, TransformerEncoderClassifier): token and pooled features, a head."""
+
+    head: nn.Module
+
+    def features(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
+
+
 class EncoderQA(nn.Module):
     """QA heads on an encoder with `features(ids, mask) -> (tokens (B, T, D), pooled (B, D))` and `head`.
 
@@ -52,13 +62,16 @@ class EncoderQA(nn.Module):
 
     def forward(self, *inputs: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         """(story, question) -> (B, n_answers); (input_ids, attention_mask) -> (start, end) (B, T) each."""
+        encoder = cast(TokenFeatures, self.encoder)
         if self.span:
-            tokens, _ = self.encoder.features(inputs[0], inputs[1])
-            start, end = self.encoder.head(tokens).unbind(-1)
+            tokens, _ = encoder.features(inputs[0], inputs[1])
+            spans: Tensor = encoder.head(tokens)  # (B, T, 2)
+            start, end = spans.unbind(-1)
             return start, end
         ids, keep = flatten_story(inputs[0], inputs[1], self.pad_id)
-        _, pooled = self.encoder.features(ids, keep)
-        return self.encoder.head(pooled)
+        _, pooled = encoder.features(ids, keep)
+        logits: Tensor = encoder.head(pooled)
+        return logits
 
 
 def qa_outputs(spec: TaskSpec) -> int:

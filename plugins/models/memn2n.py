@@ -29,6 +29,7 @@ forward(story (B, N, L) long, question (B, Q) long) -> answer logits (B, n_answe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -42,7 +43,7 @@ class MemN2NConfig(ComponentConfig):
     """Width, hops and encodings of the end-to-end memory network."""
 
     @classmethod
-    def tiny(cls, kind: str | None) -> dict | None:
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
         """Tiny options for the contract tests; its one kind (question answering) is tested in test_memn2n.py."""
         return {"d_model": 8, "hops": 2} if kind in (None, QUESTION_ANSWERING) else None
 
@@ -69,6 +70,8 @@ def position_weights(mask: Tensor, d: int) -> Tensor:
 class MemN2N(nn.Module):
     """End-to-end memory network with adjacent weight tying, PE, TE and optional linear start."""
 
+    trained_steps: Tensor  # a buffer: training forward passes so far (for the linear start)
+
     def __init__(self, cfg: MemN2NConfig, spec: TaskSpec) -> None:
         super().__init__()
         if cfg.hops < 1 or cfg.d_model < 1:
@@ -78,13 +81,12 @@ class MemN2N(nn.Module):
         self.cfg = cfg
         self.pad_id = spec.pad_id
         self.memory_size = int(spec.extra.get("memory_size", 50))
-        self.embed = nn.ModuleList(
-            nn.Embedding(spec.vocab_size, cfg.d_model, padding_idx=spec.pad_id) for _ in range(cfg.hops + 1)
-        )
+        tables = [nn.Embedding(spec.vocab_size, cfg.d_model, padding_idx=spec.pad_id) for _ in range(cfg.hops + 1)]
+        self.embed = nn.ModuleList(tables)
         self.temporal = nn.Parameter(torch.zeros(cfg.hops + 1, self.memory_size, cfg.d_model))
         self.out = nn.Linear(cfg.d_model, spec.n_classes or 2, bias=False)
         self.register_buffer("trained_steps", torch.zeros((), dtype=torch.long))
-        for emb in self.embed:
+        for emb in tables:
             nn.init.normal_(emb.weight, std=cfg.init_std)
             with torch.no_grad():
                 emb.weight[spec.pad_id].zero_()
@@ -93,7 +95,7 @@ class MemN2N(nn.Module):
 
     def _encode(self, table: int, ids: Tensor) -> Tensor:
         """Sentence vectors (..., d) of word ids (..., L) with embedding table `table`."""
-        words = self.embed[table](ids)  # (..., L, d)
+        words: Tensor = self.embed[table](ids)  # (..., L, d)
         if self.cfg.position_encoding:
             words = words * position_weights(ids != self.pad_id, self.cfg.d_model).to(words.dtype)
         return words.sum(-2)
@@ -138,7 +140,8 @@ class MemN2N(nn.Module):
             else:
                 attention = scores.masked_fill(~real, float("-inf")).softmax(-1).nan_to_num(0.0)
             u = u + torch.einsum("bn,bnd->bd", attention, output)
-        return self.out(u)
+        logits: Tensor = self.out(u)
+        return logits
 
 
 @MODELS.register("memn2n", config=MemN2NConfig)

@@ -40,6 +40,10 @@ def sinusoidal_table(max_length: int, dim: int, base: float = 10000.0) -> Tensor
 class PositionalEncoding(nn.Module):
     """Where a token sits: `add()` adds learned/sinusoidal vectors to embeddings, `rope()` gives rotary tables."""
 
+    table: Tensor  # buffers, registered for their kind only: sinusoidal (L, D); rope cos and sin (L, Dh/2)
+    cos: Tensor
+    sin: Tensor
+
     def __init__(self, kind: str, max_length: int, d_model: int, n_heads: int, rope_base: float = 10000.0) -> None:
         super().__init__()
         if kind not in POSITIONAL_KINDS:
@@ -66,7 +70,8 @@ class PositionalEncoding(nn.Module):
     def add(self, x: Tensor, positions: Tensor) -> Tensor:
         """x (B, T, D) + encodings of `positions`; unchanged for rope."""
         if self.learned is not None:
-            return x + self.learned(positions)
+            learned: Tensor = self.learned(positions)
+            return x + learned
         if self.kind == "sinusoidal":
             return x + self.table[positions].to(x.dtype)
         return x

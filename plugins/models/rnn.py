@@ -7,6 +7,7 @@ Luong or Bahdanau attention). Shapes: B batch, T length, E = d_model, H = d_hidd
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -33,7 +34,7 @@ class LSTMConfig(RNNConfig):
     """LSTM model options (cuDNN nn.LSTM)."""
 
     @classmethod
-    def tiny(cls, kind: str | None) -> dict | None:
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
         """Tiny options for the contract tests (framework.testing.ModelContract): every task kind."""
         if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
             return None
@@ -45,7 +46,7 @@ class GRUConfig(RNNConfig):
     """GRU model options (cuDNN nn.GRU)."""
 
     @classmethod
-    def tiny(cls, kind: str | None) -> dict | None:
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
         """Tiny options for the contract tests: every task kind; seq2seq with additive attention."""
         if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
             return None
@@ -83,7 +84,8 @@ class RNNClassifier(nn.Module):
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """input_ids (B, T), attention_mask (B, T) -> logits (B, n_classes)."""
-        return self.head(self.features(input_ids, attention_mask)[1])
+        logits: Tensor = self.head(self.features(input_ids, attention_mask)[1])
+        return logits
 
 
 class RNNLanguageModel(Generation, nn.Module):
@@ -106,7 +108,8 @@ class RNNLanguageModel(Generation, nn.Module):
         """input_ids (B, T) -> logits (B, T, V); padding positions give logits of zeros."""
         keep = attention_mask.bool() if attention_mask is not None else None
         out, _ = self.rnn(self.drop(self.embed(input_ids)), keep)  # (B, T, H)
-        return self.head(self.drop(out))
+        logits: Tensor = self.head(self.drop(out))
+        return logits
 
     def forward_cached(self, input_ids: Tensor, cache: State | None) -> tuple[Tensor, State]:
         """input_ids (B, T) continuing from recurrent state `cache` -> logits (B, T, V) and the new state."""

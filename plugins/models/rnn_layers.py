@@ -38,7 +38,8 @@ class RecurrentStack(nn.Module):
     def forward(self, x: Tensor, keep: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
         """x (B, T, E), keep (B, T) right-padded -> outputs (B, T, H * dirs) (zeros at padding), final state."""
         if keep is None:
-            return self.rnn(x, state)
+            unpacked: tuple[Tensor, State] = self.rnn(x, state)
+            return unpacked
         lengths = keep.sum(1).clamp_min(1).cpu()  # pack needs host lengths >= 1
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, state = self.rnn(packed, state)
@@ -93,7 +94,8 @@ class BahdanauAttention(nn.Module):
 
     def keys(self, memory: Tensor) -> Tensor:
         """U m_s, computed once per sequence: (B, S, M) -> (B, S, A)."""
-        return self.key(memory)
+        projected: Tensor = self.key(memory)
+        return projected
 
     def forward(self, query: Tensor, keys: Tensor, memory: Tensor, keep: Tensor | None) -> tuple[Tensor, Tensor]:
         """query (B, T, H) -> context (B, T, M), weights (B, T, S)."""

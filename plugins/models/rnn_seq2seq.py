@@ -44,7 +44,7 @@ class RNNSeq2Seq(nn.Module):
         n_states = 2 if cell == "lstm" else 1  # LSTM carries (h, c)
         self.bridge = nn.Linear(d_mem, n_states * cfg.n_layers * h)  # mean memory -> initial decoder state
         if cfg.attention == "luong":
-            self.attention = LuongAttention(h, d_mem, cfg.luong_score)
+            self.attention: LuongAttention | BahdanauAttention = LuongAttention(h, d_mem, cfg.luong_score)
             d_dec_in = cfg.d_model
         else:
             self.attention = BahdanauAttention(h, d_mem, h)
@@ -56,6 +56,7 @@ class RNNSeq2Seq(nn.Module):
     def encode(self, src_ids: Tensor, src_mask: Tensor | None) -> Tensor:
         """src_ids (B, S), src_mask (B, S) bool, right-padded -> memory (B, S, M), zeros at padding."""
         keep = src_mask.bool() if src_mask is not None else None
+        memory: Tensor
         memory, _ = self.encoder(self.drop(self.src_embed(src_ids)), keep)
         return memory
 
@@ -78,7 +79,8 @@ class RNNSeq2Seq(nn.Module):
         else:
             h, context = self._bahdanau_steps(y, state, keys, memory, keep)
         attentional = torch.tanh(self.combine(torch.cat([h, context.to(h.dtype)], dim=-1)))  # (B, T, H)
-        return self.head(self.drop(attentional))
+        logits: Tensor = self.head(self.drop(attentional))
+        return logits
 
     def _bahdanau_steps(
         self, y: Tensor, state: State, keys: Tensor, memory: Tensor, keep: Tensor

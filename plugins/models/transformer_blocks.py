@@ -103,7 +103,8 @@ class FeedForward(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, T, D) -> (B, T, D)."""
-        return self.net(x)
+        out: Tensor = self.net(x)
+        return out
 
 
 class TransformerBlock(nn.Module):
@@ -134,7 +135,7 @@ class TransformerBlock(nn.Module):
         """x (B, T, D) -> (B, T, D) and the self-attention keys/values (+ the memory's, with cross-attention)."""
         h, kv = self.attn(self.norm1(x), mask=mask, is_causal=is_causal, rope=rope, past=past[:2] if past else None)
         x = x + self.drop(h)
-        if self.cross_attn is not None:
+        if self.cross_attn is not None and self.norm_cross is not None:  # both or neither (`cross`)
             cross_past = past[2:] if past is not None and len(past) == 4 else None
             h, cross_kv = self.cross_attn(self.norm_cross(x), memory=memory, mask=memory_mask, past=cross_past)
             x = x + self.drop(h)

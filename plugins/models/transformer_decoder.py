@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -18,7 +19,7 @@ class TransformerDecoderConfig(TransformerConfig):
     """Size and shape of the causal language model."""
 
     @classmethod
-    def tiny(cls, kind: str | None) -> dict | None:
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
         """Tiny options for the contract tests: language modeling only."""
         if kind not in (None, LANGUAGE_MODELING):
             return None
@@ -48,7 +49,8 @@ class TransformerDecoderLM(Generation, nn.Module):
         """
         keep = attention_mask.bool() if attention_mask is not None else None
         x, _ = self.decoder(self.decoder.embed(input_ids), keep)  # (B, T, D)
-        return self.head(x)
+        logits: Tensor = self.head(x)
+        return logits
 
     def forward_cached(self, input_ids: Tensor, cache: list[KV] | None) -> tuple[Tensor, list[KV]]:
         """input_ids (B, T) following the cached positions (cache=None to start) -> logits and the new cache."""

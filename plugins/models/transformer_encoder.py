@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +26,7 @@ class TransformerEncoderConfig(TransformerConfig):
     """Size and shape of the encoder classifier."""
 
     @classmethod
-    def tiny(cls, kind: str | None) -> dict | None:
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
         """Tiny options for the contract tests: classification only."""
         if kind not in (None, CLASSIFICATION):
             return None
@@ -66,7 +67,8 @@ class TransformerEncoderClassifier(nn.Module):
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """input_ids (B, T), attention_mask (B, T) bool -> logits (B, n_classes)."""
-        return self.head(self.features(input_ids, attention_mask)[1])
+        logits: Tensor = self.head(self.features(input_ids, attention_mask)[1])
+        return logits
 
 
 @MODELS.register("transformer_encoder", config=TransformerEncoderConfig)

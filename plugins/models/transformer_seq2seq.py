@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from torch import Tensor, nn
 
@@ -18,7 +18,7 @@ class TransformerSeq2SeqConfig(TransformerConfig):
     """Size and shape of the encoder-decoder."""
 
     @classmethod
-    def tiny(cls, kind: str | None) -> dict | None:
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
         """Tiny options for the contract tests: seq2seq only."""
         if kind not in (None, SEQ2SEQ):
             return None
@@ -63,6 +63,7 @@ class TransformerSeq2Seq(nn.Module):
     def encode(self, src_ids: Tensor, src_mask: Tensor | None) -> Tensor:
         """src_ids (B, S), src_mask (B, S) bool -> memory (B, S, D)."""
         keep = src_mask.bool() if src_mask is not None else None
+        memory: Tensor
         memory, _ = self.encoder(self.encoder.embed(src_ids), keep)
         return memory
 
@@ -70,7 +71,8 @@ class TransformerSeq2Seq(nn.Module):
         """tgt_in (B, T) (BOS + target so far), memory (B, S, D), src_mask (B, S) -> logits (B, T, target vocab)."""
         keep = src_mask.bool() if src_mask is not None else None
         x, _ = self.decoder(self.decoder.embed(tgt_in), memory=memory, memory_keep=keep)
-        return self.head(x)
+        logits: Tensor = self.head(x)
+        return logits
 
     def decode_cached(
         self, tgt_new: Tensor, memory: Tensor, src_mask: Tensor | None, cache: list[KV] | None

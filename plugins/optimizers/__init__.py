@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,8 @@ def _build(
 ) -> torch.optim.Optimizer:
     """`optimizer` over the decay / no-decay groups of `model`, with the fastest kernels the device has."""
     groups = param_groups(model, weight_decay)
-    return optimizer(groups, **options, **fast_kernels(optimizer, groups))
+    make: Callable[..., torch.optim.Optimizer] = optimizer  # each subclass has its own options, not the base's
+    return make(groups, **options, **fast_kernels(optimizer, groups))
 
 
 @dataclass

@@ -8,6 +8,7 @@ strategy before the config is saved, so a run records (and reproduces by name) w
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,7 @@ class AutoPrecision(PrecisionStrategy):
     def optimizer_target(self, model: nn.Module) -> nn.Module:
         return self._strategy().optimizer_target(model)
 
-    def autocast(self):  # noqa: ANN201  (same context type as the resolved strategy)
+    def autocast(self) -> AbstractContextManager[Any]:
         return self._strategy().autocast()
 
     def backward(self, loss: torch.Tensor) -> None:

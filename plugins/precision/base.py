@@ -29,8 +29,9 @@ def clip_grads_(parameters: list[Tensor], max_norm: float) -> Tensor:
         return torch.zeros(())
     first = grads[0]
     if any(g.dtype != first.dtype or g.device != first.device for g in grads):
-        return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        norm: Tensor = torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+        return norm
+    total: Tensor = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
     return total
 

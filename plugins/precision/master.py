@@ -61,23 +61,27 @@ class MasterPrecision(BasePrecision):
         self.master.bind(model)
         return model
 
-    def optimizer_target(self, model: nn.Module) -> nn.Module:
+    def _master(self) -> MasterWeights:
+        """The master copy that setup() made."""
         assert self.master is not None, "call setup() first"
-        return self.master.module
+        return self.master
+
+    def optimizer_target(self, model: nn.Module) -> nn.Module:
+        return self._master().module
 
     def after_backward(self) -> None:
-        self.master.accumulate_grads()
+        self._master().accumulate_grads()
 
     def after_update(self) -> None:
-        self.master.copy_to_model()
+        self._master().copy_to_model()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "master": self.master.state_dict()}
+        return {**super().state_dict(), "master": self._master().state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         if "master" in state:
-            self.master.load_state_dict(state["master"])
+            self._master().load_state_dict(state["master"])
 
 
 @PRECISIONS.register("fp16_master", config=FP16MasterConfig)

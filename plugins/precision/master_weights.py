@@ -31,7 +31,7 @@ class MasterWeights:
             raise RuntimeError("master weights and model disagree on their parameters")
         self.copy_to_model()
 
-    def _pairs(self) -> zip:
+    def _pairs(self) -> zip[tuple[Tensor, nn.Parameter]]:
         return zip(self._model_params, self.module.parameters(), strict=True)
 
     @torch.no_grad()

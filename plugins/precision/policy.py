@@ -67,13 +67,13 @@ def keep_fp32(
         module.float()
         contexts: list[torch.autocast] = []
 
-        def enter(m: nn.Module, args: Any, kwargs: Any, _contexts: list = contexts) -> tuple[Any, Any]:
+        def enter(m: nn.Module, args: Any, kwargs: Any, _contexts: list[torch.autocast] = contexts) -> tuple[Any, Any]:
             ctx = torch.autocast(device_type, enabled=False)
             ctx.__enter__()
             _contexts.append(ctx)
             return cast_floats(args, torch.float32), cast_floats(kwargs, torch.float32)
 
-        def leave(m: nn.Module, args: Any, output: Any, _contexts: list = contexts) -> Any:
+        def leave(m: nn.Module, args: Any, output: Any, _contexts: list[torch.autocast] = contexts) -> Any:
             _contexts.pop().__exit__(None, None, None)
             return output if output_dtype is None else cast_floats(output, output_dtype)
 

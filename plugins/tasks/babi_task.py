@@ -102,7 +102,8 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
     # -- batches -------------------------------------------------------------------------------------
 
     def _lengths(self, data: BabiData) -> np.ndarray:
-        return np.minimum(data.n_context, self.cfg.memory_size)
+        lengths: np.ndarray = np.minimum(data.n_context, self.cfg.memory_size)
+        return lengths
 
     def _story_tensor(self, stories: list[list[np.ndarray]]) -> Tensor:
         """(B, N, L) ids: each story's sentences, oldest first, padded with all-pad sentences at the end."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Protocol, cast
 
 import torch
 from torch import Tensor, nn
@@ -21,9 +22,19 @@ from torch import Tensor, nn
 from framework import PlaitError
 
 
+class Seq2SeqParts(Protocol):
+    """The halves of the seq2seq contract (framework/task.py); beam search calls the cached pair only if present."""
+
+    def encode(self, src_ids: Tensor, src_mask: Tensor) -> Tensor: ...
+    def decode(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor) -> Tensor: ...
+    def decode_cached(self, tgt_new: Tensor, memory: Tensor, src_mask: Tensor, cache: Any) -> tuple[Tensor, Any]: ...
+    def reorder_cache(self, cache: Any, rows: Tensor) -> Any: ...
+
+
 def length_normalized(score: float, length: int, alpha: float) -> float:
     """GNMT length-normalised score of a hypothesis with `length` target tokens."""
-    return score / (((5 + length) / 6) ** alpha)
+    penalty: float = ((5 + length) / 6) ** alpha
+    return score / penalty
 
 
 @torch.no_grad()
@@ -37,16 +48,17 @@ def beam_search(
     beam_size: int = 4,
     max_new_tokens: int = 100,
     length_penalty: float = 0.6,
-    autocast: Callable[[], AbstractContextManager] = nullcontext,
+    autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
     use_cache: bool = True,
 ) -> list[list[int]]:
     """Best target ids (without BOS and EOS) for each source row of src_ids (B, S) / src_mask (B, S)."""
     if beam_size < 1 or max_new_tokens < 1:
         raise PlaitError(f"beam_size={beam_size} and max_length={max_new_tokens} must both be >= 1")
     n, k = src_ids.shape[0], beam_size
+    parts = cast(Seq2SeqParts, model)
     src_mask = src_mask.repeat_interleave(k, dim=0)  # (n * k, S): beam j of sentence b is row b * k + j
     with autocast():
-        memory = model.encode(src_ids.repeat_interleave(k, dim=0), src_mask)
+        memory = parts.encode(src_ids.repeat_interleave(k, dim=0), src_mask)
     tokens = torch.full((n * k, 1), bos_id, dtype=torch.long, device=src_ids.device)
     scores = torch.full((n, k), float("-inf"), device=src_ids.device)
     scores[:, 0] = 0.0  # one live beam at the start, so the first step does not pick duplicates
@@ -57,9 +69,9 @@ def beam_search(
     for step in range(1, max_new_tokens + 1):
         with autocast():
             if cached:
-                logits, cache = model.decode_cached(new, memory, src_mask, cache)
+                logits, cache = parts.decode_cached(new, memory, src_mask, cache)
             else:
-                logits = model.decode(tokens, memory, src_mask)
+                logits = parts.decode(tokens, memory, src_mask)
         logp = logits[:, -1].float().log_softmax(-1)  # (n * k, V)
         vocab = logp.shape[-1]
         cand = (scores.reshape(-1, 1) + logp).reshape(n, k * vocab)
@@ -87,7 +99,7 @@ def beam_search(
         tokens = torch.cat([tokens[rows], next_tok[:, None]], dim=1)
         scores = new_scores
         if cached:
-            cache, new = model.reorder_cache(cache, rows), next_tok[:, None]
+            cache, new = parts.reorder_cache(cache, rows), next_tok[:, None]
     for b in range(n):  # out of length: the live beams compete with the finished ones
         if not done[b]:
             for j, score in enumerate(scores[b].tolist()):

@@ -18,6 +18,7 @@ from framework import (
     CLASSIFICATION,
     TASKS,
     Batch,
+    DataError,
     Partials,
     Task,
     TaskSpec,
@@ -30,7 +31,6 @@ from plugins.tasks import synthetic_sentiment
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.classification_metrics import accuracy, confusion_matrix, format_report, macro_f1, per_class_report
 from plugins.tasks.text_data import (
-    DataError,
     Row,
     SplitData,
     TextDataConfig,

@@ -7,10 +7,18 @@ whole context each step. The context never exceeds `context` tokens: the uncache
 
 from __future__ import annotations
 
+from typing import Any, Protocol, cast
+
 import torch
 from torch import Tensor, nn
 
 from framework import PlaitError, model_device, sample_tokens
+
+
+class CachedLM(Protocol):
+    """The optional fast-decoding step of a language model (framework/task.py)."""
+
+    def forward_cached(self, input_ids: Tensor, cache: Any) -> tuple[Tensor, Any]: ...
 
 
 @torch.no_grad()
@@ -36,19 +44,21 @@ def generate_ids(
     device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     cached = use_cache and callable(getattr(model, "forward_cached", None))
+    lm = cast(CachedLM, model)  # called only when `cached`
     cache, filled = None, 0
 
     def next_logits(ids: Tensor, new: Tensor) -> Tensor:
         """Logits (1, V) of the next position after feeding `new` (or after re-running the context)."""
         nonlocal cache, filled
         if not cached:
-            return model(ids[:, -context:], None)[:, -1].float()
+            full: Tensor = model(ids[:, -context:], None)
+            return full[:, -1].float()
         if cache is None or filled + new.shape[1] > context:  # (re)start the cache from a window
             window = ids[:, -(context if cache is None else context // 2) :]
-            logits, cache = model.forward_cached(window, None)
+            logits, cache = lm.forward_cached(window, None)
             filled = window.shape[1]
         else:
-            logits, cache = model.forward_cached(new, cache)
+            logits, cache = lm.forward_cached(new, cache)
             filled += new.shape[1]
         return logits[:, -1].float()
 

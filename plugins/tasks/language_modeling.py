@@ -18,11 +18,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from framework import LANGUAGE_MODELING, TASKS, Batch, Partials, Task, TaskSpec, TokenizerFactory, require
+from framework import (
+    LANGUAGE_MODELING,
+    TASKS,
+    Batch,
+    DataError,
+    Partials,
+    Task,
+    TaskSpec,
+    TokenizerFactory,
+    read_utf8,
+    require,
+)
 from plugins.tasks.demo_corpora import lm_text
 from plugins.tasks.generation import generate_ids
 from plugins.tasks.text_data import (
-    DataError,
     DataFormat,
     SplitData,
     TextDataConfig,
@@ -30,7 +40,6 @@ from plugins.tasks.text_data import (
     detect_format,
     load_splits,
     read_records,
-    read_utf8,
     split_rows,
 )
 from plugins.tasks.token_cache import TokenCache, cache_root
@@ -145,8 +154,8 @@ class LanguageModelingTask(Task):
             starts = starts[: self.cfg.eval_max_blocks]
         tokens, size = self.tokens[split], self.cfg.block_size
         for b in range(start, math.ceil(len(starts) / batch_size)):
-            block = np.stack([tokens[s : s + size + 1] for s in starts[b * batch_size : (b + 1) * batch_size]])
-            block = torch.from_numpy(block.astype(np.int64))
+            rows = np.stack([tokens[s : s + size + 1] for s in starts[b * batch_size : (b + 1) * batch_size]])
+            block = torch.from_numpy(rows.astype(np.int64))
             x, y = block[:, :-1], block[:, 1:]
             yield Batch({"input_ids": x, "labels": y}, n_samples=x.shape[0], n_tokens=x.numel())
 

@@ -56,7 +56,7 @@ class TextDataConfig(ComponentConfig):
     def validate(self) -> None:
         """Range checks shared by the text tasks (and every int field they add that counts something)."""
         between(self, "val_ratio", 0, 1, low_open=True, high_open=True)
-        counts = ("max_length", "block_size", "bucket_pool_batches", "demo_size", "eval_max_blocks")
+        counts: tuple[str, ...] = ("max_length", "block_size", "bucket_pool_batches", "demo_size", "eval_max_blocks")
         counts += ("beam_size", "eval_beam_size", "max_decode_length", "eval_decode_limit")
         at_least(self, 1, *(n for n in counts if n in vars(self)))
 
@@ -177,7 +177,7 @@ def _text(path: Path, columns: Sequence[str]) -> list[Row]:
     return [(f"{path}:{i}", [line]) for i, line in enumerate(read_lines(path), 1)]
 
 
-def load_hf_dataset(spec: str, split: str):  # -> datasets.Dataset
+def load_hf_dataset(spec: str, split: str) -> Any:  # a datasets.Dataset
     """A dataset saved with `save_to_disk` (`dir`, or `dir#split` for one split of a DatasetDict)."""
     try:
         import datasets
@@ -286,7 +286,10 @@ def load_splits(
             check_path(path, f"task.{split}_path")
             out[split] = read(path, split)
     if "val" not in out:
-        split_off = holdout or (lambda rows: ratio_split(rows, cfg.val_ratio, cfg.seed))
+        # the default holdout splits a list of rows (T is a list then)
+        split_off: Callable[[Any], tuple[Any, Any]] = holdout or (
+            lambda rows: ratio_split(rows, cfg.val_ratio, cfg.seed)
+        )
         out["train"], out["val"] = split_off(out["train"])
     wanted = ("train", "val", "test") if only is None else (only,)
     return {split: out[split] for split in wanted if split in out}

@@ -331,7 +331,7 @@ class TranslationTask(Task):
 def corpus_scores(hypotheses: list[str], references: list[str]) -> dict[str, Any]:
     """sacrebleu corpus BLEU and chrF (default settings) with their signatures."""
     try:
-        from sacrebleu.metrics import BLEU, CHRF
+        from sacrebleu import BLEU, CHRF
     except ImportError:
         raise PlaitError("translation metrics need sacrebleu: pip install sacrebleu") from None
     bleu, chrf = BLEU(), CHRF()
