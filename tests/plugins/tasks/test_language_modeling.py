@@ -10,6 +10,7 @@ import pytest
 import torch
 from tiny import LANGUAGE_MODELING, char_factory
 
+import plugins.models  # noqa: F401  (registers the models these tests build)
 from framework.kinds import MODELS, TASKS
 from framework.testing import run_quick
 from plugins.tasks.generation import generate_ids
