@@ -129,20 +129,6 @@ def find_checkpoints(path: Path | str) -> list[Path]:
     return []
 
 
-def resolve_resume(resume: str, run_dir: Path) -> Path | None:
-    """Turn `trainer.resume` (auto | a checkpoint dir | a run dir) into a checkpoint path, without loading it.
-
-    `auto` with nothing to resume returns None (a fresh start); an explicit path that holds no
-    complete checkpoint is an error naming the path. `load_resume` also loads, with fallback.
-    """
-    if resume == "auto":
-        return latest_checkpoint(run_dir / "checkpoints")
-    found = find_checkpoints(resume)
-    if not found:
-        raise PlaitError(f"trainer.resume: no complete checkpoint in {resume} (looked for {PREFIX}*/{MARKER}).")
-    return found[0]
-
-
 def load_latest(path: Path | str, map_location: str | torch.device = "cpu", verify: bool = True) -> Loaded | None:
     """Load the newest checkpoint under `path` (see find_checkpoints) that loads, skipping damaged ones.
 
