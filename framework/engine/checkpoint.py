@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from framework.errors import PlaitError
+from framework.files import fsync_dir
 from framework.tokenizer import directory_digest
 
 STATE_FILE = "state.pt"
@@ -65,22 +66,14 @@ def fault_point(name: str, step: int) -> None:
         os._exit(137)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(root: Path) -> None:
     for path in sorted(root.rglob("*"), reverse=True):
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
         elif path.is_dir():
-            _fsync_dir(path)
-    _fsync_dir(root)
+            fsync_dir(path)
+    fsync_dir(root)
 
 
 def checkpoint_step(path: Path) -> int:
@@ -211,7 +204,7 @@ def clean_leftovers(directory: Path) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         removed.append(path)
     if removed:
-        _fsync_dir(directory)
+        fsync_dir(directory)
     return removed
 
 
@@ -279,7 +272,7 @@ class Checkpointer:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         fault_point("after_rename", step)
         self._prune(step)
         return final
@@ -296,7 +289,7 @@ class Checkpointer:
             fault_point("during_prune", step)
             shutil.rmtree(trash, ignore_errors=True)
         if doomed:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
 
 def load_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

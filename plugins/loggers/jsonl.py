@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from framework import LOGGERS, ComponentConfig, Logger, TrainState
+from framework import LOGGERS, ComponentConfig, Logger, TrainState, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ class JsonlLogger(Logger):
             log.warning("%s: dropped %d damaged line(s) (a run killed while writing)", self.path, dropped)
         repaired = b"".join(kept)
         if repaired != raw:
-            atomic_write_bytes(self.path, repaired)
+            atomic_write(self.path, repaired)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         if self._fh is None:
@@ -78,25 +77,6 @@ class JsonlLogger(Logger):
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` all at once: write a temporary file beside it, fsync, rename, fsync the dir."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @LOGGERS.register("jsonl", config=JsonlLoggerConfig)
