@@ -20,6 +20,7 @@ import os
 import pickle
 import random
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -57,6 +58,11 @@ class Loaded(NamedTuple):
     path: Path
     state: dict[str, Any]
     skipped: list[tuple[Path, str]]
+
+    def note_skipped(self) -> None:
+        """Tell the user on stderr which newer checkpoints were skipped on the way, and why."""
+        for skipped, why in self.skipped:
+            print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
 
 
 def fault_point(name: str, step: int) -> None:

@@ -6,7 +6,6 @@ path; nothing is written into the run. Dotted overrides edit the saved config (`
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -29,8 +28,7 @@ def open_checkpoint(path: Path | str) -> Loaded:
     loaded = load_latest(path)
     if loaded is None:
         raise PlaitError(f"no complete checkpoint under {path} (expected checkpoints/step_*/COMPLETE)")
-    for skipped, why in loaded.skipped:
-        print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
+    loaded.note_skipped()
     return loaded
 
 
