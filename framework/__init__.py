@@ -16,6 +16,7 @@ _EXPORTS = {
         "ConfigValueError", "DataError", "DuplicateComponentError", "NonFiniteError", "PlaitError",
         "UnknownComponentError", "UnsupportedPrecisionError",
     ],
+    "framework.files": ["atomic_write", "fsync_dir"],
     "framework.schema": ["NAME_FIELD", "Choice", "ComponentConfig", "above", "at_least", "between", "divides", "require"],
     # registries: one per kind
     "framework.registry": ["Registry"],
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         UnknownComponentError,
         UnsupportedPrecisionError,
     )
+    from framework.files import atomic_write, fsync_dir
     from framework.hardware import cpu_bf16_native, cuda_bf16_native, dtype_native
     from framework.kinds import (
         CALLBACKS,

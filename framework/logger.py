@@ -16,3 +16,10 @@ class Logger(Callback):
 
     def close(self, state: TrainState, status: str = "finished") -> None:
         """Flush and release resources; `status` is finished, failed or interrupted."""
+
+    def run_location(self) -> str | None:
+        """Where this logger keeps the run's record (a folder, a file or a URL), or None (the default).
+
+        Asked after `close`, so remember it once known; a sweep's summary lists it for each trial.
+        """
+        return None

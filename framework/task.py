@@ -145,8 +145,10 @@ class Task(ABC):
         return {}
 
 
-# Optional inference interfaces: a task kind declares the ones it supports by implementing them. The core
-# calls them under no_grad and the precision's autocast; a task finds the device with `model_device(model)`.
+# Optional inference interfaces: a task kind declares the ones it supports by implementing them (no base class
+# needed). `plait predict|translate|generate|answer` check `isinstance(task, <interface>)` (hence
+# runtime_checkable) and call them under no_grad and the precision's autocast (framework.engine.inference);
+# a task finds the device with `model_device(model)`.
 
 
 @runtime_checkable

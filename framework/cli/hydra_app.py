@@ -212,7 +212,7 @@ def _task(cfg: DictConfig) -> float | None:
         return None
     print_run_summary(result)
     if sweeping:
-        write_result(run_dir, cfg.objective, result.objective, result.history)
+        write_result(run_dir, cfg.objective, result.objective, result.history, result.logged)
     return result.objective
 
 

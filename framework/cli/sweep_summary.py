@@ -5,7 +5,8 @@ A Hydra callback (`hydra.callbacks.plait_sweep` in conf/train.yaml), so it works
 the trials' directories, because trials may have run in other processes or on other machines:
 
     <sweep>/<n>/.hydra/overrides.yaml   the trial's overrides (Hydra)
-    <sweep>/<n>/result.json             status, objective, best objective, metrics (written by the trial)
+    <sweep>/<n>/result.json             status, objective, best objective, where its loggers keep the run
+                                        (each logger's `run_location()`), written by the trial
     <sweep>/<n>/FAILED                  the error of a failed trial (framework.cli.hydra_app)
 
 A trial with neither file (killed, or never started) counts as failed. When any trial failed,
@@ -32,7 +33,7 @@ RESULT_FILE = "result.json"
 FAILED_FILE = "FAILED"
 CONCURRENT_ENV = "PLAIT_CONCURRENT_TRIALS"
 FAILED_EXIT_CODE = 1
-COLUMNS = ("trial", "overrides", "status", "objective", "best", "run_dir", "wandb")
+COLUMNS = ("trial", "overrides", "status", "objective", "best", "run_dir", "logged")
 MINIMISED = ("loss", "perplexity", "ppl", "error", "wer", "cer")  # objective names where lower is better
 LAST: dict[str, Any] = {"failed": 0, "rejected": []}  # the last summary's findings (read by the CLI); rejected:
 # (override, error) of sweep values that could not be composed, recorded as failed trials (framework.cli.hydra_app)
@@ -52,23 +53,26 @@ def best_value(rows: list[dict[str, Any]], objective: str) -> float | None:
     return min(values) if lower_is_better(objective) else max(values)
 
 
-def write_result(run_dir: Path, objective_name: str, objective: float | None, history: list[dict[str, Any]]) -> None:
-    """Record a finished trial for the sweep summary (called by the train command in a multirun)."""
+def write_result(
+    run_dir: Path,
+    objective_name: str,
+    objective: float | None,
+    history: list[dict[str, Any]],
+    logged: dict[str, str] | None = None,
+) -> None:
+    """Record a finished trial for the sweep summary (called by the train command in a multirun).
+
+    `logged`: logger name -> where it keeps the run (its `run_location()`), shown in the summary.
+    """
     payload = {
         "status": "ok",
         "objective_name": objective_name,
         "objective": objective,
         "best": best_value(history, objective_name),
-        "wandb": wandb_run(run_dir),
+        "logged": dict(logged or {}),
         "concurrent_trials": int(os.environ.get(CONCURRENT_ENV, "1")),
     }
     (run_dir / RESULT_FILE).write_text(json.dumps(payload, indent=1) + "\n")
-
-
-def wandb_run(run_dir: Path) -> str:
-    """The W&B run folder name of a run (`offline-run-...-<id>`), or '' without one."""
-    found = sorted((run_dir / "wandb").glob("*run-*")) if (run_dir / "wandb").is_dir() else []
-    return found[-1].name if found else ""
 
 
 def _overrides(run_dir: Path) -> str:
@@ -100,7 +104,7 @@ def trial_row(run_dir: Path, trial: str) -> dict[str, str]:
         "objective": _fmt(result.get("objective")),
         "best": _fmt(result.get("best")),
         "run_dir": str(run_dir),
-        "wandb": result.get("wandb", ""),
+        "logged": "; ".join(f"{name}: {where}" for name, where in result.get("logged", {}).items()),
     }
 
 

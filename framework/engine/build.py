@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -223,8 +222,7 @@ def resume_point(cfg: DictConfig, run_dir: Path) -> Loaded | None:
     checkpoint = load_resume(cfg.trainer.resume, run_dir) if cfg.trainer.resume else None
     if checkpoint is None:
         return None
-    for skipped, why in checkpoint.skipped:
-        print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
+    checkpoint.note_skipped()
     check_recorded_providers(providers_needed(checkpoint, RESUME_KINDS), context=f"resuming {checkpoint.path}")
     return checkpoint
 

@@ -20,6 +20,7 @@ import os
 import pickle
 import random
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from framework.errors import PlaitError
+from framework.files import fsync_dir
 from framework.tokenizer import directory_digest
 
 STATE_FILE = "state.pt"
@@ -57,6 +59,11 @@ class Loaded(NamedTuple):
     state: dict[str, Any]
     skipped: list[tuple[Path, str]]
 
+    def note_skipped(self) -> None:
+        """Tell the user on stderr which newer checkpoints were skipped on the way, and why."""
+        for skipped, why in self.skipped:
+            print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
+
 
 def fault_point(name: str, step: int) -> None:
     """Die like kill -9 here when PLAIT_FAULT_INJECT names this point and step (tests only)."""
@@ -65,22 +72,14 @@ def fault_point(name: str, step: int) -> None:
         os._exit(137)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(root: Path) -> None:
     for path in sorted(root.rglob("*"), reverse=True):
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
         elif path.is_dir():
-            _fsync_dir(path)
-    _fsync_dir(root)
+            fsync_dir(path)
+    fsync_dir(root)
 
 
 def checkpoint_step(path: Path) -> int:
@@ -127,20 +126,6 @@ def find_checkpoints(path: Path | str) -> list[Path]:
         if found:
             return found[::-1]
     return []
-
-
-def resolve_resume(resume: str, run_dir: Path) -> Path | None:
-    """Turn `trainer.resume` (auto | a checkpoint dir | a run dir) into a checkpoint path, without loading it.
-
-    `auto` with nothing to resume returns None (a fresh start); an explicit path that holds no
-    complete checkpoint is an error naming the path. `load_resume` also loads, with fallback.
-    """
-    if resume == "auto":
-        return latest_checkpoint(run_dir / "checkpoints")
-    found = find_checkpoints(resume)
-    if not found:
-        raise PlaitError(f"trainer.resume: no complete checkpoint in {resume} (looked for {PREFIX}*/{MARKER}).")
-    return found[0]
 
 
 def load_latest(path: Path | str, map_location: str | torch.device = "cpu", verify: bool = True) -> Loaded | None:
@@ -225,7 +210,7 @@ def clean_leftovers(directory: Path) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         removed.append(path)
     if removed:
-        _fsync_dir(directory)
+        fsync_dir(directory)
     return removed
 
 
@@ -293,7 +278,7 @@ class Checkpointer:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         fault_point("after_rename", step)
         self._prune(step)
         return final
@@ -310,7 +295,7 @@ class Checkpointer:
             fault_point("during_prune", step)
             shutil.rmtree(trash, ignore_errors=True)
         if doomed:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
 
 def load_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

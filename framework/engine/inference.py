@@ -6,11 +6,12 @@ path; nothing is written into the run. Dotted overrides edit the saved config (`
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from framework.engine.build import Built, build
 from framework.engine.checkpoint import Loaded, load_latest
@@ -18,14 +19,16 @@ from framework.engine.config import TrainConfig
 from framework.engine.evaluation import evaluate, run_inference
 from framework.errors import PlaitError
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 def open_checkpoint(path: Path | str) -> Loaded:
     """The newest checkpoint under `path` that loads (damaged newer ones are skipped, each named once)."""
     loaded = load_latest(path)
     if loaded is None:
         raise PlaitError(f"no complete checkpoint under {path} (expected checkpoints/step_*/COMPLETE)")
-    for skipped, why in loaded.skipped:
-        print(f"note: skipped checkpoint {skipped}: {why}", file=sys.stderr)
+    loaded.note_skipped()
     return loaded
 
 
@@ -61,15 +64,23 @@ def evaluate_split(built: Built, split: str, batch_size: int | None = None) -> d
     return {f"{split}/{k}": v for k, v in raw.items()}
 
 
-def call_task(built: Built, method: str, command: str, kind: str, *args: Any, **kwargs: Any) -> Any:
-    """Run the task's inference `method` (part of a documented interface) under no_grad and autocast.
+def task_as(built: Built, interface: type[Any], command: str, kind: str) -> Any:
+    """The run's task, checked to implement the inference `interface` (framework.task's runtime-checkable
+    Predictor, Translator, TextGenerator, Answerer) that `plait <command>` calls; else an error naming the fit.
 
-    A task without it gets an error saying which tasks `plait <command>` works with.
+    Annotate the result with the interface (`task: Predictor = task_as(...)`): mypy cannot pass a Protocol
+    class as `type[T]`, so the return type is the caller's to state.
     """
-    found = getattr(built.task, method, None)
-    if not callable(found):
+    task = built.task
+    if not isinstance(task, interface):
         raise PlaitError(
-            f"plait {command} works with {kind} tasks; this run's task ({type(built.task).__name__}) has no "
-            f"{method}(). See `plait --help` for the command that fits it"
+            f"plait {command} works with {kind} tasks; this run's task ({type(task).__name__}) does not implement "
+            f"framework.{interface.__name__}. See `plait --help` for the command that fits it"
         )
-    return run_inference(built.precision, found, built.model, *args, **kwargs)
+    return task
+
+
+def infer(built: Built, method: Callable[Concatenate[nn.Module, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Call a task's inference `method` (from `task_as`) on the run's model, under no_grad and autocast."""
+    result: R = run_inference(built.precision, method, built.model, *args, **kwargs)
+    return result

@@ -51,4 +51,6 @@ def train(
         warnings.warn(
             f"objective '{cfg.objective}' was not reported; metrics were: {', '.join(sorted(metrics))}", stacklevel=2
         )
-    return RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history)
+    loggers = zip(cfg.logger, built.loggers, strict=False)  # by name; other ranks than 0 have no loggers
+    logged = {name: where for name, logger in loggers if (where := logger.run_location())}
+    return RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged)

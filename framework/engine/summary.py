@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -15,6 +15,7 @@ class RunResult:
     run_dir: Path
     checkpoint: Path | None
     history: list[dict[str, float]]
+    logged: dict[str, str] = field(default_factory=dict)  # logger name -> its run_location(), where it has one
 
 
 def print_run_summary(result: RunResult) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
-from framework import LOGGERS, ComponentConfig, Logger, TrainState
+from framework import LOGGERS, ComponentConfig, Logger, TrainState, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,12 @@ class JsonlLogger(Logger):
 
     def __init__(self, cfg: JsonlLoggerConfig, run_dir: Path) -> None:
         self.path = run_dir / cfg.filename
-        self._fh = None
+        self._fh: TextIO | None = None
         self._resumed_step: int | None = None
         self._keys_at_resume: set[str] = set()  # metric names already recorded at the resumed step
 
     def on_fit_start(self, state: TrainState) -> None:
+        """Open the file for appending: a fresh run starts it anew, a resumed one repairs it first."""
         if state.step > 0 and self.path.exists():  # resumed: forget rows logged after the checkpoint
             self._repair(state.step)
         elif state.step == 0 and self.path.exists():
@@ -43,6 +44,7 @@ class JsonlLogger(Logger):
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115  (kept open for the run)
 
     def _repair(self, step: int) -> None:
+        """Keep the intact rows up to `step`; replace the file with them (atomically) when that changes it."""
         raw = self.path.read_bytes()
         lines = raw.split(b"\n")
         torn = lines.pop()  # b"" when the file ends with a newline, else a half-written row
@@ -64,9 +66,10 @@ class JsonlLogger(Logger):
             log.warning("%s: dropped %d damaged line(s) (a run killed while writing)", self.path, dropped)
         repaired = b"".join(kept)
         if repaired != raw:
-            atomic_write_bytes(self.path, repaired)
+            atomic_write(self.path, repaired)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Append one `{"step": step, **metrics}` row and flush it."""
         if self._fh is None:
             return
         if step == self._resumed_step and metrics.keys() <= self._keys_at_resume:
@@ -75,31 +78,13 @@ class JsonlLogger(Logger):
         self._fh.flush()
 
     def close(self, state: TrainState, status: str = "finished") -> None:
+        """Close the file."""
         if self._fh is not None:
             self._fh.close()
             self._fh = None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` all at once: write a temporary file beside it, fsync, rename, fsync the dir."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @LOGGERS.register("jsonl", config=JsonlLoggerConfig)
-def build_jsonl(cfg: JsonlLoggerConfig, *, run_dir: Path, config: dict) -> JsonlLogger:
+def build_jsonl(cfg: JsonlLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> JsonlLogger:
     """Metrics as JSON lines in the run directory (metrics.jsonl)."""
     return JsonlLogger(cfg, run_dir)

@@ -68,6 +68,7 @@ class WandbLogger(Logger):
         if self.mode not in WandbMode.values():
             raise PlaitError(f"WANDB_MODE='{self.mode}' is not known; use {', '.join(WandbMode.values())}")
         self.run_id: str | None = None
+        self.location: str | None = None  # the run's page (online) or its offline folder, once started
         self._run: Any = None
 
     def on_fit_start(self, state: TrainState) -> None:
@@ -93,6 +94,10 @@ class WandbLogger(Logger):
                 resume="allow",
                 settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
             )
+        if self.mode == "online":
+            self.location = self._run.url
+        elif self.mode == "offline":
+            self.location = str(self._run.settings.sync_dir)  # <run_dir>/wandb/offline-run-<time>-<id>: `wandb sync` it
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         if self._run is not None:
@@ -106,6 +111,10 @@ class WandbLogger(Logger):
         if self._run is not None:
             self._run.finish(exit_code=0 if status == "finished" else 1)
             self._run = None
+
+    def run_location(self) -> str | None:
+        """The W&B run's URL (online) or its offline run folder (to `wandb sync`); None when disabled."""
+        return self.location
 
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from framework import SPECIAL_TOKENS, TOKENIZERS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
@@ -17,14 +18,10 @@ class BPETokenizerConfig(VocabConfig):
     lowercase: bool = False  # lower-case text before tokenizing
 
 
-class BPETokenizer(HFTokenizer):
+class BPETokenizer(HFTokenizer[BPETokenizerConfig]):
     """BPE over Metaspace-split words (Sennrich et al. 2016), trained on the task's text."""
 
-    def __init__(self, cfg: BPETokenizerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-
-    def _build(self):
+    def _build(self) -> tuple[Any, Any]:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk"]))

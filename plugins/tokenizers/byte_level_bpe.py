@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from framework import TOKENIZERS
 from plugins.tokenizers.hf_base import MIN_VOCAB_SIZE, HFTokenizer, VocabConfig, special_token_list
@@ -18,14 +19,10 @@ class ByteLevelBPETokenizerConfig(VocabConfig):
     min_vocab_size = MIN_VOCAB_SIZE - 1 + 256  # every byte has a token (a class constant, not an option)
 
 
-class ByteLevelBPETokenizer(HFTokenizer):
+class ByteLevelBPETokenizer(HFTokenizer[ByteLevelBPETokenizerConfig]):
     """BPE over bytes after GPT-2's regex split (Radford et al. 2019); no normalisation, lossless."""
 
-    def __init__(self, cfg: ByteLevelBPETokenizerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-
-    def _build(self):
+    def _build(self) -> tuple[Any, Any]:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tok = Tokenizer(models.BPE())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from framework import SPECIAL_TOKENS, TOKENIZERS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, special_token_list
@@ -16,14 +17,10 @@ class CharTokenizerConfig(VocabConfig):
     lowercase: bool = False  # lower-case text before splitting
 
 
-class CharTokenizer(HFTokenizer):
+class CharTokenizer(HFTokenizer[CharTokenizerConfig]):
     """Splits text into single characters (newlines and spaces included)."""
 
-    def __init__(self, cfg: CharTokenizerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-
-    def _build(self):
+    def _build(self) -> tuple[Any, Any]:
         from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
         tok = Tokenizer(models.WordLevel(unk_token=SPECIAL_TOKENS["unk"]))

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from framework import SPECIAL_TOKENS, ComponentConfig, PlaitError, Tokenizer, at_least, between
 
 TOKENIZER_FILE = "tokenizer.json"
 MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 1  # the special tokens and at least one learned token
+C = TypeVar("C", bound=ComponentConfig)  # a tokenizer's options
 
 
 @dataclass
@@ -36,11 +37,13 @@ class MissingSpecialTokenError(PlaitError, KeyError):
         return str(self.args[0])
 
 
-class HFTokenizer(Tokenizer):
-    """A `Tokenizer` around `tokenizers.Tokenizer`; subclasses build the pipeline and its trainer."""
+class HFTokenizer(Tokenizer, Generic[C]):
+    """A `Tokenizer` around `tokenizers.Tokenizer`, holding its options `cfg`; subclasses state only what differs:
+    the pipeline and its trainer (`_build`)."""
 
-    def __init__(self) -> None:
-        self._tok = None  # tokenizers.Tokenizer, set by train() or load()
+    def __init__(self, cfg: C) -> None:
+        self.cfg = cfg
+        self._tok: Any = None  # tokenizers.Tokenizer, set by train() or load()
 
     def _build(self) -> tuple[Any, Any]:  # -> (tokenizers.Tokenizer, trainer)
         raise NotImplementedError

@@ -41,12 +41,11 @@ class HFPretrainedTokenizerConfig(ComponentConfig):
     )  # role -> token overrides: +tokenizer.special_tokens.pad=<token>
 
 
-class HFPretrainedTokenizer(HFTokenizer):
+class HFPretrainedTokenizer(HFTokenizer[HFPretrainedTokenizerConfig]):
     """Wraps an existing HF tokenizer unchanged (bar an added pad token); `train()` learns nothing."""
 
     def __init__(self, cfg: HFPretrainedTokenizerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
+        super().__init__(cfg)
         self._roles: dict[str, str] = {}
 
     def train(self, texts: Iterable[str]) -> None:

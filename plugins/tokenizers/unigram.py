@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from framework import SPECIAL_TOKENS, TOKENIZERS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
@@ -18,14 +19,10 @@ class UnigramTokenizerConfig(VocabConfig):
     lowercase: bool = False  # lower-case text (after NFKC) before tokenizing
 
 
-class UnigramTokenizer(HFTokenizer):
+class UnigramTokenizer(HFTokenizer[UnigramTokenizerConfig]):
     """Unigram LM pieces, NFKC-normalised like SentencePiece; `▁` marks word starts so spaces decode back."""
 
-    def __init__(self, cfg: UnigramTokenizerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-
-    def _build(self):
+    def _build(self) -> tuple[Any, Any]:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tok = Tokenizer(models.Unigram())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from framework import SPECIAL_TOKENS, TOKENIZERS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
@@ -17,14 +18,10 @@ class WordTokenizerConfig(VocabConfig):
     lowercase: bool = False  # lower-case text before splitting
 
 
-class WordTokenizer(HFTokenizer):
+class WordTokenizer(HFTokenizer[WordTokenizerConfig]):
     """Splits on whitespace and isolates each punctuation mark; decoding joins tokens with single spaces."""
 
-    def __init__(self, cfg: WordTokenizerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-
-    def _build(self):
+    def _build(self) -> tuple[Any, Any]:
         from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
         tok = Tokenizer(models.WordLevel(unk_token=SPECIAL_TOKENS["unk"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from framework import SPECIAL_TOKENS, TOKENIZERS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, special_token_list
@@ -19,14 +20,10 @@ class WordPieceTokenizerConfig(VocabConfig):
     lowercase: bool = False  # lower-case and strip accents (BERT "uncased")
 
 
-class WordPieceTokenizer(HFTokenizer):
+class WordPieceTokenizer(HFTokenizer[WordPieceTokenizerConfig]):
     """WordPiece (Schuster & Nakajima 2012, as in BERT); decoding re-attaches pieces and punctuation."""
 
-    def __init__(self, cfg: WordPieceTokenizerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-
-    def _build(self):
+    def _build(self) -> tuple[Any, Any]:
         from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
         tok = Tokenizer(models.WordPiece(unk_token=SPECIAL_TOKENS["unk"], continuing_subword_prefix=CONTINUATION))

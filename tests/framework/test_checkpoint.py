@@ -26,7 +26,6 @@ from framework.engine.checkpoint import (
     load_latest,
     load_resume,
     load_state,
-    resolve_resume,
     rng_state,
     set_rng_state,
     verify_tokenizer,
@@ -52,19 +51,19 @@ def test_incomplete_checkpoint_is_ignored(tmp_path: Path) -> None:
     (crashed / MARKER).unlink()  # as if the process died before the marker was written
     (tmp_path / "checkpoints" / ".tmp-step_0000010-1").mkdir()  # a half-written temp directory
     assert latest_checkpoint(tmp_path / "checkpoints").name == "step_0000005"
-    assert resolve_resume("auto", tmp_path).name == "step_0000005"
+    assert load_resume("auto", tmp_path).path.name == "step_0000005"
     with pytest.raises(PlaitError, match="not a complete checkpoint"):
         load_state(crashed)
     ckpt.save(6, {"step": 6})  # the next save cleans temp directories
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
 
 
-def test_resolve_resume_errors_name_the_path(tmp_path: Path) -> None:
-    assert resolve_resume("auto", tmp_path) is None  # nothing yet: a fresh start
+def test_load_resume_errors_name_the_path(tmp_path: Path) -> None:
+    assert load_resume("auto", tmp_path) is None  # nothing yet: a fresh start
     with pytest.raises(PlaitError, match="does not exist"):
-        resolve_resume(str(tmp_path / "nope"), tmp_path)
+        load_resume(str(tmp_path / "nope"), tmp_path)
     with pytest.raises(PlaitError, match="no complete checkpoint"):
-        resolve_resume(str(tmp_path), tmp_path)
+        load_resume(str(tmp_path), tmp_path)
 
 
 def test_loading_refuses_pickled_code_in_plaits_words(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import pytest
 from omegaconf import OmegaConf
 
 TINY = [
-    "logger=[jsonl]",
     "trainer.device=cpu",
     "trainer.max_steps=3",
     "trainer.batch_size=8",
@@ -24,10 +23,13 @@ TINY = [
 ]
 
 
-def sweep(args: list[str], sweep_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def sweep(
+    args: list[str], sweep_dir: Path, timeout: float = 120, loggers: str = "[jsonl]"
+) -> subprocess.CompletedProcess:
     """`plait train -m ...` into `sweep_dir`."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "framework.cli", "train", "-m", *TINY, *args, f"hydra.sweep.dir={sweep_dir}"]
+    cmd = [sys.executable, "-m", "framework.cli", "train", "-m", *TINY, f"logger={loggers}", *args]
+    cmd.append(f"hydra.sweep.dir={sweep_dir}")
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=sweep_dir.parent)
 
 
@@ -67,11 +69,16 @@ def test_a_value_that_cannot_be_composed_fails_its_own_trial_not_the_sweep(tmp_p
     assert compare.returncode == 0 and "trial rejected_0 (optimizer.lr=bad) has no run" in compare.stdout
 
 
-def test_a_sweep_without_failures_exits_zero(tmp_path: Path) -> None:
+def test_a_sweep_without_failures_exits_zero_and_lists_where_loggers_keep_each_trial(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    proc = sweep(["optimizer.lr=1e-3,3e-3"], sweep_dir)
+    proc = sweep(["optimizer.lr=1e-3,3e-3", "logger.wandb.mode=offline"], sweep_dir, loggers="[jsonl,wandb]")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert [r["status"] for r in summary(sweep_dir)] == ["ok", "ok"]
+    rows = summary(sweep_dir)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    for trial, row in zip("01", rows, strict=True):  # the W&B logger's run_location(), through result.json
+        where = Path(json.loads((sweep_dir / trial / "result.json").read_text())["logged"]["wandb"])
+        assert where.parent == sweep_dir / trial / "wandb" and where.name.startswith("offline-run-"), where
+        assert where.is_dir() and row["logged"] == f"wandb: {where}"  # jsonl has no location of its own
 
 
 def test_optuna_preset_runs_six_trials_and_reports_the_best(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import torch
 from toy_training import toy_trainer
 
 from framework.callback import Callback, TrainState
-from framework.engine.checkpoint import is_complete, load_state, resolve_resume
+from framework.engine.checkpoint import is_complete, load_resume, load_state
 from framework.engine.numerics import REPORT_FILE, DivergenceError
 
 
@@ -66,7 +66,7 @@ def test_divergence_at_min_scale_aborts_with_crash_checkpoint_and_module(tmp_pat
     crash = Path(report["crash_checkpoint"])
     assert crash.parent == tmp_path / "crash" and is_complete(crash)
     assert load_state(crash)["precision"]["scaler"] == {"scale": 1.0, "good_steps": 0, "skipped_steps": 4}
-    assert resolve_resume("auto", tmp_path).parent == tmp_path / "checkpoints"  # never the crash checkpoint
+    assert load_resume("auto", tmp_path).path.parent == tmp_path / "checkpoints"  # never the crash checkpoint
     last = rows(tmp_path)[3]
     assert last["train/diverged"] == 1.0 and last["precision/skipped_steps"] == 4.0
 

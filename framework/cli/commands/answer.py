@@ -52,12 +52,14 @@ def read_items(opts: AnswerOptions) -> list[dict[str, Any]]:
 
 def main(argv: list[str]) -> None:
     """Print `answer<TAB>confidence or score<TAB>question` for every input."""
-    from framework.engine.inference import call_task, load_run
+    from framework.engine.inference import infer, load_run, task_as
+    from framework.task import Answerer
 
     run, opts, overrides = parse_args(argv, AnswerOptions, USAGE)
     items = read_items(opts)
     built = load_run(run, device=opts.device, overrides=overrides)
-    results = call_task(built, "answer", "answer", "question answering", items)
+    task: Answerer = task_as(built, Answerer, "answer", "question answering")
+    results = infer(built, task.answer, items)
     for item, result in zip(items, results, strict=True):
         value = result.get("confidence", result.get("score", 0.0))
         print(f"{result['answer']}\t{value:.4f}\t{item['question']}")

@@ -29,19 +29,19 @@ class GenerateOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Print the prompt with its sampled continuation(s)."""
-    from framework.engine.inference import call_task, load_run
+    from framework.engine.inference import infer, load_run, task_as
+    from framework.task import TextGenerator
 
     run, opts, overrides = parse_args(argv, GenerateOptions, USAGE)
     built = load_run(run, device=opts.device, overrides=overrides)
+    task: TextGenerator = task_as(built, TextGenerator, "generate", "language modelling")
     for i in range(opts.samples):
         if opts.samples > 1:
             print(f"--- sample {i + 1} (seed {opts.seed + i})")
         print(
-            call_task(
+            infer(
                 built,
-                "generate",
-                "generate",
-                "language modelling",
+                task.generate,
                 opts.prompt,
                 max_new_tokens=opts.max_new_tokens,
                 temperature=opts.temperature,

@@ -22,11 +22,13 @@ class PredictOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Print `label<TAB>probability<TAB>text` for every input."""
-    from framework.engine.inference import call_task, load_run
+    from framework.engine.inference import infer, load_run, task_as
+    from framework.task import Predictor
 
     run, opts, overrides = parse_args(argv, PredictOptions, USAGE)
     texts = read_inputs(opts.text, opts.file)
     built = load_run(run, device=opts.device, overrides=overrides)
-    results = call_task(built, "predict", "predict", "classification", texts, batch_size=opts.batch_size)
+    task: Predictor = task_as(built, Predictor, "predict", "classification")
+    results = infer(built, task.predict, texts, batch_size=opts.batch_size)
     for text, result in zip(texts, results, strict=True):
         print(f"{result['label']}\t{result['confidence']:.4f}\t{text}")

@@ -27,16 +27,16 @@ class TranslateOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Print one translation per input line."""
-    from framework.engine.inference import call_task, load_run
+    from framework.engine.inference import infer, load_run, task_as
+    from framework.task import Translator
 
     run, opts, overrides = parse_args(argv, TranslateOptions, USAGE)
     texts = read_inputs(opts.text, opts.file)
     built = load_run(run, device=opts.device, overrides=overrides)
-    for line in call_task(
+    task: Translator = task_as(built, Translator, "translate", "translation")
+    for line in infer(
         built,
-        "translate",
-        "translate",
-        "translation",
+        task.translate,
         texts,
         beam_size=opts.beam_size,
         length_penalty=opts.length_penalty,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from framework import files
 from framework.callback import TrainState
-from plugins.loggers import jsonl
 from plugins.loggers.jsonl import JsonlLogger, JsonlLoggerConfig
 
 ROWS = [{"step": s, "train/loss": 1.0 / s} for s in (2, 4, 6, 8)] + [{"step": 8, "val/accuracy": 0.5}]
@@ -57,7 +57,7 @@ def test_kill_during_repair_keeps_the_old_file(tmp_path: Path, monkeypatch: pyte
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # stands in for a kill between the write and the rename
 
-    monkeypatch.setattr(jsonl.os, "replace", killed)
+    monkeypatch.setattr(files.os, "replace", killed)  # inside framework.files.atomic_write
     with pytest.raises(KeyboardInterrupt):
         _start(tmp_path, 4)
     assert path.read_bytes() == before
