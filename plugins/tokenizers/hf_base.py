@@ -72,7 +72,8 @@ class HFTokenizer(Tokenizer, Generic[C]):
 
     def decode_batch(self, ids: list[list[int]], skip_special_tokens: bool = True) -> list[str]:
         """Batch-decode."""
-        return self.backend.decode_batch(ids, skip_special_tokens=skip_special_tokens)
+        texts: list[str] = self.backend.decode_batch(ids, skip_special_tokens=skip_special_tokens)
+        return texts
 
     def save(self, directory: Path) -> None:
         """Write `tokenizer.json` into `directory`."""
@@ -86,7 +87,7 @@ class HFTokenizer(Tokenizer, Generic[C]):
     @property
     def vocab_size(self) -> int:
         """Vocabulary size including special tokens."""
-        return self.backend.get_vocab_size(with_added_tokens=True)
+        return int(self.backend.get_vocab_size(with_added_tokens=True))
 
     def vocabulary(self) -> list[str]:
         """Tokens in id order."""
@@ -95,7 +96,8 @@ class HFTokenizer(Tokenizer, Generic[C]):
 
     def token_to_id(self, token: str) -> int | None:
         """Id of `token`, or None."""
-        return self.backend.token_to_id(token)
+        found: int | None = self.backend.token_to_id(token)
+        return found
 
     def special_tokens(self) -> dict[str, str]:
         """Role (pad, unk, ...) -> token string, for every role this tokenizer has a token for."""
@@ -111,14 +113,15 @@ class HFTokenizer(Tokenizer, Generic[C]):
                 f"{type(self).__name__} has no {role} token (it has: {', '.join(tokens) or 'none'}); "
                 f"map one with tokenizer.special_tokens.{role}=<token> (hf_pretrained) or use a trained tokenizer"
             )
-        return self.backend.token_to_id(tokens[role])
+        return int(self.backend.token_to_id(tokens[role]))
 
     def to_transformers(self) -> Any:
         """This tokenizer as a `transformers.PreTrainedTokenizerFast`, special-token roles set, ready to save."""
         from transformers import PreTrainedTokenizerFast
 
         roles = {f"{role}_token": token for role, token in self.special_tokens().items()}
-        return PreTrainedTokenizerFast(tokenizer_object=self.backend, **roles)
+        fast: Any = PreTrainedTokenizerFast  # transformers leaves this constructor unannotated
+        return fast(tokenizer_object=self.backend, **roles)
 
 
 def read_tokenizer_json(path: Path) -> Any:
