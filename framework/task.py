@@ -137,6 +137,14 @@ class Task(ABC):
         """Splits this task has data for."""
         return ["train", "val"]
 
+    def metric_names(self) -> list[str] | None:
+        """Names of the metrics `reduce` may return (no prefix), known from the config before `setup`.
+
+        Lets a run refuse a monitor naming another metric before any work; None (the default): known only at the
+        first evaluation, where such a monitor fails instead.
+        """
+        return None
+
     def details(self) -> dict[str, Any]:
         """JSON-ready results of the last `reduce` beyond its scalars (confusion matrix, samples, ...).
 

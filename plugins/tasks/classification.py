@@ -177,6 +177,10 @@ class ClassificationTask(Task):
         self.tokenizer = tokenizer_factory("text", list)
         self.pad_id = self.tokenizer.pad_id
 
+    def metric_names(self) -> list[str]:
+        """What `reduce` returns: loss, accuracy and macro-F1."""
+        return ["loss", "accuracy", "macro_f1"]
+
     def splits(self) -> list[str]:
         """train and val, and test when a file (or the demo corpus) has it."""
         return configured_splits(self.cfg)

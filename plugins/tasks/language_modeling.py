@@ -135,6 +135,10 @@ class LanguageModelingTask(Task):
         """The run's saved tokenizer; no text is read."""
         self.tokenizer = tokenizer_factory("text", list)
 
+    def metric_names(self) -> list[str]:
+        """What `reduce` returns: token loss, perplexity and loss per character (when the split's text is known)."""
+        return ["loss", "perplexity", "loss_per_char"]
+
     def splits(self) -> list[str]:
         """train and val (held out of train without a val file), and test when a file has it."""
         return configured_splits(self.cfg, generated=("train",))

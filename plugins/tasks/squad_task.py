@@ -40,6 +40,10 @@ class SquadTask(QuestionAnsweringTask[SquadData]):
         self._examples: list[squad.SquadExample] = []  # every featurised SQuAD example, all splits
         self._offsets: list[squad.Offsets] = []  # context token offsets per example in _examples
 
+    def metric_names(self) -> list[str]:
+        """What `reduce` returns: loss, exact match and token F1."""
+        return ["loss", "exact_match", "f1"]
+
     def splits(self) -> list[str]:
         """train and val (split by article), and test when squad_test_path is set."""
         return ["train", "val", "test"] if self.cfg.squad_test_path else ["train", "val"]

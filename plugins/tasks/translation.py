@@ -165,6 +165,10 @@ class TranslationTask(Task):
         """The run's saved tokenizers; no training data is read."""
         self._tokenizers(tokenizer_factory, [])
 
+    def metric_names(self) -> list[str]:
+        """What `reduce` returns: teacher-forced loss, its perplexity, BLEU and chrF."""
+        return ["loss", "perplexity", "bleu", "chrf"]
+
     def splits(self) -> list[str]:
         """train and val, and test when a file (or the demo corpus) has it."""
         return configured_splits(self.cfg)
