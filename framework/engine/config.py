@@ -11,6 +11,35 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+from framework.schema import Choice
+
+
+class MonitorMode(Choice):
+    """Which way the monitored metric improves (`trainer.early_stopping.mode`)."""
+
+    min = "min"
+    max = "max"
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """The monitored metric and when a run that stopped improving ends (`trainer.early_stopping.*`).
+
+    `monitor` and `mode` also rank `trainer.keep_best_checkpoints`; stopping is off while `patience` is null.
+    """
+
+    patience: Optional[int] = None  # evaluations in a row without improvement before the run stops; null: never
+    monitor: Optional[str] = None  # metric watched at evaluations, e.g. val/loss; null: the run's objective
+    mode: Optional[MonitorMode] = None  # min | max; null: min for loss, perplexity and error metrics, else max
+    min_delta: float = 0.0  # the smallest change of the metric that counts as an improvement
+
+    def validate(self) -> None:
+        """Range checks (run with the trainer's)."""
+        from framework.schema import at_least
+
+        at_least(self, 1, "patience")
+        at_least(self, 0, "min_delta")
+
 
 @dataclass
 class TrainerConfig:
@@ -27,6 +56,9 @@ class TrainerConfig:
     eval_every_n_steps: int = 100
     checkpoint_every_n_steps: int = 100  # 0 disables periodic checkpoints (the final one is still written)
     keep_last_checkpoints: int = 2  # newest periodic checkpoints kept on disk; 0 keeps them all
+    keep_best_checkpoints: int = 0  # also keep the k best by the monitored metric (early_stopping.monitor); 0: off
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    max_time: Optional[str] = None  # stop before this much wall-clock time: "HH:MM:SS", "DD:HH:MM:SS", 90, 45m, 2h
     resume: Optional[str] = None  # auto | <checkpoint or run dir> | null
     overwrite: bool = False  # replace a previous run in this directory: deletes its checkpoints and metrics
     deterministic: bool = False  # torch.use_deterministic_algorithms
@@ -38,14 +70,30 @@ class TrainerConfig:
 
     def validate(self) -> None:
         """Range checks, run by `framework.engine.validation.validate_config` before any work."""
+        from framework.engine.distributed import STRATEGIES
+        from framework.engine.time_limit import parse_duration
+        from framework.errors import ConfigValueError, PlaitError
         from framework.schema import above, at_least
 
         at_least(self, 1, "max_steps", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every_n_steps")
         at_least(self, 0, "eval_every_n_steps", "checkpoint_every_n_steps", "keep_last_checkpoints", "prefetch_batches")
+        at_least(self, 0, "keep_best_checkpoints")
         above(self, 0, "clip_grad_norm")
-        from framework.engine.distributed import STRATEGIES
-        from framework.errors import PlaitError
-
+        try:
+            self.early_stopping.validate()
+        except ConfigValueError as exc:
+            raise exc.under("early_stopping") from None
+        if self.max_time is not None:
+            parse_duration(self.max_time, "max_time")
+        judged = {
+            "early_stopping.patience": self.early_stopping.patience,
+            "keep_best_checkpoints": self.keep_best_checkpoints,
+        }
+        for key, value in judged.items():
+            if value and self.eval_every_n_steps == 0:
+                raise ConfigValueError(
+                    key, f"={value} needs periodic evaluation; set trainer.eval_every_n_steps above 0"
+                )
         if self.strategy not in STRATEGIES:
             raise PlaitError(f"trainer.strategy={self.strategy} is unknown; use one of {', '.join(STRATEGIES)}")
 
@@ -63,7 +111,7 @@ class TrainConfig:
     scheduler: Any = MISSING
     logger: dict[str, Any] = field(default_factory=dict)  # several at once: logger=[console,jsonl]
     callback: dict[str, Any] = field(default_factory=dict)
-    objective: str = "val/loss"  # metric returned to sweepers
+    objective: str = "val/loss"  # metric returned to sweepers; what trainer.early_stopping.monitor=null watches
     data_root: Optional[str] = None  # where experiments find real data sets
     name: str = "plait"
 

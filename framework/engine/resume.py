@@ -2,8 +2,10 @@
 
 Every key of the new config that differs from the saved one falls in one of three classes:
 
-- safe to change: how long to train, the cadence of logging / evaluation / checkpoints, loggers, callbacks,
-  the device, threads, compilation and prefetching, the objective (`SAFE_ON_RESUME`): applied;
+- safe to change: how long to train (`max_steps`, `max_time`, early stopping's patience), the cadence of logging /
+  evaluation / checkpoints and how many are kept, loggers, callbacks, the device, threads, compilation and
+  prefetching, the objective (`SAFE_ON_RESUME`): applied. A changed monitored metric is refused when the trainer
+  restores its bookkeeping (framework.engine.stopping), since the ranking and patience would mix two metrics;
 - changes the optimisation (`OPTIMISATION`: optimizer, scheduler, clipping, accumulation): refused, because
   the restored optimizer and scheduler states would silently override it (start a new run instead);
 - anything else (model shape, tokenizer, task data, precision, seed, batch size): incompatible with the
@@ -26,6 +28,9 @@ SAFE_ON_RESUME = (
     "trainer.eval_every_n_steps",
     "trainer.checkpoint_every_n_steps",
     "trainer.keep_last_checkpoints",
+    "trainer.keep_best_checkpoints",
+    "trainer.early_stopping",
+    "trainer.max_time",
     "trainer.eval_batch_size",
     "trainer.resume",
     "trainer.device",

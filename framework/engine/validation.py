@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+from framework.engine.monitor import check_monitor, monitor_used
 from framework.errors import ConfigValueError, closest
 from framework.kinds import REGISTRIES
 from framework.schema import NAME_FIELD
@@ -101,6 +102,8 @@ def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:
                 _check_keys(sub, registry.config_class(name), prefix, f"{kind} '{name}'")
             typed = _typed(lambda r=registry, s=sub: to_dataclass(r, s), prefix)
             _run_checks(typed, prefix)
+    if "task" not in skip and monitor_used(trainer):  # tasks are cheap to construct; setup() is what reads data
+        check_monitor(trainer, cfg.get("objective", TrainConfig.objective), REGISTRIES["task"].build(cfg.task))
 
 
 def _secret_keys(cfg: Any, prefix: str = "") -> list[str]:
