@@ -1,4 +1,4 @@
-"""Callbacks observe the loop at fixed events; they never rewire it.
+"""Callbacks observe the loop at fixed events; they never rewire it, but they may ask it to stop.
 
 The events, as pseudocode of `Trainer.fit`:
 
@@ -6,10 +6,21 @@ The events, as pseudocode of `Trainer.fit`:
     for each optimizer step:
         ... micro-batches, backward, precision.step ...
         on_step_end(state)                      # state.step is the number of finished steps
-        if evaluating now:   on_eval_end(state, metrics)
         if logging now:      (loggers receive log_metrics)
+        if evaluating now:   on_eval_end(state, metrics)
+                             (a checkpoint is written when this evaluation is among trainer.keep_best_checkpoints)
         if checkpointing:    on_checkpoint(state, path)
+        if state.stop_reason is set (by state.request_stop(reason)) or trainer.max_time is near:
+            break                               # every process stops at this same step boundary
+    (unless this step was just evaluated) on_eval_end(state, metrics)
+    (unless this step was just saved)     on_checkpoint(state, path)
     on_fit_end(state, final_metrics)
+
+Stopping: any event may call `state.request_stop(reason)`. The loop finishes the current step's events, ends at
+that step boundary, evaluates, saves and finishes normally (exit 0); the reason is printed, logged as a
+`train/stopped_early` row and kept in the run's summary (`stopped_early_at`, `stop_reason`). Such a stop is
+final: relaunching the run with `trainer.resume=auto` has nothing to add. Early stopping
+(`trainer.early_stopping`) asks through this same call.
 """
 
 from __future__ import annotations
@@ -29,6 +40,12 @@ class TrainState:
     batch_in_epoch: int = 0
     run_dir: Path = field(default_factory=Path.cwd)
     last_metrics: dict[str, float] = field(default_factory=dict)
+    stop_reason: str | None = None  # set by request_stop(); the loop ends at the next step boundary
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the loop to end at the next step boundary, then evaluate, save and finish; the first reason is kept."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
 
 
 class Callback:

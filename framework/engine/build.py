@@ -29,6 +29,7 @@ from framework.engine import distributed
 from framework.engine.checkpoint import Loaded, clean_leftovers, load_resume
 from framework.engine.config import TrainConfig
 from framework.engine.device import resolve_device
+from framework.engine.monitor import check_monitor
 from framework.engine.resume import check_resume
 from framework.engine.threads import ThreadGovernor, ThreadPlan, apply_threads, governor_for, plan_threads
 from framework.engine.trainer import Components, Trainer
@@ -207,6 +208,7 @@ class Built:
             static_state=static,
             checkpoint_files={TOKENIZER_DIR: self.run_dir / TOKENIZER_DIR},
             governor=self._governor(),
+            monitor=check_monitor(self.cfg.trainer, self.cfg.objective, self.task),
         )
         if self.state is not None:
             trainer.load_state_dict(self.state)
@@ -282,6 +284,7 @@ def build(
     task = task if task is not None else TASKS.build(cfg.task)
     seed_everything(tcfg.seed)
     if mode == "train":
+        check_monitor(tcfg, cfg.objective, task)  # a monitor the task does not log fails here, before data is read
         if tcfg.deterministic:
             torch.use_deterministic_algorithms(True)
         checkpoint = resume_point(cfg, run_dir)

@@ -21,6 +21,7 @@ import pickle
 import random
 import shutil
 import sys
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -235,10 +236,19 @@ class Checkpointer:
         self.directory = Path(directory)
         self.keep_last = keep_last
 
-    def save(self, step: int, state: dict[str, Any], files: dict[str, Path] | None = None) -> Path:
+    def save(
+        self,
+        step: int,
+        state: dict[str, Any],
+        files: dict[str, Path] | None = None,
+        *,
+        keep: Collection[int] = (),
+        after_commit: Callable[[Path], None] | None = None,
+    ) -> Path:
         """Write `state` (and copies of `files`: name -> file or directory) as the checkpoint of `step`.
 
-        The new checkpoint is committed (renamed into place) before any older one is pruned. A full
+        The new checkpoint is committed (renamed into place) before any older one is pruned; pruning spares
+        the steps in `keep` (the best checkpoints), and `after_commit(directory)` runs between the two. A full
         disk raises PlaitError naming the path and the free space, leaving no temporary directory.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -280,15 +290,19 @@ class Checkpointer:
             os.replace(tmp, final)
         fsync_dir(self.directory)
         fault_point("after_rename", step)
-        self._prune(step)
+        if after_commit is not None:
+            after_commit(self.directory)
+        self._prune(step, keep)
         return final
 
-    def _prune(self, step: int) -> None:
-        """Drop checkpoints beyond `keep_last`, and any of a later step (an abandoned timeline after a resume)."""
+    def _prune(self, step: int, keep: Collection[int] = ()) -> None:
+        """Drop checkpoints beyond `keep_last` except those of `keep`, and any of a later step (an abandoned timeline
+        after a resume)."""
         existing = [p for p in list_checkpoints(self.directory) if checkpoint_step(p) != step]
         later = [p for p in existing if checkpoint_step(p) > step]
         earlier = [p for p in existing if checkpoint_step(p) < step]
         doomed = later + (earlier[: len(earlier) - (self.keep_last - 1)] if self.keep_last > 0 else [])
+        doomed = [p for p in doomed if checkpoint_step(p) not in keep or checkpoint_step(p) > step]
         for old in doomed:
             trash = self.directory / f".tmp-prune-{old.name}-{os.getpid()}"
             os.replace(old, trash)  # atomic: the checkpoint is either whole and named, or gone

@@ -96,13 +96,18 @@ def agree(flag: bool, device: Any = None) -> bool:
     A collective: under torchrun every rank must call it at the same steps. `device` defaults to the
     current CUDA device for the NCCL backend and the CPU otherwise.
     """
+    return agree_all([flag], device)[0]
+
+
+def agree_all(flags: list[bool], device: Any = None) -> list[bool]:
+    """`agree` for several flags in one all-reduce: each is true on every rank when it is true on any rank."""
     import torch
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()):
-        return flag
+        return list(flags)
     if device is None:
         device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-    value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+    value = torch.tensor([1 if f else 0 for f in flags], dtype=torch.int32, device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    return [bool(v) for v in value.tolist()]

@@ -18,7 +18,7 @@ from framework.engine import distributed
 from framework.engine.build import as_dictconfig, build
 from framework.engine.config import TrainConfig
 from framework.engine.run_lock import RunLock, check_fresh_or_resume
-from framework.engine.summary import RunResult
+from framework.engine.summary import RunResult, write_summary
 from framework.engine.validation import validate_config
 
 CONFIG_FILE = "config.yaml"
@@ -53,4 +53,8 @@ def train(
         )
     loggers = zip(cfg.logger, built.loggers, strict=False)  # by name; other ranks than 0 have no loggers
     logged = {name: where for name, logger in loggers if (where := logger.run_location())}
-    return RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged)
+    ending = trainer.watch.summary()
+    result = RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged, ending)
+    if distributed.is_main():
+        write_summary(result, trainer.state.step, cfg.objective)
+    return result

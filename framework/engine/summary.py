@@ -1,9 +1,21 @@
-"""What a finished run leaves behind, and the lines it prints: its metrics and where its files are."""
+"""What a finished run leaves behind, and the lines it prints: its metrics, how it ended and where its files are.
+
+`summary.json` in the run directory records it for programs: the last step, the final metrics and objective, and
+when the run judged its evaluations, where it stopped early and why (`stopped_early_at` or
+`time_limit_reached_at`, `stop_reason`) and its best evaluation (`best_metric`, `best_step`, `best_value`,
+`best_checkpoint`).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from framework.files import atomic_write
+
+SUMMARY_FILE = "summary.json"
 
 
 @dataclass
@@ -16,15 +28,39 @@ class RunResult:
     checkpoint: Path | None
     history: list[dict[str, float]]
     logged: dict[str, str] = field(default_factory=dict)  # logger name -> its run_location(), where it has one
+    ending: dict[str, Any] = field(default_factory=dict)  # the stop and the best evaluation (framework.engine.stopping)
+
+
+def write_summary(result: RunResult, step: int, objective: str | None) -> Path:
+    """Write `summary.json` into the run directory (atomically); returns its path."""
+    summary = {
+        "step": step,
+        "objective": objective,
+        "objective_value": result.objective,
+        "metrics": result.metrics,
+        "checkpoint": str(result.checkpoint) if result.checkpoint is not None else None,
+        **result.ending,
+    }
+    path = result.run_dir / SUMMARY_FILE
+    atomic_write(path, json.dumps(summary, indent=2, default=str) + "\n")
+    return path
 
 
 def print_run_summary(result: RunResult) -> None:
-    """Print validation metrics and the run directory, checkpoint and metrics paths."""
+    """Print validation metrics, how the run ended, and the run directory, checkpoint and metrics paths."""
     from rich.console import Console
 
     console = Console(highlight=False)
     metrics = "  ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()))
     console.print(f"[bold green]done[/] {metrics}")
+    ending = result.ending
+    if "stop_reason" in ending:
+        console.print(f"stopped:       {ending['stop_reason']}", markup=False, soft_wrap=True)
+    if "best_step" in ending:
+        kept = f" ({ending['best_checkpoint']})" if "best_checkpoint" in ending else ""
+        console.print(
+            f"best:          {ending['best_metric']} {ending['best_value']:.4f} at step {ending['best_step']}{kept}"
+        )
     console.print(f"run directory: {result.run_dir}")
     if result.checkpoint is not None:
         console.print(f"checkpoint:    {result.checkpoint}")

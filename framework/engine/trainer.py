@@ -38,8 +38,10 @@ from framework.engine import distributed, divergence, numerics
 from framework.engine.checkpoint import PREFIX, Checkpointer, rng_state, set_rng_state
 from framework.engine.config import TrainerConfig
 from framework.engine.evaluation import evaluate
-from framework.engine.preemption import Preempted, PreemptionHandler, agree
+from framework.engine.monitor import Monitor
+from framework.engine.preemption import Preempted, PreemptionHandler, agree_all
 from framework.engine.prefetch import Prefetcher, pinned, prefetch_depth
+from framework.engine.stopping import Watch
 from framework.engine.telemetry import Telemetry
 from framework.engine.threads import ThreadGovernor
 from framework.errors import NonFiniteError, PlaitError
@@ -79,6 +81,7 @@ class Trainer:
         static_state: dict[str, Any] | None = None,
         checkpoint_files: dict[str, Path] | None = None,
         governor: ThreadGovernor | None = None,
+        monitor: Monitor | None = None,
     ) -> None:
         self.cfg = cfg
         self.parts = parts
@@ -94,6 +97,7 @@ class Trainer:
         self._replay = divergence.Replay.before_step(device)
         self._telemetry = Telemetry(device, parts.model, parts.optimizer, parts.precision)
         self.governor = governor  # lowers CPU threads while other processes keep the cores busy
+        self.watch = Watch(cfg, monitor)  # best checkpoints, early stopping, max_time: framework.engine.stopping
 
     @property
     def observers(self) -> list[Callback]:
@@ -152,7 +156,7 @@ class Trainer:
         batches = self._train_batches()
         final_metrics: dict[str, float] = dict(state.last_metrics)
         evaluated_at = -1
-        if state.step >= cfg.max_steps and state.last_metrics:  # a relaunched finished run: nothing to add
+        if state.last_metrics and (state.step >= cfg.max_steps or self.watch.finished):  # relaunched, finished
             self._close_loggers("finished")
             return final_metrics
         self._begin()
@@ -173,9 +177,14 @@ class Trainer:
                     if _every(cfg.eval_every_n_steps, step):
                         final_metrics, evaluated_at = self.evaluate(), step
                     if _every(cfg.checkpoint_every_n_steps, step):
-                        self.save_checkpoint()
-                    if agree(stop.requested is not None):  # every rank stops at the same step boundary
+                        self._checkpoint_this_step()  # written already when this evaluation is among the best
+                    flags = [stop.requested is not None, state.stop_reason is not None, self.watch.time_is_up()]
+                    signalled, asked, late = agree_all(flags)  # every rank stops at the same step boundary
+                    if signalled:
                         raise Preempted(stop.requested or "SIGTERM", step, self._checkpoint_this_step())
+                    if asked or late:  # a callback or early stopping asked, or trainer.max_time is near: say why
+                        self._log(self.watch.stop(state, final=asked), step)
+                        break
             if evaluated_at != state.step:
                 final_metrics = self.evaluate()
             self._checkpoint_this_step()
@@ -187,6 +196,9 @@ class Trainer:
             batches.close()  # stops the prefetching thread now, not at garbage collection
         for obs in self.observers:
             obs.on_fit_end(state, final_metrics)
+        summary = self.watch.summary()  # how the run ended and its best evaluation, for the trackers
+        for logger in self.parts.loggers if summary else []:
+            logger.log_summary(summary)
         self._close_loggers("finished")
         return final_metrics
 
@@ -194,6 +206,7 @@ class Trainer:
         """Start the clocks and the throughput window, tell the observers, put the model in training mode."""
         self._fit_start = time.perf_counter()
         self._telemetry.start(self._fit_start)
+        self.watch.begin(self.checkpointer.directory)
         for obs in self.observers:
             obs.on_fit_start(self.state)
         self.parts.model.train()
@@ -258,8 +271,9 @@ class Trainer:
         self._telemetry.window.reset()
 
     def _checkpoint_this_step(self) -> Path:
-        """The checkpoint of the current step: the one already written, else a new one."""
-        if self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{self.state.step:07d}"):
+        """The checkpoint of the current step: the one already written (unless it lacks a final stop), else a new one."""
+        last = self.last_checkpoint
+        if last is None or not last.name.endswith(f"{self.state.step:07d}") or self.watch.stop_unsaved:
             self.save_checkpoint()
         assert self.last_checkpoint is not None
         return self.last_checkpoint
@@ -288,21 +302,24 @@ class Trainer:
         """Evaluate on `split` under the precision's autocast; logs and returns `<split>/...` metrics."""
         p = self.parts
         batch_size = self.cfg.eval_batch_size or self.cfg.batch_size
-        raw = evaluate(
-            distributed.unwrap(p.model),
-            p.task,
-            split,
-            precision=p.precision,
-            device=self.device,
-            batch_size=batch_size,
-            gather=distributed.gather_partials,
-            shard=(distributed.rank(), distributed.world_size()),
-        )
+        with self.watch.clock.timed("eval"):
+            raw = evaluate(
+                distributed.unwrap(p.model),
+                p.task,
+                split,
+                precision=p.precision,
+                device=self.device,
+                batch_size=batch_size,
+                gather=distributed.gather_partials,
+                shard=(distributed.rank(), distributed.world_size()),
+            )
         metrics = {f"{split}/{k}": v for k, v in raw.items()}
         self.state.last_metrics = metrics
         self._log(metrics, self.state.step)
         for obs in self.observers:
             obs.on_eval_end(self.state, metrics)
+        if split == "val" and self.watch.judge(self.state, metrics):  # among the best: kept beside the newest
+            self._checkpoint_this_step()
         return metrics
 
     def _log(self, metrics: dict[str, float], step: int) -> None:
@@ -331,6 +348,7 @@ class Trainer:
             "scheduler": p.scheduler.state_dict(),
             "precision": p.precision.state_dict(),
             "observers": [obs.state_dict() for obs in self.observers],
+            "watch": self.watch.state_dict(s),
             "rng": rngs[0],
             **({"rng_ranks": rngs} if len(rngs) > 1 else {}),
         }
@@ -357,16 +375,21 @@ class Trainer:
                 stacklevel=2,
             )
         s.last_metrics = dict(ckpt.get("last_metrics", {}))
+        self.watch.load_state_dict(ckpt.get("watch") or {})
         rngs = ckpt.get("rng_ranks", [])
         set_rng_state(rngs[distributed.rank()] if len(rngs) == distributed.world_size() else ckpt["rng"])
 
     def save_checkpoint(self) -> Path:
         """Write an atomic checkpoint of the current step and tell the observers."""
-        state = self.state_dict()  # a collective under FSDP: every rank builds it, rank 0 writes it
-        if distributed.is_main():
-            self.last_checkpoint = self.checkpointer.save(self.state.step, state, self.checkpoint_files)
-        else:
-            self.last_checkpoint = self.checkpointer.directory / f"{PREFIX}{self.state.step:07d}"
+        with self.watch.clock.timed("save"):
+            state = self.state_dict()  # a collective under FSDP: every rank builds it, rank 0 writes it
+            if distributed.is_main():
+                self.last_checkpoint = self.checkpointer.save(
+                    self.state.step, state, self.checkpoint_files, keep=self.watch.kept_steps(),
+                    after_commit=self.watch.write_pointer,
+                )  # fmt: skip
+            else:
+                self.last_checkpoint = self.checkpointer.directory / f"{PREFIX}{self.state.step:07d}"
         for obs in self.observers:
             obs.on_checkpoint(self.state, self.last_checkpoint)
         return self.last_checkpoint
