@@ -2,10 +2,16 @@
 
 Everything comes from the checkpoint (config, task spec, tokenizers, weights) through the one build
 path; nothing is written into the run. Dotted overrides edit the saved config (`task.test_path=...`).
+
+Which checkpoint: a checkpoint directory given as the path is opened as given. A run directory opens its best
+checkpoint when it kept some (`trainer.keep_best_checkpoints`, named by `checkpoints/best.json`), else its newest;
+`checkpoint=last` picks the newest, `checkpoint=best` insists on the best, `checkpoint=<dir>` names one (a path,
+or a name under the run's checkpoints/). The choice is said in one line on stderr.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -13,8 +19,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from framework.engine.best import read_pointer
 from framework.engine.build import Built, build
-from framework.engine.checkpoint import Loaded, load_latest
+from framework.engine.checkpoint import Loaded, is_complete, load_latest
 from framework.engine.config import TrainConfig
 from framework.engine.evaluation import evaluate, run_inference
 from framework.errors import PlaitError
@@ -23,13 +30,54 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def open_checkpoint(path: Path | str) -> Loaded:
+def _newest(path: Path | str) -> Loaded:
     """The newest checkpoint under `path` that loads (damaged newer ones are skipped, each named once)."""
     loaded = load_latest(path)
     if loaded is None:
         raise PlaitError(f"no complete checkpoint under {path} (expected checkpoints/step_*/COMPLETE)")
     loaded.note_skipped()
     return loaded
+
+
+def _named(run: Path, choice: str) -> Path:
+    """The checkpoint `checkpoint=<choice>` names: a path, or a name under the run's checkpoints/."""
+    for candidate in (Path(choice).expanduser(), run / "checkpoints" / choice, run / choice):
+        if candidate.exists():
+            return candidate
+    raise PlaitError(f"checkpoint={choice}: no such checkpoint (give best, last, a checkpoint directory or its name)")
+
+
+def _opened(loaded: Loaded, why: str) -> Loaded:
+    """Say on stderr, in one line, which checkpoint a command opened and why."""
+    print(f"checkpoint: {loaded.path} ({why})", file=sys.stderr)
+    return loaded
+
+
+def open_checkpoint(path: Path | str, choice: str | None = None) -> Loaded:
+    """The checkpoint a command opens (see the module's doc), said on stderr; `choice`: best | last | <dir> | None."""
+    run = Path(path).expanduser()
+    if choice not in (None, "best", "last"):
+        return _opened(_newest(_named(run, str(choice))), "as given")
+    if is_complete(run):
+        return _opened(_newest(run), "as given")
+    if choice != "last":
+        pointer = read_pointer(run)
+        if pointer is None and choice == "best":
+            raise PlaitError(
+                f"{run} has no best checkpoint (trained without trainer.keep_best_checkpoints); use checkpoint=last"
+            )
+        if pointer is not None:
+            try:
+                best = _newest(pointer["path"])
+            except PlaitError as exc:
+                if choice == "best":
+                    raise
+                print(f"note: the best checkpoint cannot be used ({exc}); opening the newest", file=sys.stderr)
+            else:
+                return _opened(
+                    best, f"the best by {pointer['metric']}: {pointer['value']:.6g} at step {pointer['step']}"
+                )
+    return _opened(_newest(run), "the newest")
 
 
 def saved_config(state: dict[str, Any], overrides: list[str] | None = None) -> DictConfig:
@@ -41,9 +89,14 @@ def saved_config(state: dict[str, Any], overrides: list[str] | None = None) -> D
     return cfg
 
 
-def load_run(path: Path | str, device: str | None = None, overrides: list[str] | None = None) -> Built:
-    """Task, tokenizers, model with its trained weights, and precision of a run, ready for inference."""
-    loaded = open_checkpoint(path)
+def load_run(
+    path: Path | str, device: str | None = None, overrides: list[str] | None = None, checkpoint: str | None = None
+) -> Built:
+    """Task, tokenizers, model with its trained weights, and precision of a run, ready for inference.
+
+    `checkpoint`: best | last | <checkpoint dir>; None: the best when the run kept one, else the newest.
+    """
+    loaded = open_checkpoint(path, checkpoint)
     cfg = saved_config(loaded.state, overrides)
     if device is not None:
         cfg.trainer.device = device

@@ -28,6 +28,7 @@ class CommonOptions:
     """Options every inference command takes."""
 
     device: Optional[str] = None  # cpu | cuda | auto; null: the run's trainer.device
+    checkpoint: Optional[str] = None  # best | last | <checkpoint dir>; null: the best when kept, else the newest
 
 
 def _convert(key: str, value: str, hint: Any) -> Any:

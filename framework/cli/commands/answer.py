@@ -14,7 +14,7 @@ from framework.errors import PlaitError
 HELP = "answer questions with a trained QA run: plait answer <run> context=... question=... | file=<JSON lines>"
 USAGE = (
     'plait answer <run dir or checkpoint> context="story or passage" question="..." '
-    '| file=<JSON lines with "context" and "question"> [device=cpu]'
+    '| file=<JSON lines with "context" and "question"> [device=cpu] [checkpoint=best|last|<dir>]'
 )
 
 
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
 
     run, opts, overrides = parse_args(argv, AnswerOptions, USAGE)
     items = read_items(opts)
-    built = load_run(run, device=opts.device, overrides=overrides)
+    built = load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint)
     task: Answerer = task_as(built, Answerer, "answer", "question answering")
     results = infer(built, task.answer, items)
     for item, result in zip(items, results, strict=True):

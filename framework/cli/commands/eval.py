@@ -11,7 +11,10 @@ from framework.cli.commands._common import CommonOptions, parse_args
 from framework.errors import PlaitError
 
 HELP = "evaluate a trained run on a split: plait eval <run dir or checkpoint> [split=test] (writes eval_<split>.json)"
-USAGE = "plait eval <run dir or checkpoint> [split=val|test] [batch_size=N] [device=cpu] [task.<key>=<value> ...]"
+USAGE = (
+    "plait eval <run dir or checkpoint> [split=val|test] [batch_size=N] [device=cpu] [checkpoint=best|last|<dir>] "
+    "[task.<key>=<value> ...]"
+)
 RESULT_FILE = "eval_{split}.json"
 
 
@@ -28,7 +31,7 @@ def main(argv: list[str]) -> None:
     from framework.engine.inference import evaluate_split, load_run
 
     run, opts, overrides = parse_args(argv, EvalOptions, USAGE)
-    built = load_run(run, device=opts.device, overrides=overrides)
+    built = load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint)
     checkpoint = built.checkpoint
     assert checkpoint is not None
     task = built.task

@@ -13,19 +13,22 @@ from framework.errors import PlaitError
 
 HELP = "write a trained transformers-backed model and its tokenizer as a Hugging Face directory (from_pretrained)"
 
-USAGE = "usage: plait export <run dir or checkpoint> <out dir>"
+USAGE = "usage: plait export <run dir or checkpoint> <out dir> [checkpoint=best|last|<dir>]"
 PRIMARY_ROLES = ("text", "shared", "source")
 
 
-def export(path: Path | str, out_dir: Path | str) -> Path:
-    """Export the model and tokenizer(s) of a run or checkpoint to `out_dir`; returns `out_dir`."""
+def export(path: Path | str, out_dir: Path | str, choice: str | None = None) -> Path:
+    """Export the model and tokenizer(s) of a run or checkpoint to `out_dir`; returns `out_dir`.
+
+    `choice` (`checkpoint=`): best | last | <checkpoint dir>; None: the run's best when it kept one, else its newest.
+    """
     from framework.capabilities import EXPORTS_TO_TRANSFORMERS, with_capability
     from framework.engine.build import TOKENIZER_DIR, saved_tokenizers
     from framework.engine.inference import load_run
     from framework.kinds import MODELS
     from framework.schema import NAME_FIELD
 
-    built = load_run(path, device="cpu")
+    built = load_run(path, device="cpu", checkpoint=choice)
     checkpoint = built.checkpoint
     assert checkpoint is not None
     save_model = getattr(built.model, "save_pretrained", None)
@@ -56,8 +59,9 @@ def export(path: Path | str, out_dir: Path | str) -> Path:
 
 
 def main(argv: list[str]) -> None:
-    """Parse `<path> <out dir>` and export."""
-    if len(argv) != 2 or argv[0].startswith("-"):
+    """Parse `<path> <out dir> [checkpoint=...]` and export."""
+    choice = [a.partition("=")[2] for a in argv[2:] if a.startswith("checkpoint=")]
+    if len(argv) != 2 + len(choice) or len(choice) > 1 or argv[0].startswith("-"):
         raise PlaitError(USAGE)
-    out = export(argv[0], argv[1])
+    out = export(argv[0], argv[1], choice[0] if choice else None)
     print(f"exported to {out} (load it with transformers' from_pretrained)")

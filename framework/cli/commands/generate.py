@@ -10,7 +10,7 @@ from framework.cli.commands._common import CommonOptions, parse_args
 HELP = "sample text from a trained language model: plait generate <run> prompt=... max_new_tokens=200 seed=0"
 USAGE = (
     "plait generate <run dir or checkpoint> [prompt=...] [max_new_tokens=N] [temperature=T] "
-    "[top_k=K] [top_p=P] [seed=S] [samples=N] [device=cpu]"
+    "[top_k=K] [top_p=P] [seed=S] [samples=N] [device=cpu] [checkpoint=best|last|<dir>]"
 )
 
 
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> None:
     from framework.task import TextGenerator
 
     run, opts, overrides = parse_args(argv, GenerateOptions, USAGE)
-    built = load_run(run, device=opts.device, overrides=overrides)
+    built = load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint)
     task: TextGenerator = task_as(built, TextGenerator, "generate", "language modelling")
     for i in range(opts.samples):
         if opts.samples > 1:

@@ -8,7 +8,10 @@ from typing import Optional
 from framework.cli.commands._common import CommonOptions, parse_args, read_inputs
 
 HELP = "label texts with a trained classifier: plait predict <run> text=... | file=<one text per line>"
-USAGE = 'plait predict <run dir or checkpoint> text="..." | file=<one text per line> [device=cpu]'
+USAGE = (
+    'plait predict <run dir or checkpoint> text="..." | file=<one text per line> [device=cpu] '
+    "[checkpoint=best|last|<dir>]"
+)
 
 
 @dataclass
@@ -27,7 +30,7 @@ def main(argv: list[str]) -> None:
 
     run, opts, overrides = parse_args(argv, PredictOptions, USAGE)
     texts = read_inputs(opts.text, opts.file)
-    built = load_run(run, device=opts.device, overrides=overrides)
+    built = load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint)
     task: Predictor = task_as(built, Predictor, "predict", "classification")
     results = infer(built, task.predict, texts, batch_size=opts.batch_size)
     for text, result in zip(texts, results, strict=True):

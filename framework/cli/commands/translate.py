@@ -10,7 +10,7 @@ from framework.cli.commands._common import CommonOptions, parse_args, read_input
 HELP = "translate with a trained run: plait translate <run> text=... | file=<path> [beam_size=5]"
 USAGE = (
     'plait translate <run dir or checkpoint> text="..." | file=<one sentence per line> '
-    "[beam_size=N] [length_penalty=A] [max_length=N] [device=cpu]"
+    "[beam_size=N] [length_penalty=A] [max_length=N] [device=cpu] [checkpoint=best|last|<dir>]"
 )
 
 
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> None:
 
     run, opts, overrides = parse_args(argv, TranslateOptions, USAGE)
     texts = read_inputs(opts.text, opts.file)
-    built = load_run(run, device=opts.device, overrides=overrides)
+    built = load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint)
     task: Translator = task_as(built, Translator, "translate", "translation")
     for line in infer(
         built,
