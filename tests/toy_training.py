@@ -154,16 +154,17 @@ def toy_trainer(
     resume: bool = False,
     spike_steps: set[int] | None = frozenset(),
     callbacks: list[Callback] | None = None,
+    task: Task | None = None,
     **trainer: Any,
 ) -> Trainer:
     """A Trainer over ToyTask/ToyNet built through the one build path; `resume` continues run_dir's latest checkpoint.
 
     `precision`: a registry key or a config mapping with `_name_`. `trainer`: TrainerConfig overrides.
-    `spike_steps`: steps whose gradient is made inf (None: every step).
+    `spike_steps`: steps whose gradient is made inf (None: every step). `task`: instead of a fresh ToyTask.
     """
     cfg = toy_config(precision, resume="auto" if resume else None, **trainer)
     run_dir.mkdir(parents=True, exist_ok=True)
-    built = build(cfg, run_dir, task=ToyTask(), model_factory=lambda spec: ToyNet())
+    built = build(cfg, run_dir, task=task or ToyTask(), model_factory=lambda spec: ToyNet())
     spike = ArmSpike(built.model, None if spike_steps is None else set(spike_steps))
     built.callbacks = [spike, *(callbacks or [])]
     return built.trainer()

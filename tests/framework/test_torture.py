@@ -1,5 +1,6 @@
 """kill -9 torture: a tiny training killed inside checkpoint saves, resumed with trainer.resume=auto each time,
-ends bit-identical (weights and metrics rows) to a run that was never interrupted.
+ends bit-identical (weights and metrics rows) to a run that was never interrupted; with early stopping and best
+checkpoints on, it also stops at the same step with the same best checkpoints, pointer and summary.
 
 The kills come from the PLAIT_FAULT_INJECT test hook in framework/checkpoint.py (`<point>:<step>`: the
 process calls os._exit(137) at that point of that step's save, as kill -9 would leave it).
@@ -49,12 +50,12 @@ train(compose(json.loads(sys.argv[2])), run_dir, callbacks=[RecordStart()])
 """
 
 
-def _train(run_dir: Path, fault: str | None = None, resume: bool = False) -> int:
+def _train(run_dir: Path, fault: str | None = None, resume: bool = False, settings: list[str] = OVERRIDES) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     env.pop(FAULT_ENV, None)
     if fault:
         env[FAULT_ENV] = fault
-    overrides = [*OVERRIDES, *(["trainer.resume=auto"] if resume else [])]
+    overrides = [*settings, *(["trainer.resume=auto"] if resume else [])]
     args = [sys.executable, "-c", textwrap.dedent(TRAIN), str(run_dir), json.dumps(overrides)]
     proc = subprocess.run(args, env=env, timeout=300, capture_output=True, text=True)
     assert proc.returncode in (0, 137), proc.stderr[-3000:]
@@ -110,3 +111,47 @@ def test_relaunch_of_finished_run_killed_while_replacing_resumes_from_it(tmp_pat
     assert _train(tmp_path, resume=True) == 0
     assert relaunch == 0 or _starts(tmp_path) == [0, 8, 8]  # never restarts from scratch
     _assert_same_as(tmp_path, straight)
+
+
+# Overfits (60 sentences): val/loss is best at step 20 and early stopping (patience 2) ends the run at step 30.
+STOPPING = [
+    "precision=fp32",
+    "objective=val/loss",
+    "task.demo_size=60",
+    "tokenizer.vocab_size=200",
+    "model.d_model=32",
+    "model.n_heads=2",
+    "model.n_layers=1",
+    "model.d_ff=64",
+    "trainer.max_steps=300",
+    "trainer.eval_every_n_steps=5",
+    "trainer.checkpoint_every_n_steps=5",
+    "trainer.log_every_n_steps=5",
+    "trainer.keep_last_checkpoints=1",
+    "trainer.keep_best_checkpoints=2",
+    "trainer.early_stopping.patience=2",
+]
+
+
+def _ending(run_dir: Path) -> dict:
+    """What the run's summary says about its stop and its best, and its checkpoints directory."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    best = json.loads((run_dir / "checkpoints" / "best.json").read_text())
+    names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    return {**{k: v for k, v in summary.items() if k != "checkpoint"}, "pointer": best, "names": names}
+
+
+def test_kills_with_early_stopping_and_best_checkpoints_resume_to_the_same_stop_and_best(tmp_path: Path) -> None:
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert _train(straight, settings=STOPPING) == 0
+    assert _train(run, "after_rename:10", settings=STOPPING) == 137  # best step 10 committed, pointer not yet moved
+    assert _train(run, "during_prune:20", resume=True, settings=STOPPING) == 137  # best 20 in, 10 half-deleted
+    assert _train(run, "before_rename:30", resume=True, settings=STOPPING) == 137  # the stop's save never landed
+    assert _train(run, resume=True, settings=STOPPING) == 0
+    assert _starts(run) == [0, 10, 20, 25]
+    ending = _ending(run)
+    assert ending == _ending(straight) and ending["stopped_early_at"] == 30
+    a, b = load_state(latest_checkpoint(straight / "checkpoints")), load_state(latest_checkpoint(run / "checkpoints"))
+    assert a["watch"] == b["watch"] and a["step"] == b["step"] == 30
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert _rows(run) == _rows(straight)
