@@ -175,3 +175,17 @@ def test_fsdp_trains_like_ddp_and_refuses_loss_scaling(tmp_path: Path) -> None:
     refused = plait([*args, "trainer.strategy=fsdp", "precision=amp_fp16"], tmp_path / "bad", nproc=2)
     assert refused.returncode != 0
     assert (refused.stdout + refused.stderr).count("does not support precision=amp_fp16") == 1
+
+
+def test_two_processes_stop_together_at_the_time_limit_and_resume(tmp_path: Path) -> None:
+    """trainer.max_time under torchrun: each rank's clock differs, yet both stop at the same step (no hang), the
+    stop is evaluated and saved, and trainer.resume=auto continues."""
+    args = [*COMMON, "trainer.max_steps=100000", "trainer.batch_size=8", "trainer.log_every_n_steps=50"]
+    args += ["trainer.eval_every_n_steps=1000", "trainer.checkpoint_every_n_steps=1000", "trainer.max_time=4"]
+    run = tmp_path / "run"
+    ok(plait(args, run, nproc=2))
+    stopped = [r["step"] for r in rows(run) if "train/time_limit_reached" in r]
+    assert len(stopped) == 1 and latest_checkpoint(run / "checkpoints").name == f"step_{stopped[0]:07d}"
+    assert any("val/loss" in r and r["step"] == stopped[0] for r in rows(run))
+    ok(plait([*args, "trainer.resume=auto"], run, nproc=2))
+    assert [r["step"] for r in rows(run) if "train/time_limit_reached" in r][-1] > stopped[0]

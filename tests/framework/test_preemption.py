@@ -133,10 +133,10 @@ def test_agree_without_distributed_returns_the_flag() -> None:
 
 AGREE = """
 import sys, torch.distributed as dist
-from framework.engine.preemption import agree
+from framework.engine.preemption import agree, agree_all
 rank = int(sys.argv[2])
 dist.init_process_group("gloo", init_method="file://" + sys.argv[1], rank=rank, world_size=2)
-print(agree(rank == 1), agree(False), flush=True)
+print(agree(rank == 1), agree(False), *agree_all([False, rank == 0, rank == 1]), flush=True)
 dist.destroy_process_group()
 """
 
@@ -151,4 +151,5 @@ def test_agree_all_reduces_across_ranks(tmp_path: Path) -> None:
         for rank in (0, 1)
     ]
     outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
-    assert outputs == ["True False", "True False"]  # rank 0 stops too because rank 1 was signalled
+    # rank 0 stops too because rank 1 was signalled; several flags (a signal, a stop request, the time limit) at once
+    assert outputs == ["True False False True True", "True False False True True"]
