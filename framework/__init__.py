@@ -41,6 +41,13 @@ _EXPORTS = {
     "framework.params": ["param_groups"],
     "framework.hardware": ["cpu_bf16_native", "cuda_bf16_native", "dtype_native"],
     "framework.secrets": ["looks_like_secret", "scrub_argv"],
+    # reading users' data: split sources, streaming readers
+    "framework.data.formats": ["DataFormat", "detect_format"],
+    "framework.data.sources": ["DataFile", "describe_files", "is_pattern", "record_split", "split_files"],
+    "framework.data.records": ["Row", "batched"],
+    "framework.data.lines": ["text_blocks"],
+    "framework.data.readers": ["documents", "read_parallel_rows", "read_rows", "text_lines"],
+    "framework.data.hf_disk": ["load_hf_dataset"],
     "framework.data.text_files": ["read_lines", "read_utf8"],
     "framework.sampling": ["sample_next", "sample_tokens"],
     # what the engine lends to plugins: the run's config schema, collectives, numerics probes
@@ -60,6 +67,12 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         init_only_fields,
         with_capability,
     )
+    from framework.data.formats import DataFormat, detect_format
+    from framework.data.hf_disk import load_hf_dataset
+    from framework.data.lines import text_blocks
+    from framework.data.readers import documents, read_parallel_rows, read_rows, text_lines
+    from framework.data.records import Row, batched
+    from framework.data.sources import DataFile, describe_files, is_pattern, record_split, split_files
     from framework.data.text_files import read_lines, read_utf8
     from framework.engine.config import TrainConfig, TrainerConfig
     from framework.engine.distributed import any_rank, is_main, rank, world_size

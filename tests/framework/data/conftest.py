@@ -1,0 +1,33 @@
+"""Fixtures of the data-reading tests: writing (optionally compressed) files."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+COMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "": bytes,
+    ".gz": gzip.compress,
+    ".bz2": bz2.compress,
+    ".xz": lambda raw: lzma.compress(raw, preset=0),  # fast: the tests write many files
+}
+Write = Callable[..., Path]
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Write:
+    """write(name, content, compression="") -> the path of `content` (text or bytes) stored under tmp_path."""
+
+    def make(name: str, content: str | bytes, compression: str = "") -> Path:
+        path = tmp_path / f"{name}{compression}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        raw = content.encode() if isinstance(content, str) else content
+        path.write_bytes(COMPRESS[compression](raw))
+        return path
+
+    return make
