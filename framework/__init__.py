@@ -41,6 +41,11 @@ _EXPORTS = {
     "framework.hardware": ["cpu_bf16_native", "cuda_bf16_native", "dtype_native"],
     "framework.secrets": ["looks_like_secret", "scrub_argv"],
     "framework.data.text_files": ["read_lines", "read_utf8"],
+    "framework.data.token_store": ["Ragged", "StoreMeta", "TokenStore", "token_dtype"],
+    "framework.data.store_writer": ["TokenStoreWriter"],
+    "framework.data.prepare": ["prepare_store"],
+    "framework.data.encode": ["ENCODE_BATCH", "batched", "encode_batches", "limit_bytes"],
+    "framework.data.progress": ["Progress"],
     "framework.sampling": ["sample_next", "sample_tokens"],
     # what the engine lends to plugins: the run's config schema, collectives, numerics probes
     "framework.engine.config": ["TrainConfig", "TrainerConfig"],
@@ -59,7 +64,12 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         init_only_fields,
         with_capability,
     )
+    from framework.data.encode import ENCODE_BATCH, batched, encode_batches, limit_bytes
+    from framework.data.prepare import prepare_store
+    from framework.data.progress import Progress
+    from framework.data.store_writer import TokenStoreWriter
     from framework.data.text_files import read_lines, read_utf8
+    from framework.data.token_store import Ragged, StoreMeta, TokenStore, token_dtype
     from framework.engine.config import TrainConfig, TrainerConfig
     from framework.engine.distributed import any_rank, is_main, rank, world_size
     from framework.engine.numerics import NumericsProbe

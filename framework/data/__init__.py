@@ -1,1 +1,1 @@
-"""Data shared by every task: reading text files (streaming readers and the token store land here)."""
+"""Data shared by every task: reading text files, encoding in parallel batches, the memory-mapped token store."""
