@@ -13,12 +13,13 @@ from data_fixtures import python
 
 from framework import TokenStore, TokenStoreWriter, prepare_store
 
-# A process that prepares ENTRY: batches of ids, each fill logged; waits for GO first when one is given.
+# A process that prepares ENTRY: batches of ids, each fill logged; waits for GO first when one is given;
+# HANG=1: stops after a few batches (touching "started") until it is killed.
 PREPARER = """
 import os, sys, time, hashlib
 from pathlib import Path
 from framework import prepare_store
-entry, log, go, pause = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+entry, log, go, pause, hang = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[5]
 def fill(writer):
     with open(log, "a") as f:
         f.write(f"{os.getpid()}\\n")
@@ -26,6 +27,7 @@ def fill(writer):
         writer.append([[i, i + 1, i + 2]] * 100)
         if i == 3:
             (log.parent / "started").touch()
+            time.sleep(120 if hang == "1" else 0)
         time.sleep(pause)
 Path(log.parent / f"ready-{os.getpid()}").touch()
 while go != "-" and not Path(go).exists():
@@ -53,7 +55,7 @@ def test_a_hit_opens_without_filling(tmp_path: Path) -> None:
 
 def test_two_processes_prepare_one_entry_once(tmp_path: Path) -> None:
     entry, log, go = tmp_path / "cache" / "e", tmp_path / "fills.log", tmp_path / "go"
-    procs = [python(PREPARER, str(entry), str(log), str(go), "0.02") for _ in range(2)]
+    procs = [python(PREPARER, str(entry), str(log), str(go), "0.05", "0") for _ in range(2)]
     deadline = time.monotonic() + 60
     while len(list(tmp_path.glob("ready-*"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -69,7 +71,7 @@ def test_two_processes_prepare_one_entry_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_preparation_leaves_no_store_and_the_next_run_completes_it(tmp_path: Path, sig: int) -> None:
     entry, log = tmp_path / "cache" / "e", tmp_path / "fills.log"
-    proc = python(PREPARER, str(entry), str(log), "-", "0.05")
+    proc = python(PREPARER, str(entry), str(log), "-", "0", "1")
     deadline = time.monotonic() + 60
     while not (tmp_path / "started").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
