@@ -10,7 +10,9 @@ sized once per process, from RAYON_NUM_THREADS), interleaved, `--repeats` times 
 - plait:  the same batches through `framework.encode_batches` into `framework.prepare_store` (a store with
           offsets, written to a temporary directory, fsynced, renamed).
 
-Timed from the loaded tokenizer to the ids on disk (imports excluded). Prints a markdown table: median seconds, MB/s, tokens/s, peak resident MB, and plait / direct.
+Timed from the loaded tokenizer to the ids on disk (imports excluded). Prints a markdown table: median wall
+seconds, MB/s, tokens/s, CPU seconds (user + system, which other load on a shared machine changes less than
+wall time), peak resident MB, and plait / direct.
 """
 
 from __future__ import annotations
@@ -102,9 +104,11 @@ def run_plait(corpus: Path, tokenizer_json: Path, out: Path) -> tuple[float, int
 
 def child(variant: str, corpus: Path, tokenizer_json: Path, out: Path) -> None:
     """One run in this fresh process, timed from the loaded tokenizer to the written ids; prints a JSON line."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
     wall, n = (run_direct if variant == "direct" else run_plait)(corpus, tokenizer_json, out)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"wall": wall, "tokens": n, "rss_mb": rss_mb}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+    print(json.dumps({"wall": wall, "cpu": cpu, "tokens": n, "rss_mb": usage.ru_maxrss / 1024}))
 
 
 def main() -> None:
@@ -126,8 +130,8 @@ def main() -> None:
         train_tokenizer(corpus, tokenizer_json)
         mb = corpus.stat().st_size / 1e6
         print(f"corpus {mb:.1f} MB, BPE vocabulary {VOCAB}, batches of {BATCH:,} lines, {os.cpu_count()} CPUs\n")
-        print("| threads | variant | median s | MB/s | M tokens/s | peak RSS MB | plait / direct |")
-        print("|---|---|---|---|---|---|---|")
+        print("| threads | variant | median s | MB/s | M tokens/s | CPU s | peak RSS MB | plait / direct (wall, CPU) |")
+        print("|---|---|---|---|---|---|---|---|")
         for threads in args.threads:
             runs: dict[str, list[dict[str, float]]] = {"direct": [], "plait": []}
             for i, variant in itertools.product(range(args.repeats), runs):
@@ -136,13 +140,13 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--child", variant, str(corpus), str(tokenizer_json), str(out)]
                 done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
                 runs[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
-            direct = statistics.median(r["wall"] for r in runs["direct"])
+            direct = {k: statistics.median(r[k] for r in runs["direct"]) for k in ("wall", "cpu")}
             for variant, rs in runs.items():
-                wall = statistics.median(r["wall"] for r in rs)
-                ratio = f"{wall / direct:.2f}" if variant == "plait" else ""
+                wall, cpu = (statistics.median(r[k] for r in rs) for k in ("wall", "cpu"))
+                ratio = f"{wall / direct['wall']:.2f}, {cpu / direct['cpu']:.2f}" if variant == "plait" else ""
                 print(
                     f"| {threads} | {variant} | {wall:.2f} | {mb / wall:.1f} | {rs[0]['tokens'] / wall / 1e6:.2f} "
-                    f"| {max(r['rss_mb'] for r in rs):.0f} | {ratio} |"
+                    f"| {cpu:.2f} | {max(r['rss_mb'] for r in rs):.0f} | {ratio} |"
                 )
 
 
