@@ -25,6 +25,7 @@ from torch import nn
 
 from framework.callback import Callback
 from framework.capabilities import init_only_fields
+from framework.data.encode import tokenizer_threads
 from framework.engine import distributed
 from framework.engine.checkpoint import Loaded, clean_leftovers, load_resume
 from framework.engine.config import TrainConfig
@@ -278,6 +279,7 @@ def build(
     run_dir = Path(run_dir)
     tcfg = cfg.trainer
     threads = apply_threads(plan_threads(tcfg.num_threads))  # before the first tensor operation
+    tokenizer_threads(threads.n)  # the tokenizers library's pool too, before its first parallel call
     device = distributed.rank_device(resolve_device(tcfg.device))
     task = task if task is not None else TASKS.build(cfg.task)
     seed_everything(tcfg.seed)

@@ -1,4 +1,4 @@
-"""Fixtures of the data-reading tests: writing (optionally compressed) files."""
+"""Fixtures of the data-layer tests: writing (optionally compressed) files; one trained BPE tokenizer per module."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from data_fixtures import trained_bpe
+
+from framework.tokenizer import Tokenizer
 
 COMPRESS: dict[str, Callable[[bytes], bytes]] = {
     "": bytes,
@@ -31,3 +34,9 @@ def write(tmp_path: Path) -> Write:
         return path
 
     return make
+
+
+@pytest.fixture(scope="module")
+def bpe() -> Tokenizer:
+    """A BPE tokenizer trained on a small corpus."""
+    return trained_bpe()
