@@ -124,6 +124,8 @@ def test_the_floor_is_reached_at_max_steps_and_never_passed() -> None:
         ("wsd", {"decay_fraction": -0.1}, "decay_fraction=-0.1 is not allowed"),
         ("inverse_sqrt", {"warmup_steps": 0}, "warmup_steps=0 is not allowed: must be >= 1"),
         ("linear", {"warmup_steps": -1}, "warmup_steps=-1 is not allowed: must be >= 0"),
+        ("plateau", {"factor": 1.0}, "factor=1.0 is not allowed: must be in (0, 1)"),
+        ("plateau", {"patience": -1}, "patience=-1 is not allowed: must be >= 0"),
     ],
 )
 def test_bad_options_fail_before_any_work(key: str, options: dict[str, Any], message: str) -> None:
