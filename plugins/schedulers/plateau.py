@@ -22,7 +22,7 @@ class PlateauMode(Choice):
 
 @dataclass
 class PlateauConfig(ConstantConfig):
-    """Options of reduce-on-plateau: lr x factor after `patience` evaluations without improvement."""
+    """Options of reduce-on-plateau: lr x factor after more than `patience` evaluations without improvement."""
 
     monitor: str = "val/loss"  # the evaluation metric watched (val/loss, val/accuracy, ...: what the task logs)
     mode: PlateauMode = PlateauMode.min  # min: lower is better (loss, perplexity) | max: higher is better
@@ -100,5 +100,5 @@ class PlateauSchedule(LambdaLR):
 
 @SCHEDULERS.register("plateau", config=PlateauConfig)
 def build_plateau(cfg: PlateauConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> PlateauSchedule:
-    """Linear warmup, then lr x factor each time scheduler.monitor stops improving for `patience` evaluations."""
+    """Linear warmup, then lr x factor whenever scheduler.monitor has not improved in over `patience` evaluations."""
     return PlateauSchedule(optimizer, cfg)
