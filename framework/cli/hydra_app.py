@@ -8,6 +8,7 @@ before Hydra creates its run directory, so every bad value is one message, exit 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -131,6 +132,11 @@ def precheck(argv: list[str], conf: Path) -> None:
     """
     if any(a.startswith("-") for a in argv):
         return
+    compose_checked(argv, conf)
+
+
+def compose_checked(argv: list[str], conf: Path) -> DictConfig:
+    """`conf/train.yaml` composed with the overrides `argv` and validated: a bad key or value is one PlaitError."""
     from omegaconf.errors import InterpolationResolutionError
 
     try:
@@ -139,10 +145,9 @@ def precheck(argv: list[str], conf: Path) -> None:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         raise PlaitError(composition_error(exc, argv, conf)) from None
-    try:
+    with contextlib.suppress(InterpolationResolutionError):  # ${hydra:...} resolves in the Hydra app: train() validates
         validate_config(cfg)
-    except InterpolationResolutionError:
-        return  # e.g. ${hydra:...} only resolves inside the Hydra app: train() validates there
+    return cfg
 
 
 def split_sweep_values(argv: list[str], conf: Path) -> tuple[list[str], list[tuple[str, str]]]:
