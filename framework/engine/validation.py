@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framework.errors import ConfigValueError, closest
 from framework.kinds import REGISTRIES
-from framework.schema import NAME_FIELD
+from framework.schema import NAME_FIELD, finite, require
 from framework.secrets import looks_like_secret
+
+if TYPE_CHECKING:
+    from framework.task import Task
+
+MIN_VAL_EXAMPLES = 10  # fewer make the validation metrics (and a sweep's objective) mostly noise
 
 # --- whole-config validation --------------------------------------------------------------------------------
 
@@ -56,13 +61,23 @@ def _typed(convert: Any, prefix: str) -> Any:
         raise ConfigValueError(key, f": {getattr(exc, 'msg', None) or exc}".split("\n")[0]) from None
 
 
+def check_finite(obj: Any) -> None:
+    """Every float of dataclass `obj` (alone or in a list) is finite: no option means anything at inf or nan
+    (null turns an optional one off), and a range check written as `value > 0` would let inf through."""
+    for f in dataclasses.fields(obj) if dataclasses.is_dataclass(obj) else ():
+        value = getattr(obj, f.name)
+        items = value if isinstance(value, (list, tuple)) else [value]
+        require(all(finite(v) for v in items), f.name, value, "finite")
+
+
 def _run_checks(obj: Any, prefix: str) -> None:
-    check = getattr(obj, "validate", None)
-    if callable(check):
-        try:
+    try:
+        check_finite(obj)
+        check = getattr(obj, "validate", None)
+        if callable(check):
             check()
-        except ConfigValueError as exc:
-            raise exc.under(prefix) from None
+    except ConfigValueError as exc:
+        raise exc.under(prefix) from None
 
 
 def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:

@@ -117,6 +117,8 @@ def test_predict_text_and_file(runs, tmp_path: Path, capsys) -> None:
         ([], r"exactly one of text="),
         (["text=a", "colour=red"], r"unknown option 'colour'"),
         (["text=a", "batch_size=many"], r"batch_size=many: expected int"),
+        (["text="], r"text= is empty: give the input"),  # issue 24: it predicted a label for ""
+        (["text=   "], r"text= is empty: give the input"),
     ],
 )
 def test_predict_argument_errors(runs, argv: list[str], message: str) -> None:
