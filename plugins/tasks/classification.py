@@ -194,6 +194,10 @@ class ClassificationTask(Task):
         """train and val, and test when a file (or the demo corpus) has it."""
         return configured_splits(self.cfg)
 
+    def num_examples(self, split: str) -> int | None:
+        """Sentences in `split`."""
+        return len(self.data[split].labels)
+
     def _inputs(self, seqs: list[np.ndarray] | list[list[int]]) -> tuple[Tensor, Tensor]:
         unk = self.tokenizer.special_id("unk")
         return pad(seqs, self.pad_id, max_length=self.cfg.max_length, empty_id=unk)
