@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     # errors and config schemas (the bottom of the core)
     "framework.errors": [
-        "ConfigValueError", "DataError", "DuplicateComponentError", "NonFiniteError", "PlaitError",
-        "UnknownComponentError", "UnsupportedPrecisionError",
+        "ConfigValueError", "DataError", "DiskWriteError", "DuplicateComponentError", "InsufficientMemoryError",
+        "NonFiniteError", "PlaitError", "UnknownComponentError", "UnsupportedPrecisionError",
     ],
     "framework.files": ["atomic_write", "fsync_dir"],
     "framework.schema": ["NAME_FIELD", "Choice", "ComponentConfig", "above", "at_least", "between", "divides", "require"],
@@ -90,7 +90,9 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     from framework.errors import (
         ConfigValueError,
         DataError,
+        DiskWriteError,
         DuplicateComponentError,
+        InsufficientMemoryError,
         NonFiniteError,
         PlaitError,
         UnknownComponentError,
