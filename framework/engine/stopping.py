@@ -100,13 +100,15 @@ class Watch:
         """True when the run stopped for good after its last checkpoint was written (save it again, with the stop)."""
         return self.finished and not self._stop_saved
 
-    def judge(self, state: TrainState, metrics: dict[str, float]) -> bool:
-        """Judge one validation; True when this step's checkpoint is now among the best to keep (write it).
+    @property
+    def judging(self) -> bool:
+        """False during the extra evaluation of a time-limit stop: an uninterrupted run would not have made it, so
+        neither patience, the ranking nor a metric-driven schedule may count it (the resumed run must match)."""
+        return self.stopped is None or self.stopped.final
 
-        The extra evaluation of a time-limit stop is not judged: an uninterrupted run would not have made it, and
-        the resumed run must count patience and rank checkpoints as that one does.
-        """
-        if self.monitor is None or (self.stopped is not None and not self.stopped.final):
+    def judge(self, state: TrainState, metrics: dict[str, float]) -> bool:
+        """Judge one validation; True when this step's checkpoint is now among the best to keep (write it)."""
+        if self.monitor is None or not self.judging:
             return False
         value = self.monitor.value_in(metrics)
         if self.monitor.better(value, self.top[0] if self.top is not None else None):
