@@ -7,7 +7,7 @@ the trials' directories, because trials may have run in other processes or on ot
     <sweep>/<n>/.hydra/overrides.yaml   the trial's overrides (Hydra)
     <sweep>/<n>/result.json             status, objective, best objective, where its loggers keep the run
                                         (each logger's `run_location()`), written by the trial
-    <sweep>/<n>/FAILED                  the error of a failed trial (framework.cli.hydra_app)
+    <sweep>/<n>/FAILED                  the error of a failed trial (framework.cli.trials)
 
 A trial with neither file (killed, or never started) counts as failed. When any trial failed,
 `plait train -m` exits with code 1 after the summary (FAILED_EXIT_CODE).
@@ -59,13 +59,15 @@ def write_result(
     objective: float | None,
     history: list[dict[str, Any]],
     logged: dict[str, str] | None = None,
+    status: str = "ok",
 ) -> None:
-    """Record a finished trial for the sweep summary (called by the train command in a multirun).
+    """Record a finished trial for the sweep summary (framework.cli.trials, in a multirun).
 
     `logged`: logger name -> where it keeps the run (its `run_location()`), shown in the summary.
+    `status`: ok, or why a callback stopped it early (`pruned`).
     """
     payload = {
-        "status": "ok",
+        "status": status,
         "objective_name": objective_name,
         "objective": objective,
         "best": best_value(history, objective_name),
@@ -137,7 +139,7 @@ def summarize(sweep_dir: Path) -> list[dict[str, str]]:
         writer.writerows(rows)
     text = markdown(rows)
     (sweep_dir / "summary.md").write_text(text)
-    failed = sum(not r["status"].startswith("ok") for r in rows)
+    failed = sum(r["status"].startswith("failed") for r in rows)
     print(f"\nsweep summary ({sweep_dir}):\n{text}", end="")
     if failed:
         print(f"{failed} of {len(rows)} trials failed (see FAILED in their directories)", file=sys.stderr)
