@@ -43,10 +43,11 @@ _EXPORTS = {
     "framework.secrets": ["looks_like_secret", "scrub_argv"],
     "framework.data.text_files": ["read_lines", "read_utf8"],
     "framework.sampling": ["sample_next", "sample_tokens"],
-    # what the engine lends to plugins: the run's config schema, collectives, numerics probes
+    # what the engine lends to plugins: the run's config schema, collectives, numerics probes, objective direction
     "framework.engine.config": ["TrainConfig", "TrainerConfig"],
     "framework.engine.distributed": ["any_rank", "is_main", "rank", "world_size"],
     "framework.engine.numerics": ["NumericsProbe"],
+    "framework.engine.summary": ["lower_is_better"],
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     from framework.engine.config import TrainConfig, TrainerConfig
     from framework.engine.distributed import any_rank, is_main, rank, world_size
     from framework.engine.numerics import NumericsProbe
+    from framework.engine.summary import lower_is_better
     from framework.errors import (
         ConfigValueError,
         DataError,
