@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from framework.engine.summary import lower_is_better
 
 RESULT_FILE = "result.json"
+SWEEP_CONFIG = "multirun.yaml"
 FAILED_FILE = "FAILED"
 CONCURRENT_ENV = "PLAIT_CONCURRENT_TRIALS"
 FAILED_EXIT_CODE = 1
@@ -167,7 +168,10 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         LAST.update(failed=0, rows=[])
         os.environ[CONCURRENT_ENV] = str(concurrent_trials(config.hydra.get("launcher")))
-        record_rejected(Path(config.hydra.sweep.dir), LAST.get("rejected", []))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)  # the sweep's config, for every sweeper (the basic one
+        OmegaConf.save(config, sweep_dir / SWEEP_CONFIG)  # writes it too): `plait sweep resume` reads it
+        record_rejected(sweep_dir, LAST.get("rejected", []))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
