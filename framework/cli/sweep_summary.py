@@ -10,8 +10,8 @@ the trials' directories, because trials may have run in other processes or on ot
                                         (each logger's `run_location()`), written by the trial
     <sweep>/<n>/FAILED                  the error of a failed trial (framework.cli.trials)
 
-A trial with neither file (killed, or never started) counts as failed. When any trial failed,
-`plait train -m` exits with code 1 after the summary (FAILED_EXIT_CODE).
+A trial with neither file (killed, or never started) counts as failed; `plait sweep resume` re-runs those.
+When any trial failed, `plait train -m` exits with code 1 after the summary (FAILED_EXIT_CODE).
 
 `on_multirun_start` also tells the trials how many of them share this machine (PLAIT_CONCURRENT_TRIALS,
 from the launcher's n_jobs), so the thread policy gives each its share of the cores.
@@ -34,6 +34,7 @@ from framework.engine.summary import lower_is_better
 
 RESULT_FILE = "result.json"
 SWEEP_CONFIG = "multirun.yaml"
+REJECTED_PREFIX = "rejected_"  # trials of values that could not be composed (record_rejected)
 FAILED_FILE = "FAILED"
 CONCURRENT_ENV = "PLAIT_CONCURRENT_TRIALS"
 FAILED_EXIT_CODE = 1
@@ -148,7 +149,7 @@ def summarize(sweep_dir: Path) -> list[dict[str, str]]:
 def record_rejected(sweep_dir: Path, rejected: list[tuple[str, str]]) -> None:
     """Give every sweep value that could not be composed a failed trial directory, so the summary lists it."""
     for i, (override, error) in enumerate(rejected):
-        trial = sweep_dir / f"rejected_{i}"
+        trial = sweep_dir / f"{REJECTED_PREFIX}{i}"
         (trial / ".hydra").mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create([override]), trial / ".hydra" / "overrides.yaml")
         (trial / FAILED_FILE).write_text(f"{error}\n")

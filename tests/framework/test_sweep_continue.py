@@ -1,14 +1,17 @@
-"""Sweeps that continue after a kill: a stored Optuna study run again."""
+"""Sweeps that continue after a kill: a stored Optuna study run again, `plait sweep resume` of a grid."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 from test_sweeps import ENV, summary, sweep, train_m
 
 
@@ -25,6 +28,12 @@ def kill_when(cmd: list[str], cwd: Path, ready: Callable[[], bool], timeout: flo
     finally:
         proc.kill()
         proc.wait()
+
+
+def plait(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`plait <args>` in `cwd`."""
+    cmd = [sys.executable, "-m", "framework.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=ENV, cwd=cwd)
 
 
 def test_a_stored_optuna_study_killed_after_three_of_six_trials_ends_with_six_when_run_again(tmp_path: Path) -> None:
@@ -48,3 +57,25 @@ def test_a_stored_optuna_study_killed_after_three_of_six_trials_ends_with_six_wh
         assert result["objective"] == pytest.approx(t.value)
     rows = summary(sweep_dir)
     assert [r["trial"] for r in rows] == [str(n) for n in range(6)] and {r["status"] for r in rows} == {"ok"}
+
+
+def test_sweep_resume_reruns_exactly_the_two_trials_a_kill_left_unfinished(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "grid"
+    args = ["trainer.max_steps=30", "trainer.eval_every_n_steps=10", "trainer.checkpoint_every_n_steps=2"]
+    args += ["optimizer.lr=1e-3,2e-3,3e-3,4e-3"]
+    first_checkpoint = sweep_dir / "2" / "checkpoints" / "step_0000002" / "COMPLETE"
+    kill_when(train_m(args, sweep_dir), tmp_path, first_checkpoint.is_file)  # trial 2 mid-run, 3 never started
+    assert not (sweep_dir / "2" / "result.json").exists() and not (sweep_dir / "3").exists()
+    finished = {t: (sweep_dir / t / "result.json").read_text() for t in ("0", "1")}
+
+    proc = plait("sweep", "resume", str(sweep_dir), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "relaunching 2 trial(s): 2 3" in proc.stdout
+    assert re.search(r"trial 2: relaunched in \S+ from its recorded config, from step_\d{7}", proc.stdout)
+    assert "trial 3 never started" in proc.stdout and "from the start (no checkpoint)" in proc.stdout
+    assert {t: (sweep_dir / t / "result.json").read_text() for t in ("0", "1")} == finished  # left alone
+    rows = summary(sweep_dir)
+    assert [(r["trial"], r["status"]) for r in rows] == [(str(n), "ok") for n in range(4)]
+    evals = [json.loads(line)["step"] for line in (sweep_dir / "2" / "metrics.jsonl").read_text().splitlines()]
+    assert sorted(set(evals)) == [10, 20, 30] and evals.count(10) == 2  # a train and a val row; none repeated
+    assert OmegaConf.load(sweep_dir / "3" / "config.yaml").optimizer.lr == 4e-3  # its own value, own number
