@@ -14,17 +14,36 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from hydra.errors import CompactHydraException
 from optuna.trial import FrozenTrial, TrialState
 
 from framework.cli.relaunch import has_recorded_config, relaunch_trial
 from framework.engine.run_lock import in_use
+from framework.errors import PlaitError
 
 RUN_DIR_ATTR = "plait_run_dir"
 log = logging.getLogger(__name__)
 
 
+class StorageUnsupported(PlaitError, CompactHydraException):
+    """The installed optuna cannot read a database through the installed SQLAlchemy (one line, from Hydra too)."""
+
+
+def check_storage_support() -> None:
+    """Optuna 2 reads its database only through SQLAlchemy 1.x: say so, instead of its bare AssertionError."""
+    import sqlalchemy
+
+    if int(optuna.__version__.split(".")[0]) < 3 and int(sqlalchemy.__version__.split(".")[0]) >= 2:
+        raise StorageUnsupported(
+            f"optuna {optuna.__version__} (what hydra-optuna-sweeper allows) cannot keep a study in a database "
+            f"through SQLAlchemy {sqlalchemy.__version__}: install the sweeps extra's pin, "
+            "pip install 'sqlalchemy>=1.4,<2' (or pip install -e '.[sweeps]')"
+        )
+
+
 def open_study(storage: Any, study_name: str | None, directions: list[str]) -> optuna.Study:
     """The stored study `study_name`, created when it does not exist yet."""
+    check_storage_support()
     return optuna.create_study(storage=storage, study_name=study_name, directions=directions, load_if_exists=True)
 
 

@@ -3,6 +3,7 @@ works without the `sweeps` extra (the class then does not exist and `hydra/sweep
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 try:
@@ -11,6 +12,8 @@ except ImportError:  # pragma: no cover - the sweeps extra is not installed
     optuna_sweeper = None  # type: ignore[assignment]
 
 if optuna_sweeper is not None:
+    # alembic (optuna's schema tool) logs its plugin setup at INFO when the sampler's import pulls optuna in
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     class PlaitOptunaSweeper(optuna_sweeper.OptunaSweeper):
         """Hydra's Optuna sweeper whose stored study continues (see `_continuing`)."""

@@ -79,3 +79,17 @@ def test_sweep_resume_reruns_exactly_the_two_trials_a_kill_left_unfinished(tmp_p
     evals = [json.loads(line)["step"] for line in (sweep_dir / "2" / "metrics.jsonl").read_text().splitlines()]
     assert sorted(set(evals)) == [10, 20, 30] and evals.count(10) == 2  # a train and a val row; none repeated
     assert OmegaConf.load(sweep_dir / "3" / "config.yaml").optimizer.lr == 4e-3  # its own value, own number
+
+
+def test_optuna_2_with_sqlalchemy_2_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    optuna = pytest.importorskip("optuna")
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    from framework.cli.optuna_study import check_storage_support
+    from framework.errors import PlaitError
+
+    monkeypatch.setattr(optuna, "__version__", "2.10.1")
+    monkeypatch.setattr(sqlalchemy, "__version__", "2.1.9")  # what a stale environment has: optuna's bare assert
+    with pytest.raises(PlaitError, match=r"pip install 'sqlalchemy>=1.4,<2'"):
+        check_storage_support()
+    monkeypatch.setattr(sqlalchemy, "__version__", "1.4.54")  # the sweeps extra's pin
+    check_storage_support()
