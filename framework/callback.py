@@ -1,4 +1,4 @@
-"""Callbacks observe the loop at fixed events; they never rewire it, but they may ask it to stop.
+"""Callbacks observe the loop at fixed events; they never rewire it, but may ask it to stop (`state.request_stop`).
 
 The events, as pseudocode of `Trainer.fit`:
 
@@ -10,17 +10,18 @@ The events, as pseudocode of `Trainer.fit`:
         if evaluating now:   on_eval_end(state, metrics)
                              (a checkpoint is written when this evaluation is among trainer.keep_best_checkpoints)
         if checkpointing:    on_checkpoint(state, path)
-        if state.stop_reason is set (by state.request_stop(reason)) or trainer.max_time is near:
-            break                               # every process stops at this same step boundary
+        if state.stop or trainer.max_time is near:
+                             leave the loop         # every process at this same step boundary
     (unless this step was just evaluated) on_eval_end(state, metrics)
     (unless this step was just saved)     on_checkpoint(state, path)
     on_fit_end(state, final_metrics)
 
-Stopping: any event may call `state.request_stop(reason)`. The loop finishes the current step's events, ends at
-that step boundary, evaluates, saves and finishes normally (exit 0); the reason is printed, logged as a
-`train/stopped_early` row and kept in the run's summary (`stopped_early_at`, `stop_reason`). Such a stop is
-final: relaunching the run with `trainer.resume=auto` has nothing to add. Early stopping
-(`trainer.early_stopping`) asks through this same call.
+Stopping: any event may call `state.request_stop(reason, status="stopped")` (or set `state.stop = "pruned"`, a
+status word, directly). The loop finishes the current step's events, ends at that step boundary, evaluates, saves
+and finishes normally (exit 0); the reason is printed, logged as a `train/stopped_early` row and kept in the run's
+`summary.json` (`stopped_early_at`, `stop_reason`), and a sweep's summary shows the status. Such a stop is final:
+relaunching the run with `trainer.resume=auto` has nothing to add. Early stopping (`trainer.early_stopping`) asks
+through the same call, with the status `stopped_early`.
 """
 
 from __future__ import annotations
@@ -40,12 +41,16 @@ class TrainState:
     batch_in_epoch: int = 0
     run_dir: Path = field(default_factory=Path.cwd)
     last_metrics: dict[str, float] = field(default_factory=dict)
-    stop_reason: str | None = None  # set by request_stop(); the loop ends at the next step boundary
+    stop: str | None = None  # set to end training after this step; the word is the run's status ("pruned")
+    stop_reason: str | None = None  # why, in a sentence: printed and kept in the run's summary.json
 
-    def request_stop(self, reason: str) -> None:
-        """Ask the loop to end at the next step boundary, then evaluate, save and finish; the first reason is kept."""
-        if self.stop_reason is None:
-            self.stop_reason = reason
+    def request_stop(self, reason: str, status: str = "stopped") -> None:
+        """Ask the loop to end at the next step boundary, then evaluate, save and finish; the first request is kept.
+
+        `status` is the short word a sweep's summary shows for the run (`pruned`, `stopped_early`, ...).
+        """
+        if self.stop is None:
+            self.stop, self.stop_reason = status, reason
 
 
 class Callback:

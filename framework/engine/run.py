@@ -73,8 +73,9 @@ def train(
         )
     loggers = zip(cfg.logger, built.loggers, strict=False)  # by name; other ranks than 0 have no loggers
     logged = {name: where for name, logger in loggers if (where := logger.run_location())}
-    ending = trainer.watch.summary()
-    result = RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged, ending)
+    ending, stopped = trainer.watch.summary(), trainer.watch.stopped
+    status = stopped.status if stopped is not None and stopped.final else None  # a callback's or early stopping's
+    result = RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged, status, ending)
     if distributed.is_main():
         with writing(f"the run's summary in {run_dir}", run_dir, then="the run's checkpoints and metrics are intact"):
             write_summary(result, trainer.state.step, cfg.objective)

@@ -3,7 +3,7 @@
     fit() begins:        watch.begin(checkpoints)      # starts the clock, names the (restored) best checkpoint
     evaluate():          watch.judge(state, metrics)   # ranks the best checkpoints; early stopping may
                                                        # call state.request_stop(reason), as any callback may
-    each step boundary:  stop when state.stop_reason is set or watch.time_is_up()
+    each step boundary:  stop when state.stop is set or watch.time_is_up()
                          (every rank agrees first: framework.engine.preemption.agree_all) -> watch.stop(...)
 
 A stop that a callback or early stopping asked for is final: the run evaluates, saves and finishes (exit 0), and a
@@ -29,11 +29,18 @@ from framework.errors import PlaitError
 
 @dataclass
 class Stop:
-    """Where and why a run ended before `max_steps`; `final` unless it was the time limit."""
+    """Where and why a run ended before `max_steps`; `final` unless it was the time limit; `status`: the run's word."""
 
     step: int
     reason: str
     final: bool
+    status: str = "stopped"
+
+
+def _asked(state: TrainState) -> Stop:
+    """The stop a callback asked for in this step (`state.stop`, `state.stop_reason`)."""
+    reason = state.stop_reason or f"a callback asked to stop ({state.stop})"
+    return Stop(state.step, reason, final=True, status=state.stop or "stopped")
 
 
 class EarlyStopping:
@@ -56,7 +63,8 @@ class EarlyStopping:
             since = f"{self.reference:.6g} at step {self.reference_step}" if self.reference is not None else "any value"
             state.request_stop(
                 f"early stopping: {self.monitor.metric} has not improved on {since} by more than "
-                f"{self.cfg.min_delta:g} in {self.waited} evaluations (trainer.early_stopping.patience={self.cfg.patience})"
+                f"{self.cfg.min_delta:g} in {self.waited} evaluations (trainer.early_stopping.patience={self.cfg.patience})",
+                status="stopped_early",
             )
 
     def state_dict(self) -> dict[str, Any]:
@@ -136,11 +144,12 @@ class Watch:
     def stop(self, state: TrainState, *, final: bool) -> dict[str, float]:
         """Record why the loop ends at this step (a requested stop when `final`, else the time limit), print it
         (rank 0) and return the row to log: `train/stopped_early` or `train/time_limit_reached`."""
-        if final:
-            reason = state.stop_reason or "a callback on another process asked to stop"
-        else:
-            reason = self.clock.reason(str(self.max_time))
-        self.stopped = Stop(state.step, reason, final)
+        if not final:
+            self.stopped = Stop(state.step, self.clock.reason(str(self.max_time)), final=False, status="time_limit")
+        elif state.stop is not None:
+            self.stopped = _asked(state)
+        else:  # under torchrun, a callback on another rank asked
+            self.stopped = Stop(state.step, "a callback on another process asked to stop", final=True)
         if distributed.is_main():
             print(self.message(), flush=True)
         return {"train/stopped_early" if final else "train/time_limit_reached": 1.0}
@@ -157,7 +166,7 @@ class Watch:
         out: dict[str, Any] = {}
         if self.stopped is not None:
             out["stopped_early_at" if self.stopped.final else "time_limit_reached_at"] = self.stopped.step
-            out["stop_reason"] = self.stopped.reason
+            out["stop_reason"], out["stop_status"] = self.stopped.reason, self.stopped.status
         if self.top is not None and self.monitor is not None:
             out.update(best_metric=self.monitor.metric, best_step=self.top[1], best_value=self.top[0])
         if self.best is not None and self.best.ranked:
@@ -168,15 +177,15 @@ class Watch:
         """The bookkeeping, for checkpoints. A stop requested in this step counts as taken (the loop ends at this
         step boundary); a time-limit stop is not kept, so that resuming continues."""
         final = self.stopped if self.finished else None
-        if final is None and state.stop_reason is not None:
-            final = Stop(state.step, state.stop_reason, final=True)
+        if final is None and state.stop is not None:
+            final = _asked(state)
         self._stop_saved = final is not None
         return {
             "monitor": [self.monitor.metric, self.monitor.mode] if self.monitor is not None else None,
             "top": list(self.top) if self.top is not None else None,
             "best": self.best.state_dict() if self.best is not None else None,
             "early": self.early.state_dict() if self.early is not None else None,
-            "stopped": {"step": final.step, "reason": final.reason} if final is not None else None,
+            "stopped": {"step": final.step, "reason": final.reason, "status": final.status} if final else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -195,5 +204,6 @@ class Watch:
         if self.early is not None and state.get("early"):
             self.early.load_state_dict(state["early"])
         if state.get("stopped"):
-            self.stopped = Stop(int(state["stopped"]["step"]), str(state["stopped"]["reason"]), final=True)
+            saved = state["stopped"]
+            self.stopped = Stop(int(saved["step"]), str(saved["reason"]), True, str(saved.get("status", "stopped")))
             self._stop_saved = True

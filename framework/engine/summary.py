@@ -28,6 +28,7 @@ class RunResult:
     checkpoint: Path | None
     history: list[dict[str, float]]
     logged: dict[str, str] = field(default_factory=dict)  # logger name -> its run_location(), where it has one
+    stopped: str | None = None  # why a callback ended it before max_steps (TrainState.stop), e.g. "pruned"
     ending: dict[str, Any] = field(default_factory=dict)  # the stop and the best evaluation (framework.engine.stopping)
 
 

@@ -178,7 +178,7 @@ class Trainer:
                         final_metrics, evaluated_at = self.evaluate(), step
                     if _every(cfg.checkpoint_every_n_steps, step):
                         self._checkpoint_this_step()  # written already when this evaluation is among the best
-                    flags = [stop.requested is not None, state.stop_reason is not None, self.watch.time_is_up()]
+                    flags = [stop.requested is not None, state.stop is not None, self.watch.time_is_up()]
                     signalled, asked, late = agree_all(flags)  # every rank stops at the same step boundary
                     if signalled:
                         raise Preempted(stop.requested or "SIGTERM", step, self._checkpoint_this_step())

@@ -37,14 +37,16 @@ class ScriptedTask(ToyTask):
 
 
 class StopAt(Callback):
-    """Asks the loop to stop after step `step`."""
+    """Asks the loop to stop after step `step`: with request_stop, or by setting `state.stop` to `status`."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, status: str | None = None) -> None:
+        self.step, self.status = step, status
 
     def on_step_end(self, state: TrainState) -> None:
-        if state.step == self.step:
+        if state.step == self.step and self.status is None:
             state.request_stop(f"asked at step {self.step}")
+        elif state.step == self.step:
+            state.stop = self.status
 
 
 def steps_on_disk(run_dir: Path) -> list[int]:
@@ -102,10 +104,21 @@ def test_a_callback_request_stops_at_that_step_boundary_and_is_final(tmp_path: P
     assert trainer.state.step == 4 and metrics == trainer.state.last_metrics  # evaluated at the stop
     assert {"step": 4, "train/stopped_early": 1.0} in trainer.history
     assert latest_checkpoint(tmp_path / "checkpoints").name == "step_0000004"
-    assert trainer.watch.summary() == {"stopped_early_at": 4, "stop_reason": "asked at step 4"}
+    assert trainer.watch.summary() == {
+        "stopped_early_at": 4,
+        "stop_reason": "asked at step 4",
+        "stop_status": "stopped",
+    }
     relaunched = toy_trainer("fp32", tmp_path, resume=True, max_steps=12)
     relaunched.fit()  # a final stop: nothing to add
     assert relaunched.state.step == 4 and steps_on_disk(tmp_path) == [3, 4]
+
+
+def test_a_status_word_set_directly_stops_too_and_is_kept(tmp_path: Path) -> None:
+    trainer = toy_trainer("fp32", tmp_path, callbacks=[StopAt(5, "pruned")], max_steps=12)
+    trainer.fit()
+    assert trainer.state.step == 5 and trainer.watch.summary()["stop_status"] == "pruned"
+    assert load_state(latest_checkpoint(tmp_path / "checkpoints"))["watch"]["stopped"]["status"] == "pruned"
 
 
 def test_early_stopping_counts_evaluations_without_an_improvement_beyond_min_delta(tmp_path: Path) -> None:
