@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from framework import Tokenizer, directory_digest
+from framework import cache_root as cache_root  # the tasks import it from here
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "PLAIT_CACHE_DIR"
 ENCODE_CHUNK = 4096  # texts per encode_batch call
 STATS = {"hits": 0, "misses": 0}  # process-wide counters (tests read them)
 
@@ -50,15 +50,6 @@ class Ragged:
         np.cumsum([len(s) for s in seqs], out=offsets[1:])
         flat = np.fromiter((t for s in seqs for t in s), dtype=np.int32, count=int(offsets[-1]))
         return cls(flat, offsets)
-
-
-def cache_root(configured: str | None) -> Path:
-    """Where caches live: `configured`, else $PLAIT_CACHE_DIR, else ~/.cache/plait (XDG_CACHE_HOME honoured)."""
-    if configured:
-        return Path(configured).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "plait"
 
 
 def tokenizer_digest(tokenizer: Tokenizer) -> str:
