@@ -144,6 +144,15 @@ class Task(ABC):
         """
         return {}
 
+    def samples(self, model: nn.Module, split: str, n: int) -> list[dict[str, str]]:
+        """Up to `n` examples of `split` with the model's outputs, as text columns (source, reference, output ...).
+
+        The same examples at every call (a fixed, seeded choice), so evaluations compare; the core asks after each
+        evaluation (under no_grad, autocast, eval mode; `trainer.eval_samples`) and hands them to the loggers.
+        Default: none. Must not consume the global random streams (the run's randomness) or change the model.
+        """
+        return []
+
 
 # Optional inference interfaces: a task kind declares the ones it supports by implementing them (no base class
 # needed). `plait predict|translate|generate|answer` check `isinstance(task, <interface>)` (hence

@@ -25,6 +25,7 @@ class TrainerConfig:
     clip_grad_norm: Optional[float] = 1.0  # null disables clipping
     log_every_n_steps: int = 10
     eval_every_n_steps: int = 100
+    eval_samples: int = 4  # validation examples with the model's outputs handed to loggers at each evaluation; 0: none
     checkpoint_every_n_steps: int = 100  # 0 disables periodic checkpoints (the final one is still written)
     keep_last_checkpoints: int = 2  # newest periodic checkpoints kept on disk; 0 keeps them all
     resume: Optional[str] = None  # auto | <checkpoint or run dir> | null
@@ -41,7 +42,15 @@ class TrainerConfig:
         from framework.schema import above, at_least
 
         at_least(self, 1, "max_steps", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every_n_steps")
-        at_least(self, 0, "eval_every_n_steps", "checkpoint_every_n_steps", "keep_last_checkpoints", "prefetch_batches")
+        at_least(
+            self,
+            0,
+            "eval_every_n_steps",
+            "eval_samples",
+            "checkpoint_every_n_steps",
+            "keep_last_checkpoints",
+            "prefetch_batches",
+        )
         above(self, 0, "clip_grad_norm")
         from framework.engine.distributed import STRATEGIES
         from framework.errors import PlaitError

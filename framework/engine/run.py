@@ -19,6 +19,7 @@ from framework.engine.build import as_dictconfig, build
 from framework.engine.config import TrainConfig
 from framework.engine.run_lock import RunLock, check_fresh_or_resume
 from framework.engine.summary import RunResult
+from framework.engine.tracking import Tracking
 from framework.engine.validation import validate_config
 
 CONFIG_FILE = "config.yaml"
@@ -44,6 +45,12 @@ def train(
         built = build(cfg, run_dir, mode="train", callbacks=callbacks or ())
         if distributed.is_main():
             OmegaConf.save(built.cfg, run_dir / CONFIG_FILE, resolve=True)
+        built.callbacks.append(
+            Tracking(
+                built.loggers, model=built.model, task=built.task, precision=built.precision,
+                eval_samples=cfg.trainer.eval_samples, config_file=run_dir / CONFIG_FILE,
+            )
+        )  # fmt: skip
         trainer = built.trainer()
         metrics = trainer.fit()
     objective = metrics.get(cfg.objective) if cfg.objective else None
