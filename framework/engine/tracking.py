@@ -80,8 +80,9 @@ class Tracking(Callback):
 
 
 @contextmanager
-def reopened_loggers(run_dir: Path) -> Iterator[list[Logger]]:
-    """The run's loggers that keep files, reattached to the run's records at its last checkpoint; closed after."""
+def reopened_loggers(run_dir: Path) -> Iterator[dict[str, Logger]]:
+    """The run's loggers that keep files, by name, reattached to the run's records at its last checkpoint;
+    closed after."""
     config_file = run_dir / "config.yaml"
     loaded = load_latest(run_dir, verify=False) if config_file.is_file() else None
     if loaded is None:
@@ -92,15 +93,15 @@ def reopened_loggers(run_dir: Path) -> Iterator[list[Logger]]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     state = TrainState(step=int(loaded.state["step"]), max_steps=int(loaded.state["step"]), run_dir=run_dir)
     saved = loaded.state.get("observers", [])  # the loggers' states come first, in the config's order
-    opened: list[Logger] = []
+    opened: dict[str, Logger] = {}
     try:
-        for node, logger_state in zip(cfg.get("logger", {}).values(), saved, strict=False):
+        for (name, node), logger_state in zip(cfg.get("logger", {}).items(), saved, strict=False):
             logger = LOGGERS.build(node, run_dir=run_dir, config=resolved)
             if _overrides(logger, "log_artifact"):
                 logger.load_state_dict(logger_state)
                 logger.on_fit_start(state)
-                opened.append(logger)
+                opened[str(name)] = logger
         yield opened
     finally:
-        for logger in opened:
+        for logger in opened.values():
             logger.close(state, "finished")

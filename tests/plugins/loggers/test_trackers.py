@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from trackers import jsonl_series, mlflow_run, mlflow_series, tensorboard_events, tensorboard_series
 
+from framework.cli.compare import compare, log_to_trackers
 from framework.engine.checkpoint import FAULT_ENV
 from framework.errors import PlaitError
 from framework.testing import run_quick
@@ -47,6 +48,16 @@ def test_every_tracker_holds_exactly_what_metrics_jsonl_holds(tmp_path: Path) ->
     assert b"trainer.max_steps" in hparams["_hparams_/session_start_info"]
     offline = next((tmp_path / "wandb").glob("offline-run-*"))
     assert (offline / "files" / "config.yaml").is_file() and (offline / "files" / "summary.json").is_file()
+
+    # `plait compare --log`: the figure and tables join the run's records, in the same MLflow run
+    assert log_to_trackers(compare([tmp_path])) == {tmp_path: ["tensorboard", "mlflow", "wandb"]}
+    client, again = mlflow_run(tmp_path)
+    assert again.info.run_id == run.info.run_id
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "compare")}
+    assert logged == {"compare/compare.csv", "compare/compare.md", "compare/compare.png"}
+    images = tensorboard_events(tmp_path).Tags()["images"]
+    assert "artifacts/compare/compare.png" in images
+    assert tensorboard_series(tmp_path) == jsonl_series(tmp_path)  # reopening added no step
 
 
 # Trains into argv[1] with the overrides in argv[2] (a fresh process, so that a kill is a real one).
