@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from framework import LOGGERS, ComponentConfig, Logger, TrainState, flat_config
-from plugins.loggers.common import import_extra
+from plugins.loggers.common import check_extra, import_extra
 from plugins.loggers.mlflow_store import last_steps, local_store, trim_after
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class MlflowLogger(Logger):
         from mlflow import MlflowClient
 
         given = self.cfg.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        for store_module in ("sqlalchemy", "alembic") if not given else ():  # the local store's, not in mlflow-skinny
+            import_extra(store_module, "mlflow")
         uri = given or local_store(self.run_dir / "mlruns")
         self._client = MlflowClient(tracking_uri=uri)
         if state.step > 0 and self.run_id and self._exists(self.run_id):
@@ -167,4 +169,5 @@ class MlflowLogger(Logger):
 @LOGGERS.register("mlflow", config=MlflowLoggerConfig)
 def build_mlflow(cfg: MlflowLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> MlflowLogger:
     """MLflow (a SQLite store in the run directory, or logger.mlflow.tracking_uri); pip install 'plait[mlflow]'."""
+    check_extra("mlflow", "mlflow")
     return MlflowLogger(cfg, run_dir, config)

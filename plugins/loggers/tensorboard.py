@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from framework import LOGGERS, ComponentConfig, Logger, TrainState, at_least, flat_config
-from plugins.loggers.common import import_extra, markdown_table
+from plugins.loggers.common import check_extra, import_extra, markdown_table
 from plugins.loggers.tensorboard_events import cut_event_files
 
 TEXT_SUFFIXES = (".yaml", ".yml", ".json", ".md", ".txt", ".csv")  # artifacts shown as text
@@ -125,4 +125,5 @@ class TensorBoardLogger(Logger):
 @LOGGERS.register("tensorboard", config=TensorBoardLoggerConfig)
 def build_tensorboard(cfg: TensorBoardLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> TensorBoardLogger:
     """TensorBoard event files in the run directory (scalars, sample tables, HParams); pip install 'plait[tensorboard]'."""
+    check_extra("tensorboard", "tensorboard")
     return TensorBoardLogger(cfg, run_dir, config)
