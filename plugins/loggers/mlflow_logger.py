@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from framework import LOGGERS, ComponentConfig, Logger, TrainState, flat_config
 from plugins.loggers.common import check_extra, import_extra
-from plugins.loggers.mlflow_store import last_steps, local_store, trim_after
+from plugins.loggers.mlflow_store import last_steps, local_store, prepare_sqlite, trim_after
 
 log = logging.getLogger(__name__)
 MAX_PARAM_CHARS = 500  # longer parameter values are cut (the limit of older MLflow servers)
@@ -55,8 +55,10 @@ class MlflowLogger(Logger):
         from mlflow import MlflowClient
 
         given = self.cfg.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-        for store_module in ("sqlalchemy", "alembic") if not given else ():  # the local store's, not in mlflow-skinny
-            import_extra(store_module, "mlflow")
+        for store_module in ("sqlalchemy", "alembic") if not given or given.startswith("sqlite:") else ():
+            import_extra(store_module, "mlflow")  # a SQLite store's, not in mlflow-skinny
+        if given:
+            prepare_sqlite(given)
         uri = given or local_store(self.run_dir / "mlruns")
         self._client = MlflowClient(tracking_uri=uri)
         if state.step > 0 and self.run_id and self._exists(self.run_id):

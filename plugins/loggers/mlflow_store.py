@@ -19,18 +19,36 @@ STORE_FILE = "mlflow.db"
 
 def local_store(directory: Path) -> str:
     """The URI of the SQLite store in `directory`, created from the cached empty store when missing."""
+    db = directory / STORE_FILE
+    prepare_sqlite(f"sqlite:///{db.resolve()}")
+    return f"sqlite:///{db.resolve()}"
+
+
+def prepare_sqlite(uri: str) -> None:
+    """Create the SQLite store a `sqlite:///<path>` URI names, when missing, as a copy of the cached empty store:
+    fast, and safe when parallel trials of a sweep start on the same new file (the first copy wins)."""
     import mlflow
 
-    db = directory / STORE_FILE
-    if not db.exists():
-        template = cache_root() / "mlflow" / f"empty-{mlflow.__version__}.db"
-        if not template.exists():
-            _make_empty(template)
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = db.with_name(f".{db.name}.tmp-{os.getpid()}")
-        shutil.copyfile(template, tmp)
-        os.replace(tmp, db)
-    return f"sqlite:///{db.resolve()}"
+    if not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":
+        return
+    db = Path(uri[len("sqlite:///") :])
+    if db.exists():
+        return
+    template = cache_root() / "mlflow" / f"empty-{mlflow.__version__}.db"
+    if not template.exists():
+        _make_empty(template)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db.with_name(f".{db.name}.tmp-{os.getpid()}")
+    shutil.copyfile(template, tmp)
+    try:
+        os.link(tmp, db)  # fails when another process created it meanwhile: theirs is kept
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links
+        if not db.exists():
+            os.replace(tmp, db)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _make_empty(template: Path) -> None:

@@ -133,3 +133,27 @@ def test_the_local_mlflow_store_names_the_extra_too(
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(PlaitError, match=rf"'{module}' package.*pip install 'plait\[mlflow\]'"):
         logger.on_fit_start(TrainState(run_dir=tmp_path))
+
+
+@pytest.mark.slow
+def test_a_sweeps_parallel_trials_share_one_mlflow_experiment_named_after_the_sweep(tmp_path: Path) -> None:
+    sweep_dir, store = tmp_path / "sweep", tmp_path / "shared" / "mlflow.db"  # a new store both trials open at once
+    tiny = ["trainer.device=cpu", "trainer.max_steps=3", "trainer.batch_size=8", "trainer.eval_every_n_steps=3"]
+    cmd = [sys.executable, "-m", "framework.cli", "train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    cmd += [*tiny, "task.demo_size=400", "model.d_model=32", "optimizer.lr=1e-3,3e-3"]
+    cmd += ["logger=[jsonl,tensorboard,mlflow]", f"logger.mlflow.tracking_uri='sqlite:///{store}'"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("WANDB_SERVICE", None)
+    proc = subprocess.run([*cmd, f"hydra.sweep.dir={sweep_dir}"], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    experiment = client.get_experiment_by_name("sweep")  # the sweep's `group`, filled in by framework.cli.hydra_app
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.params["optimizer.lr"] for r in runs) == ["0.001", "0.003"]
+    assert {r.data.tags["plait.group"] for r in runs} == {"sweep"} and {r.info.status for r in runs} == {"FINISHED"}
+    for trial in "01":  # each trial's TensorBoard folder and MLflow run, listed in the sweep's summary
+        logged = json.loads((sweep_dir / trial / "result.json").read_text())["logged"]
+        assert logged["tensorboard"] == str(sweep_dir / trial / "tensorboard")
+        assert logged["mlflow"].startswith(f"sqlite:///{store} (run ")
