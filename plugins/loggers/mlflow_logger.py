@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -19,10 +20,11 @@ from typing import Any, Optional
 
 from framework import LOGGERS, ComponentConfig, Logger, TrainState, flat_config
 from plugins.loggers.common import check_extra, import_extra
-from plugins.loggers.mlflow_store import last_steps, local_store, prepare_sqlite, trim_after
+from plugins.loggers.mlflow_store import last_steps, local_store, prepare_sqlite, sqlite_file, trim_after
 
 log = logging.getLogger(__name__)
 MAX_PARAM_CHARS = 500  # longer parameter values are cut (the limit of older MLflow servers)
+NOT_IN_NAMES = re.compile(r"[^\w\-. /]")  # MLflow names take letters, digits, _ - . space and /
 STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 
 
@@ -65,7 +67,7 @@ class MlflowLogger(Logger):
             self._client.update_run(self.run_id, status="RUNNING")
             self._resume(state.step)
         else:
-            self._start(local=not given)
+            self._start(uri)
         run = self._client.get_run(self.run_id)
         base = uri.rstrip("/")
         self.location = (
@@ -84,30 +86,33 @@ class MlflowLogger(Logger):
             return False
         return True
 
-    def _start(self, *, local: bool) -> None:
+    def _start(self, uri: str) -> None:
         """A new run in the experiment, with the flattened config as parameters."""
         from mlflow.entities import Param
 
         tags = {"plait.run_dir": str(self.run_dir), **({"plait.group": self.cfg.group} if self.cfg.group else {})}
         run = self._client.create_run(
-            self._experiment(local=local), run_name=self.cfg.run_name or f"{self.run_dir.parent.name}/{self.run_dir.name}",
+            self._experiment(uri), run_name=self.cfg.run_name or f"{self.run_dir.parent.name}/{self.run_dir.name}",
             tags={**tags, **self.cfg.tags},
         )  # fmt: skip
         self.run_id = run.info.run_id
-        params = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in flat_config(self.config).items()]
+        params = [
+            Param(NOT_IN_NAMES.sub("_", k), str(v)[:MAX_PARAM_CHARS]) for k, v in flat_config(self.config).items()
+        ]
         for i in range(0, len(params), 100):  # MLflow takes at most 100 parameters per batch
             self._client.log_batch(self.run_id, params=params[i : i + 100])
 
-    def _experiment(self, *, local: bool) -> str:
-        """The experiment's id, created on first use (by whichever trial of a sweep gets there first); `local`:
-        the store is the run directory's own, and so are the artifacts."""
+    def _experiment(self, uri: str) -> str:
+        """The experiment's id, created on first use (by whichever trial of a sweep gets there first); with a
+        SQLite store its artifacts go beside the store file (MLflow's default would be ./mlruns of the cwd)."""
         from mlflow.exceptions import MlflowException
 
         name = self.cfg.experiment_name or self.cfg.group or str(self.config.get("name") or "plait")
         found = self._client.get_experiment_by_name(name)
         if found is not None:
             return str(found.experiment_id)
-        location = (self.run_dir / "mlruns" / "artifacts").resolve().as_uri() if local else None
+        db = sqlite_file(uri)
+        location = (db.parent / "artifacts").resolve().as_uri() if db is not None else None
         try:
             return str(self._client.create_experiment(name, artifact_location=location))
         except MlflowException:  # created meanwhile by a parallel trial

@@ -24,15 +24,19 @@ def local_store(directory: Path) -> str:
     return f"sqlite:///{db.resolve()}"
 
 
+def sqlite_file(uri: str) -> Path | None:
+    """The file a `sqlite:///<path>` URI names (None for other stores and in-memory SQLite)."""
+    path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
 def prepare_sqlite(uri: str) -> None:
     """Create the SQLite store a `sqlite:///<path>` URI names, when missing, as a copy of the cached empty store:
     fast, and safe when parallel trials of a sweep start on the same new file (the first copy wins)."""
     import mlflow
 
-    if not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":
-        return
-    db = Path(uri[len("sqlite:///") :])
-    if db.exists():
+    db = sqlite_file(uri)
+    if db is None or db.exists():
         return
     template = cache_root() / "mlflow" / f"empty-{mlflow.__version__}.db"
     if not template.exists():

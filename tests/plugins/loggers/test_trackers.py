@@ -101,14 +101,19 @@ def test_kill_9_and_resume_repeats_and_loses_no_step_in_any_tracker(tmp_path: Pa
 def test_config_params_leave_credentials_out(tmp_path: Path) -> None:
     from plugins.loggers.mlflow_logger import MlflowLogger, MlflowLoggerConfig
 
-    config = {"trainer": {"max_steps": 4}, "extra": {"api_key": "SENTINEL", "tokens": [1, 2], "x": None}}
+    config = {"trainer": {"max_steps": 4}, "extra": {"api_key": "SENTINEL", "tokens": [1, 2], "x": None, "odd:key": 1}}
     logger = MlflowLogger(MlflowLoggerConfig(), tmp_path, config)
     from framework.callback import TrainState
 
     logger.on_fit_start(TrainState(run_dir=tmp_path))
     logger.close(TrainState(run_dir=tmp_path))
     _, run = mlflow_run(tmp_path)
-    assert run.data.params == {"trainer.max_steps": "4", "extra.tokens": "[1, 2]", "extra.x": "null"}
+    assert run.data.params == {
+        "trainer.max_steps": "4",
+        "extra.tokens": "[1, 2]",
+        "extra.x": "null",
+        "extra.odd_key": "1",
+    }
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and b"SENTINEL" in p.read_bytes()]
 
 
@@ -144,7 +149,15 @@ def test_a_sweeps_parallel_trials_share_one_mlflow_experiment_named_after_the_sw
     cmd += ["logger=[jsonl,tensorboard,mlflow]", f"logger.mlflow.tracking_uri='sqlite:///{store}'"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     env.pop("WANDB_SERVICE", None)
-    proc = subprocess.run([*cmd, f"hydra.sweep.dir={sweep_dir}"], capture_output=True, text=True, timeout=600, env=env)
+    (tmp_path / "cwd").mkdir()
+    proc = subprocess.run(
+        [*cmd, f"hydra.sweep.dir={sweep_dir}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path / "cwd",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     from mlflow import MlflowClient
 
@@ -153,6 +166,8 @@ def test_a_sweeps_parallel_trials_share_one_mlflow_experiment_named_after_the_sw
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.params["optimizer.lr"] for r in runs) == ["0.001", "0.003"]
     assert {r.data.tags["plait.group"] for r in runs} == {"sweep"} and {r.info.status for r in runs} == {"FINISHED"}
+    assert experiment.artifact_location == (store.parent / "artifacts").as_uri()  # beside the store, not in the cwd
+    assert list((tmp_path / "cwd").iterdir()) == []
     for trial in "01":  # each trial's TensorBoard folder and MLflow run, listed in the sweep's summary
         logged = json.loads((sweep_dir / trial / "result.json").read_text())["logged"]
         assert logged["tensorboard"] == str(sweep_dir / trial / "tensorboard")
