@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     # errors and config schemas (the bottom of the core)
     "framework.errors": [
-        "ConfigValueError", "DataError", "DuplicateComponentError", "NonFiniteError", "PlaitError",
-        "UnknownComponentError", "UnsupportedPrecisionError",
+        "ConfigValueError", "DataError", "DiskWriteError", "DuplicateComponentError", "InsufficientMemoryError",
+        "NonFiniteError", "PlaitError", "UnknownComponentError", "UnsupportedPrecisionError",
     ],
-    "framework.files": ["atomic_write", "cache_root", "fsync_dir"],
+    "framework.files": ["CACHE_ENV", "atomic_write", "cache_root", "fsync_dir"],
     "framework.schema": ["NAME_FIELD", "Choice", "ComponentConfig", "above", "at_least", "between", "divides", "require"],
     # registries: one per kind
     "framework.registry": ["Registry"],
@@ -41,7 +41,19 @@ _EXPORTS = {
     "framework.params": ["param_groups"],
     "framework.hardware": ["cpu_bf16_native", "cuda_bf16_native", "dtype_native"],
     "framework.secrets": ["looks_like_secret", "scrub_argv", "scrub_config"],
+    # reading users' data: split sources, streaming readers
+    "framework.data.formats": ["DataFormat", "detect_format"],
+    "framework.data.sources": ["DataFile", "describe_files", "is_pattern", "record_split", "split_files"],
+    "framework.data.records": ["Row", "batched"],
+    "framework.data.lines": ["text_blocks"],
+    "framework.data.readers": ["documents", "read_parallel_rows", "read_rows", "text_lines"],
+    "framework.data.hf_disk": ["load_hf_dataset"],
     "framework.data.text_files": ["read_lines", "read_utf8"],
+    "framework.data.token_store": ["Ragged", "StoreMeta", "TokenStore", "token_dtype"],
+    "framework.data.store_writer": ["TokenStoreWriter"],
+    "framework.data.prepare": ["prepare_store"],
+    "framework.data.encode": ["ENCODE_BATCH", "encode_batches", "limit_bytes"],
+    "framework.data.progress": ["Progress"],
     "framework.sampling": ["sample_next", "sample_tokens"],
     # what the engine lends to plugins: the run's config schema, collectives, numerics probes
     "framework.engine.config": ["TrainConfig", "TrainerConfig"],
@@ -60,20 +72,33 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         init_only_fields,
         with_capability,
     )
+    from framework.data.encode import ENCODE_BATCH, encode_batches, limit_bytes
+    from framework.data.formats import DataFormat, detect_format
+    from framework.data.hf_disk import load_hf_dataset
+    from framework.data.lines import text_blocks
+    from framework.data.prepare import prepare_store
+    from framework.data.progress import Progress
+    from framework.data.readers import documents, read_parallel_rows, read_rows, text_lines
+    from framework.data.records import Row, batched
+    from framework.data.sources import DataFile, describe_files, is_pattern, record_split, split_files
+    from framework.data.store_writer import TokenStoreWriter
     from framework.data.text_files import read_lines, read_utf8
+    from framework.data.token_store import Ragged, StoreMeta, TokenStore, token_dtype
     from framework.engine.config import TrainConfig, TrainerConfig
     from framework.engine.distributed import any_rank, is_main, rank, world_size
     from framework.engine.numerics import NumericsProbe
     from framework.errors import (
         ConfigValueError,
         DataError,
+        DiskWriteError,
         DuplicateComponentError,
+        InsufficientMemoryError,
         NonFiniteError,
         PlaitError,
         UnknownComponentError,
         UnsupportedPrecisionError,
     )
-    from framework.files import atomic_write, cache_root, fsync_dir
+    from framework.files import CACHE_ENV, atomic_write, cache_root, fsync_dir
     from framework.hardware import cpu_bf16_native, cuda_bf16_native, dtype_native
     from framework.kinds import (
         CALLBACKS,

@@ -24,7 +24,11 @@ if TYPE_CHECKING:
 
 
 class Scheduler(Protocol):
-    """What the trainer calls on a scheduler: torch's LRScheduler has it, and so may a lighter class."""
+    """What the trainer calls on a scheduler: torch's LRScheduler has it, and so may a lighter class.
+
+    Optional: `observe(metrics: dict[str, float]) -> None`, which the trainer calls after each validation during
+    training with its metrics (`val/loss`, ...), before the checkpoint of that step: for metric-driven schedules.
+    """
 
     def step(self) -> None: ...
     def state_dict(self) -> dict[str, Any]: ...

@@ -23,8 +23,9 @@ class Tokenizer(ABC):
     """Text <-> token ids. Implementations keep SPECIAL_TOKENS at ids 0..6 unless loaded from elsewhere."""
 
     @abstractmethod
-    def train(self, texts: Iterable[str]) -> None:
-        """Learn the vocabulary from training text."""
+    def train(self, texts: Iterable[str], length: int | None = None) -> None:
+        """Learn the vocabulary from training text, read once as it streams; `length`: how many texts it
+        yields when known (for progress only; implementations may ignore it)."""
 
     @abstractmethod
     def encode_batch(self, texts: list[str]) -> list[list[int]]:

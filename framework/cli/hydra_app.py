@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from framework.engine import distributed
 from framework.engine.build import as_dictconfig
 from framework.engine.config import store_schemas
+from framework.engine.disk import check_writable
 from framework.engine.validation import unknown_key_error, validate_config
 from framework.errors import PlaitError, UnknownComponentError, closest
 from framework.kinds import COMPONENT_GROUPS, REGISTRIES
@@ -29,6 +30,7 @@ from framework.schema import NAME_FIELD
 from framework.secrets import override_key, refuse_secrets
 
 CHECKED_GROUPS = (*COMPONENT_GROUPS, "experiment")  # groups whose option names are checked before Hydra runs
+RUN_DIR_KEYS = ("hydra.run.dir", "hydra.sweep.dir")  # where Hydra writes a run, a sweep
 
 
 def group_options(group: str, conf: Path) -> set[str]:
@@ -78,11 +80,11 @@ def check_overrides(argv: list[str], conf: Path) -> None:
                 raise UnknownComponentError(unknown_option_message(group, value, known))
 
 
-def _compose(argv: list[str], conf: Path) -> DictConfig:
+def _compose(argv: list[str], conf: Path, *, with_hydra: bool = False) -> DictConfig:
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(conf), version_base="1.3", job_name="plait"):
-        return compose(config_name="train", overrides=argv)
+        return compose(config_name="train", overrides=argv, return_hydra_config=with_hydra)
 
 
 def _under(key: str, prefix: str) -> bool:
@@ -123,26 +125,67 @@ def composition_error(exc: Exception, argv: list[str], conf: Path) -> str:
     return " ".join(lines) or type(exc).__name__
 
 
+def check_run_dir_given(argv: list[str]) -> None:
+    """Refuse an empty `hydra.run.dir=` (or `hydra.sweep.dir=`): Hydra would write the run into the current
+    directory, beside whatever is there, without a word."""
+    for arg in argv:
+        key, sep, value = arg.lstrip("+").partition("=")
+        if sep and key in RUN_DIR_KEYS and not value.strip().strip("'\"").strip():
+            raise PlaitError(
+                f"{key}= is empty, which would write the run (checkpoints/, tokenizer/, .hydra/, metrics.jsonl, ...) "
+                f"into the current directory {Path.cwd()}, beside what is there. Name a directory "
+                f"({key}=outputs/my_run), or {key}=. to mean this one"
+            )
+
+
 def precheck(argv: list[str], conf: Path) -> None:
-    """Compose and validate a plain run (no flags, no sweep) before Hydra writes its run directory.
+    """Compose and validate a plain run (no flags, no sweep) before Hydra writes its run directory, and check
+    that the run directory's disk can take it (Hydra's own first writes would end in its traceback).
 
     Runs with Hydra flags (-m, --cfg, --help, -cd ...) are left to Hydra; `framework.engine.run.train` validates
     every run again, so a sweep's bad trial fails that trial.
     """
+    check_run_dir_given(argv)
     if any(a.startswith("-") for a in argv):
         return
-    from omegaconf.errors import InterpolationResolutionError
+    from omegaconf import OmegaConf, open_dict
 
+    cfg = _compose_or_fail(argv, conf, with_hydra=True)
+    hydra_run = OmegaConf.to_container(cfg.hydra.run, resolve=False)  # ${now:...} resolves inside the Hydra app only
+    assert isinstance(hydra_run, dict)
+    run_dir = str(hydra_run["dir"])
+    with open_dict(cfg):
+        del cfg["hydra"]
+    if _validated(cfg):
+        check_writable(Path(run_dir.split("${", 1)[0] or "."), f"the run directory (hydra.run.dir={run_dir})")
+
+
+def compose_checked(argv: list[str], conf: Path) -> DictConfig:
+    """`conf/train.yaml` composed with the overrides `argv` and validated: a bad key or value is one PlaitError."""
+    cfg = _compose_or_fail(argv, conf)
+    _validated(cfg)
+    return cfg
+
+
+def _compose_or_fail(argv: list[str], conf: Path, *, with_hydra: bool = False) -> DictConfig:
+    """Compose, turning any composition failure into one clear PlaitError (HYDRA_FULL_ERROR=1 keeps Hydra's)."""
     try:
-        cfg = _compose(argv, conf)
+        return _compose(argv, conf, with_hydra=with_hydra)
     except Exception as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         raise PlaitError(composition_error(exc, argv, conf)) from None
+
+
+def _validated(cfg: DictConfig) -> bool:
+    """Validate every value; False when an interpolation resolves only inside the Hydra app (train() validates)."""
+    from omegaconf.errors import InterpolationResolutionError
+
     try:
         validate_config(cfg)
     except InterpolationResolutionError:
-        return  # e.g. ${hydra:...} only resolves inside the Hydra app: train() validates there
+        return False
+    return True
 
 
 def split_sweep_values(argv: list[str], conf: Path) -> tuple[list[str], list[tuple[str, str]]]:

@@ -1,1 +1,2 @@
-"""Data shared by every task: reading text files (streaming readers and the token store land here)."""
+"""Data shared by every task: where a split's files are (sources), their bytes as text (decoding, lines), streaming
+record readers for every format (readers, hf_disk), parallel batch encoding and the memory-mapped token store."""

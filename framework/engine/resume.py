@@ -14,11 +14,15 @@ Refusals happen before anything is written, and list every differing key with it
 
 from __future__ import annotations
 
+import dataclasses
+from enum import Enum
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from framework.engine.config import TrainConfig
 from framework.errors import PlaitError
+from framework.kinds import REGISTRIES
 
 SAFE_ON_RESUME = (
     "trainer.max_steps",
@@ -62,15 +66,40 @@ def _under(key: str, prefixes: tuple[str, ...]) -> bool:
     return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
+_MISSING = object()
+
+
+def schema_default(cfg: DictConfig, key: str) -> Any:
+    """The default a newer Plait gives `key` (trainer fields, or a field of the configured component), else missing."""
+    group, _, rest = key.partition(".")
+    try:
+        if group == "trainer":
+            node: Any = TrainConfig().trainer
+        elif group in REGISTRIES and not REGISTRIES[group].multi:
+            node = REGISTRIES[group].config_class(str(cfg[group]["_name_"]))()
+        else:
+            return _MISSING
+        for part in rest.split("."):
+            node = getattr(node, part)
+    except (AttributeError, KeyError, TypeError, ValueError, PlaitError):
+        return _MISSING
+    if dataclasses.is_dataclass(node):
+        return _MISSING  # a nested section: its leaves are compared one by one
+    return node.value if isinstance(node, Enum) else node
+
+
 def config_changes(saved_yaml: str, cfg: DictConfig) -> dict[str, tuple[Any, Any]]:
-    """Keys whose resolved values differ between the saved config and `cfg`: key -> (saved, new)."""
+    """Keys whose resolved values differ between the saved config and `cfg`: key -> (saved, new).
+
+    A key the saved config lacks, set to its schema's default, is no change: a field a newer Plait added.
+    """
     saved = flatten(OmegaConf.to_container(OmegaConf.create(saved_yaml), resolve=True))
     new = flatten(OmegaConf.to_container(cfg, resolve=True))
-    missing = object()
     return {
         key: (saved.get(key), new.get(key))
         for key in sorted(set(saved) | set(new))
-        if saved.get(key, missing) != new.get(key, missing)
+        if saved.get(key, _MISSING) != new.get(key, _MISSING)
+        and not (key not in saved and new.get(key, _MISSING) == schema_default(cfg, key))
     }
 
 

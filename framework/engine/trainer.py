@@ -300,6 +300,8 @@ class Trainer:
         )
         metrics = {f"{split}/{k}": v for k, v in raw.items()}
         self.state.last_metrics = metrics
+        if split == "val" and callable(observe := getattr(p.scheduler, "observe", None)):
+            observe(metrics)  # a metric-driven schedule (scheduler=plateau): framework.kinds.Scheduler
         self._log(metrics, self.state.step)
         for obs in self.observers:
             obs.on_eval_end(self.state, metrics)

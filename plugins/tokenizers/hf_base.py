@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Optional, TypeVar
 
 from framework import SPECIAL_TOKENS, ComponentConfig, PlaitError, Tokenizer, at_least, between
 
@@ -19,12 +19,13 @@ class VocabConfig(ComponentConfig):
     """Base of the trained tokenizers' schemas: one range check for the fields they share."""
 
     min_vocab_size = MIN_VOCAB_SIZE  # what `vocab_size` must reach (a class constant, not an option)
+    train_max_bytes: Optional[int] = None  # train on the first this many UTF-8 bytes of the text; null: all of it
 
     def validate(self) -> None:
-        """vocab_size reaches min_vocab_size; max_vocab, max_piece_length >= 1; min_frequency >= 0."""
+        """vocab_size reaches min_vocab_size; max_vocab, max_piece_length, train_max_bytes >= 1; min_frequency >= 0."""
         fields = vars(self)
         at_least(self, self.min_vocab_size, *(n for n in ("vocab_size",) if n in fields))
-        at_least(self, 1, *(n for n in ("max_vocab", "max_piece_length") if n in fields))
+        at_least(self, 1, "train_max_bytes", *(n for n in ("max_vocab", "max_piece_length") if n in fields))
         at_least(self, 0, *(n for n in ("min_frequency",) if n in fields))
         if "shrinking_factor" in fields:
             between(self, "shrinking_factor", 0, 1, low_open=True, high_open=True)
@@ -55,10 +56,11 @@ class HFTokenizer(Tokenizer, Generic[C]):
             raise PlaitError(f"{type(self).__name__} is used before it was trained or loaded")
         return self._tok
 
-    def train(self, texts: Iterable[str]) -> None:
-        """Train the pipeline on `texts`; the special tokens take ids 0..6."""
+    def train(self, texts: Iterable[str], length: int | None = None) -> None:
+        """Train the pipeline on `texts`, streamed (`length`: their count when known, for real progress);
+        the special tokens take ids 0..6."""
         tok, trainer = self._build()
-        tok.train_from_iterator(texts, trainer=trainer)
+        tok.train_from_iterator(texts, trainer=trainer, length=length)
         self._tok = tok
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:

@@ -48,7 +48,7 @@ class HFPretrainedTokenizer(HFTokenizer[HFPretrainedTokenizerConfig]):
         super().__init__(cfg)
         self._roles: dict[str, str] = {}
 
-    def train(self, texts: Iterable[str]) -> None:
+    def train(self, texts: Iterable[str], length: int | None = None) -> None:
         """No training: read the tokenizer at `path` and map its special tokens (the texts are ignored)."""
         if not self.cfg.path:
             raise PlaitError(

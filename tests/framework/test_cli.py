@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -133,6 +134,34 @@ def test_every_command_answers_help_with_exit_0(tmp_path: Path) -> None:
 def test_describe_shows_element_types(tmp_path: Path) -> None:
     out = plait("describe", "optimizer/adamw", cwd=tmp_path)
     assert out.returncode == 0 and "list[float]" in out.stdout
+
+
+def test_describe_a_scheduler_prints_its_curve_and_plots_it(tmp_path: Path) -> None:
+    overrides = [
+        "optimizer.lr=0.01",
+        "trainer.max_steps=200",
+        "scheduler.warmup_steps=20",
+        "scheduler.min_lr_ratio=0.1",
+    ]
+    out = plait("describe", "scheduler/cosine", *overrides, "--plot", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "scheduler.min_lr_ratio" in out.stdout  # the options table, then the curve of the configured run
+    assert "trainer.max_steps=200 with optimizer.lr=0.01" in out.stdout
+    points = {
+        int(line.split()[0]): float(line.split()[1]) for line in out.stdout.splitlines() if line[:10].strip().isdigit()
+    }
+    assert points[1] == pytest.approx(0.01 / 20) and points[20] == pytest.approx(0.01)
+    assert points[200] == pytest.approx(0.01 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 179 / 180))), rel=1e-3)
+    assert (tmp_path / "lr_cosine.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "wrote lr_cosine.png" in out.stdout
+
+
+def test_describe_plateau_says_it_is_metric_driven_and_bad_overrides_fail_first(tmp_path: Path) -> None:
+    out = plait("describe", "scheduler/plateau", "--plot=curves/plateau.png", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "metric-driven" in out.stdout and (tmp_path / "curves" / "plateau.png").is_file()
+    bad = plait("describe", "scheduler/wsd", "scheduler.shape=exp", cwd=tmp_path)
+    assert bad.returncode == 2 and "linear, cosine, sqrt" in bad.stderr and bad.stdout == ""
+    assert plait("describe", "model/lstm", "--plot", cwd=tmp_path).returncode == 2
 
 
 def test_doctor_lists_plugins_and_the_device(tmp_path: Path) -> None:

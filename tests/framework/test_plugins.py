@@ -28,7 +28,7 @@ def test_example_plugin_package_adds_a_model_that_trains(tmp_path: Path) -> None
     result = run_quick(["experiment=example_bag", "trainer.max_steps=3", "logger=[jsonl,best_metrics]"], tmp_path)
     assert result.checkpoint is not None and "val/accuracy" in result.metrics
     config = (tmp_path / "config.yaml").read_text()
-    assert "_name_: bag_of_embeddings\n" in config and "d_model: 256" in config and "_name_: inverse_sqrt" in config
+    assert "_name_: bag_of_embeddings\n" in config and "d_model: 256" in config and "_name_: noam" in config
     assert "val/accuracy" in (tmp_path / "best.json").read_text()
 
 

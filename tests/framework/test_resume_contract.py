@@ -54,3 +54,18 @@ def test_safe_changes_apply_and_a_finished_run_adds_no_rows(finished: Path) -> N
     result = run_quick([*BASE, "trainer.max_steps=6", "trainer.log_every_n_steps=1", "trainer.resume=auto"], finished)
     assert [r["step"] for r in rows(finished) if "train/loss" in r][-2:] == [5, 6]
     assert result.checkpoint.name == "step_0000006"
+
+
+def test_a_field_a_newer_plait_added_is_no_change_at_its_default() -> None:
+    from omegaconf import OmegaConf
+
+    from framework.engine.resume import config_changes
+    from framework.testing import compose
+
+    cfg = compose(BASE)
+    saved = OmegaConf.to_container(cfg, resolve=True)
+    del saved["tokenizer"]["train_max_bytes"]  # a checkpoint written before the field existed
+    del saved["trainer"]["prefetch_batches"]
+    assert config_changes(OmegaConf.to_yaml(saved), cfg) == {}
+    changed = compose([*BASE, "tokenizer.train_max_bytes=1000"])
+    assert config_changes(OmegaConf.to_yaml(saved), changed) == {"tokenizer.train_max_bytes": (None, 1000)}

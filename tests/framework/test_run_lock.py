@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from framework.engine.run_lock import LOCK_FILE, RunDirectoryBusy, RunLock, check_fresh_or_resume
-from framework.errors import PlaitError
+from framework.errors import DiskWriteError, PlaitError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,5 +117,26 @@ def test_read_only_run_directory_is_a_clear_error(tmp_path: Path, monkeypatch: p
         return real_open(path, flags, *args)
 
     monkeypatch.setattr(os, "open", read_only)
-    with pytest.raises(PlaitError, match="cannot create the lock file .*Read-only file system .*read-only\\?"):
+    with pytest.raises(
+        PlaitError,
+        match=r"could not write the run lock .*\.lock: the file system is read-only; .* can still "
+        r"be evaluated and predicted from\). .*train into another directory",
+    ):
         RunLock(tmp_path).acquire()
+
+
+def test_full_disk_at_the_lock_is_a_clear_error_and_leaves_the_lock_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resuming into a run whose disk is full: the owner record cannot be written (issue 24: it was a traceback)."""
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with pytest.raises(DiskWriteError, match=r"could not write the run lock .*\.lock: no space left on device; [\d.]+ MiB "
+                       r"free on the disk of .*\. Free some space and run the same command again"):  # fmt: skip
+        RunLock(tmp_path).acquire()
+    monkeypatch.undo()
+    with RunLock(tmp_path) as lock:  # space freed: the failed attempt holds nothing
+        assert lock.held and lock.note is None

@@ -1,7 +1,7 @@
 """Example third-party plugin, the reference a plugin author copies (see docs/plugins.md).
 
 Importing this module (the `plait.plugins` entry point) registers `model=bag_of_embeddings`, the
-`logger=best_metrics` logger and the `scheduler=inverse_sqrt` schedule; YAML presets under `conf/`
+`logger=best_metrics` logger and the `scheduler=noam` schedule; YAML presets under `conf/`
 become options too (`model=bag_of_embeddings_big`, `experiment=example_bag`). Tests: tests/.
 """
 
@@ -55,4 +55,4 @@ def build_bag_of_embeddings(cfg: BagOfEmbeddingsConfig, *, spec: TaskSpec) -> Ba
     return BagOfEmbeddings(cfg, spec.vocab_size, spec.n_classes or 2, spec.pad_id)
 
 
-from plait_example import best_metrics, inverse_sqrt  # noqa: E402,F401  (register their components)
+from plait_example import best_metrics, noam  # noqa: E402,F401  (register their components)

@@ -27,6 +27,6 @@ class TestBestMetrics(LoggerContract):
         assert best["val/accuracy"] == {"value": 0.5, "step": 4}
 
 
-class TestInverseSqrt(SchedulerContract):
-    key = "inverse_sqrt"
+class TestNoam(SchedulerContract):
+    key = "noam"
     config = {"warmup_steps": 5}

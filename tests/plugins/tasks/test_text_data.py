@@ -131,6 +131,14 @@ class FakeDataset:
     def __getitem__(self, column: str) -> list:
         return self.columns[column]
 
+    def select_columns(self, names: list[str]) -> FakeDataset:
+        return FakeDataset({c: self.columns[c] for c in names})
+
+    def iter(self, batch_size: int):  # batches of rows as dicts of column -> values
+        n = len(next(iter(self.columns.values())))
+        for i in range(0, n, batch_size):
+            yield {c: v[i : i + batch_size] for c, v in self.columns.items()}
+
 
 class FakeDatasetDict(dict):
     """datasets.DatasetDict is a dict of split name -> Dataset."""
@@ -139,6 +147,7 @@ class FakeDatasetDict(dict):
 def test_hf_saved_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     saved = tmp_path / "saved"
     saved.mkdir()
+    (saved / "dataset_dict.json").write_text('{"splits": ["train", "validation"]}')  # save_to_disk writes it
     splits = FakeDatasetDict(
         train=FakeDataset({"sentence": ["good", "bad"], "label": [1, 0]}),
         validation=FakeDataset({"sentence": ["fine"], "label": [1]}),
@@ -155,7 +164,8 @@ def test_hf_saved_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_hf_dataset_without_the_package_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
-    with pytest.raises(DataError, match=r"pip install datasets"):
+    (tmp_path / "state.json").write_text("{}")  # save_to_disk writes it
+    with pytest.raises(DataError, match=r"pip install 'plait\[data\]'"):
         read_records(str(tmp_path), ["text", "label"])
 
 
@@ -176,3 +186,14 @@ def test_tsv_and_jsonl_fields_with_unicode_line_separators_are_not_split(tmp_pat
     if char != "\f":  # JSON allows these raw inside strings (a form feed must be escaped)
         jsonl = read_records(write(tmp_path / "d.jsonl", f'{{"text": "a{char}b", "label": 1}}\n'), ["text", "label"])
         assert [v for _, v in jsonl] == [[f"a{char}b", "1"]]
+
+
+def test_a_split_of_several_files_by_glob_or_directory(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    write(tmp_path / "d" / "b.tsv", "text\tlabel\nbad film\tneg\n")
+    write(tmp_path / "d" / "a.tsv", "\ufefftext\tlabel\ngood film\tpos\n")  # a spreadsheet's byte-order mark
+    for spec in (tmp_path / "d", tmp_path / "d" / "*.tsv"):
+        check_path(str(spec), "task.train_path")
+        assert [v for _, v in read_records(str(spec), ["text", "label"])] == [["good film", "pos"], ["bad film", "neg"]]
+    with pytest.raises(DataError, match=r"task.train_path: .*\*.csv: the pattern matches no file"):
+        check_path(str(tmp_path / "d" / "*.csv"), "task.train_path")

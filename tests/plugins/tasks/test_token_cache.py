@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tiny import char_factory as factory
 
+from framework import TokenStore
 from framework.kinds import TASKS
 from framework.tokenizer import Tokenizer
 from plugins.tasks.token_cache import STATS, TokenCache, cache_root
@@ -65,10 +66,27 @@ def test_task_setup_twice_tokenizes_once_and_a_changed_file_retokenizes(tmp_path
     data.write_text(data.read_text().replace("film 3 was good", "film 3 was bad"))
     TASKS.build(cfg).setup(factory)
     assert counts()[1] > misses
-    assert len(list((tmp_path / "cache" / "tokens").rglob("offsets.npy"))) >= 3
+    assert len(list((tmp_path / "cache" / "tokens").rglob("meta.json"))) >= 3
 
 
 def test_cache_can_be_turned_off(tmp_path: Path) -> None:
     cfg = TASKS.config("sentiment", demo_size=50, cache=False, cache_dir=str(tmp_path / "off"))
     TASKS.build(cfg).setup(factory)
     assert not (tmp_path / "off").exists()
+
+
+def test_an_entry_in_the_old_npy_layout_is_replaced_by_a_store(tmp_path: Path) -> None:
+    texts = ["abc", "cab"]
+    tok = char_tokenizer(texts)
+    first = TokenCache(tok, tmp_path).encode(texts, "t")
+    assert isinstance(first, TokenStore)
+    entry = first.path
+    for name in list(entry.iterdir()):
+        name.unlink()
+    np.save(entry / "flat.npy", np.zeros(6, np.int32))  # what TokenCache wrote before the token store
+    np.save(entry / "offsets.npy", np.array([0, 3, 6]))
+    hits, misses = counts()
+    again = TokenCache(tok, tmp_path).encode(texts, "t")
+    assert counts() == (hits, misses + 1)
+    assert [list(again[i]) for i in range(2)] == tok.encode_batch(texts)
+    assert sorted(p.name for p in entry.iterdir()) == ["meta.json", "offsets.bin", "tokens.bin"]

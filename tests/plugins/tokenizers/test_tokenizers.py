@@ -168,6 +168,25 @@ def test_to_transformers_keeps_ids_and_roles(tmp_path: Path) -> None:
     assert again.eos_token == SPECIAL_TOKENS["eos"]
 
 
+# -- training from an iterator ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["bpe", "char"])
+def test_training_from_a_generator_with_a_length_equals_training_on_a_list(name: str) -> None:
+    texts = corpus(50, seed=3)
+    from_list, from_stream = build(name), build(name)
+    from_list.train(texts)
+    from_stream.train((t for t in texts), length=len(texts))  # consumed once, as a streaming reader yields
+    assert from_stream.vocabulary() == from_list.vocabulary()
+
+
+def test_train_max_bytes_is_a_positive_limit_or_null() -> None:
+    assert TOKENIZERS.config("bpe").train_max_bytes is None  # default: all the text
+    TOKENIZERS.config("bpe", train_max_bytes=1).validate()
+    with pytest.raises(PlaitError, match=r"train_max_bytes=0 .* >= 1"):
+        TOKENIZERS.config("bpe", train_max_bytes=0).validate()
+
+
 # -- speed on real data -----------------------------------------------------------------------------
 
 MULTI30K = Path(os.environ.get("PLAIT_MULTI30K_DE", "/work/shared/data/multi30k/train.de"))

@@ -1,4 +1,7 @@
-"""`scheduler=inverse_sqrt`: linear warmup, then lr proportional to 1/sqrt(step) (Vaswani et al. 2017)."""
+"""`scheduler=noam`: linear warmup, then lr proportional to 1/sqrt(step) (Vaswani et al. 2017), peak = optimizer.lr.
+
+Plait's built-in `inverse_sqrt` is the same curve; this one shows how a package adds a scheduler.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +15,14 @@ from framework import SCHEDULERS, ComponentConfig
 
 
 @dataclass
-class InverseSqrtConfig(ComponentConfig):
-    """Options of the inverse square-root schedule."""
+class NoamConfig(ComponentConfig):
+    """Options of the Noam (inverse square-root) schedule."""
 
     warmup_steps: int = 100  # linear warmup to the peak lr over this many optimizer steps
 
 
-@SCHEDULERS.register("inverse_sqrt", config=InverseSqrtConfig)
-def build_inverse_sqrt(cfg: InverseSqrtConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
+@SCHEDULERS.register("noam", config=NoamConfig)
+def build_noam(cfg: NoamConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
     """Warmup, then lr * sqrt(warmup / step); stepped once per optimizer step (plait-example)."""
     warmup = max(1, cfg.warmup_steps)
 
