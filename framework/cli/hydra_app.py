@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -220,42 +219,26 @@ def split_sweep_values(argv: list[str], conf: Path) -> tuple[list[str], list[tup
 
 
 def _task(cfg: DictConfig) -> float | None:
+    """Hydra's task: one run, or one trial of a sweep (framework.cli.trials records how each trial ended)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     from framework.cli.messages import fail
-    from framework.cli.sweep_summary import write_result
-    from framework.engine.preemption import Preempted
-    from framework.engine.run import train
+    from framework.cli.trials import run_trial, train_or_exit
     from framework.engine.summary import print_run_summary
-    from framework.errors import PlaitError
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
-    sweeping = hc.mode == RunMode.MULTIRUN
-    for node in cfg.get("logger", {}).values() if sweeping else []:
-        if "group" in node and node.group is None:  # loggers that group runs: one group per sweep
-            node.group = Path(hc.sweep.dir).name
+    if hc.mode == RunMode.MULTIRUN:
+        return run_trial(cfg, run_dir, hc.job.num, Path(hc.sweep.dir))
     if distributed.is_initialized():  # compose once: every rank trains from rank 0's frozen config
         cfg = _share_job(cfg, run_dir)
     try:
-        result = train(cfg, run_dir)
-    except Preempted as exc:  # a graceful stop ends the whole command (a sweep too), with the signal's code
-        print(f"stopped: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
+        result = train_or_exit(cfg, run_dir)
     except PlaitError as exc:
-        if not sweeping:
-            fail(str(exc))
-        _record_failure(run_dir, hc.job.num, f"{exc}\n")
-        return None
-    except Exception:
-        if not sweeping:
-            raise
-        _record_failure(run_dir, hc.job.num, traceback.format_exc())
-        return None
+        fail(str(exc))
+        return None  # not reached: fail() exits
     print_run_summary(result)
-    if sweeping:
-        write_result(run_dir, cfg.objective, result.objective, result.history, result.logged)
     return result.objective
 
 
@@ -320,14 +303,6 @@ def dist_errors() -> tuple[type[BaseException], ...]:
     import torch.distributed as dist
 
     return tuple(e for e in (getattr(dist, "DistError", None),) if e is not None)
-
-
-def _record_failure(run_dir: Path, trial: int, text: str) -> None:
-    """A failed trial is written to FAILED in its directory and does not stop the sweep."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "FAILED").write_text(text)
-    print(f"trial {trial} failed (see {run_dir / 'FAILED'}): {text.strip().splitlines()[-1]}", file=sys.stderr)
-    return None
 
 
 def run_hydra_train(argv: list[str], conf: Path) -> None:

@@ -80,4 +80,4 @@ def train(
         )
     loggers = zip(cfg.logger, built.loggers, strict=False)  # by name; other ranks than 0 have no loggers
     logged = {name: where for name, logger in loggers if (where := logger.run_location())}
-    return RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged)
+    return RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged, trainer.state.stop)

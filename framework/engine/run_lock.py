@@ -213,3 +213,23 @@ def check_fresh_or_resume(run_dir: Path | str, resume: str | None, overwrite: bo
         else:
             path.unlink()
     return found
+
+
+def in_use(run_dir: Path | str) -> bool:
+    """True when a live process holds the lock of `run_dir` (a lock left by a dead process is free)."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_owner(fd)
+            orphaned = holder is not None and holder.host == socket.gethostname() and not _pid_alive(holder.pid)
+            return not orphaned
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+MINIMISED = ("loss", "perplexity", "ppl", "error", "wer", "cer")  # objective names where lower is better
+
+
+def lower_is_better(objective: str) -> bool:
+    """True when the metric named `objective` improves downwards (a loss, perplexity or error rate)."""
+    return any(word in objective.lower() for word in MINIMISED)
+
 
 @dataclass
 class RunResult:
@@ -16,6 +23,7 @@ class RunResult:
     checkpoint: Path | None
     history: list[dict[str, float]]
     logged: dict[str, str] = field(default_factory=dict)  # logger name -> its run_location(), where it has one
+    stopped: str | None = None  # why a callback ended it before max_steps (TrainState.stop), e.g. "pruned"
 
 
 def print_run_summary(result: RunResult) -> None:
