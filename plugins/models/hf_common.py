@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,12 +46,15 @@ class HFModel(nn.Module):
     def __init__(self, hf: Any) -> None:
         super().__init__()
         self.hf = hf
-        params = inspect.signature(hf.forward).parameters
-        self.cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5
 
     def save_pretrained(self, directory: Path | str) -> None:
         """Write the wrapped model so `transformers` can load `directory` with `from_pretrained`."""
         self.hf.save_pretrained(str(directory))
+
+    @functools.cached_property
+    def cache_arg(self) -> str:
+        """The keyword the wrapped model takes its key/value cache by (`cache` since transformers 5)."""
+        return "cache" if "cache" in inspect.signature(self.hf.forward).parameters else "past_key_values"
 
     def cached_call(self, cache: Any, **inputs: Any) -> tuple[Tensor, Any]:
         """Logits of the new positions in `inputs`, continuing `cache` (None at first), and the longer cache."""

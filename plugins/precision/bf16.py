@@ -11,7 +11,7 @@ each optimizer step is stored back:
               (Gupta et al. 2015): unbiased, so small updates survive on average
 
 `kahan_backend` picks who applies the kahan update: torch-optimi's foreach Kahan Adam/AdamW (plugins/precision/
-kahan.py; `auto` when it is installed and the optimizer is Adam/AdamW) or the built-in fp32 round trip.
+kahan.py; `auto` on CUDA when it is installed and the optimizer is Adam/AdamW) or the built-in fp32 round trip.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class BF16Config(ComponentConfig):
 
     update: BF16Update = BF16Update.kahan  # plain | kahan (compensation buffers) | stochastic (stochastic rounding)
     keep_fp32: list[str] = field(default_factory=norms)  # modules kept fp32: globs on name or class, re:<regex>
-    kahan_backend: KahanBackend = KahanBackend.auto  # kahan: auto | optimi (torch-optimi, Adam/AdamW) | builtin
+    kahan_backend: KahanBackend = KahanBackend.auto  # kahan: auto (optimi on CUDA) | optimi (Adam/AdamW) | builtin
 
 
 def stochastic_round(x: Tensor) -> Tensor:

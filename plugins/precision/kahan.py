@@ -3,7 +3,9 @@
 The built-in Kahan update widens every weight, gradient and moment to fp32 around `optimizer.step()`; optimi
 updates the bf16 tensors in place with multi-tensor kernels, carrying the rounding error in the same
 compensation buffers. Only plain torch.optim.Adam / AdamW take this path (`precision.kahan_backend`); the
-optimizer's hyperparameters, learning rate schedule and state dict stay torch's.
+optimizer's hyperparameters, learning rate schedule and state dict stay torch's. On CPU, where torch's foreach
+ops are per-tensor loops, it measured no faster than the built-in riding on torch's fused AdamW kernel
+(tools/bench/numerics.py), so `auto` takes it on CUDA only.
 
 Moments: optimi keeps Adam's moving averages debiased (m / (1 - beta1^t), v / (1 - beta2^t)) where torch keeps
 them biased. `set_moments` converts an optimizer's state between the two when the backend changes (a resumed
@@ -17,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from framework import Choice, PlaitError
+from framework import Choice, PlaitError, params_of
 
 BIASED, DEBIASED = "biased", "debiased"  # torch's moments, optimi's
 
@@ -25,7 +27,7 @@ BIASED, DEBIASED = "biased", "debiased"  # torch's moments, optimi's
 class KahanBackend(Choice):
     """Who applies the bf16 Kahan update (`precision.kahan_backend`)."""
 
-    auto = "auto"  # optimi when installed and the optimizer is Adam/AdamW, else builtin
+    auto = "auto"  # optimi on CUDA when installed and the optimizer is Adam/AdamW, else builtin
     optimi = "optimi"  # torch-optimi's foreach Kahan Adam/AdamW (pip install 'plait[optimi]')
     builtin = "builtin"  # fp32 copies around optimizer.step(): any optimizer
 
@@ -60,6 +62,8 @@ def builtin_reason(backend: str, optimizer: torch.optim.Optimizer) -> str | None
         return "precision.kahan_backend=builtin"
     why = optimi_unsupported(optimizer)
     if why is None and backend == KahanBackend.auto:
+        if not on_cuda(optimizer):
+            return "on CPU optimi's foreach step is no faster than the built-in's fused AdamW (docs/performance.md)"
         try:
             optimi_adam()
         except PlaitError:
@@ -67,6 +71,11 @@ def builtin_reason(backend: str, optimizer: torch.optim.Optimizer) -> str | None
     if why is not None and backend == KahanBackend.optimi:
         raise PlaitError(f"precision.kahan_backend=optimi: {why}; use kahan_backend=builtin or auto")
     return why
+
+
+def on_cuda(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether every parameter of `optimizer` is on a CUDA device."""
+    return all(p.is_cuda for p in params_of(optimizer))
 
 
 def _step_tensor(group: dict[str, Any], p: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ from torch import nn
 from framework.errors import PlaitError
 from framework.kinds import PRECISIONS
 from framework.plugins import load_plugins
+from plugins.precision import kahan
 
 pytest.importorskip("optimi")
 load_plugins()
@@ -62,19 +63,19 @@ def train(strategy, model, opt, steps: range) -> list[float]:
 def true_weights(strategy, model) -> dict[str, torch.Tensor]:
     """Each weight as the Kahan pair represents it: stored bf16 value + compensation, in fp32."""
     comp = strategy.compensation
-    return {n: p.float() + (comp[n].float() if n in comp else 0) for n, p in model.named_parameters()}
+    return {n: p.detach().float() + (comp[n].float() if n in comp else 0) for n, p in model.named_parameters()}
 
 
-def test_optimi_is_chosen_by_auto_and_matches_the_builtin_over_100_steps() -> None:
-    runs = {backend: setup(backend) for backend in ("auto", "builtin")}
+def test_optimi_matches_the_builtin_over_100_steps() -> None:
+    runs = {backend: setup(backend) for backend in ("optimi", "builtin")}
     losses = {backend: train(*run, range(100)) for backend, run in runs.items()}
-    assert runs["auto"][0]._optimi is not None and runs["builtin"][0]._optimi is None
+    assert runs["optimi"][0]._optimi is not None and runs["builtin"][0]._optimi is None
     assert losses["builtin"][-1] < 0.5 * losses["builtin"][0]  # it learns
-    for a, b in zip(losses["auto"], losses["builtin"], strict=True):
+    for a, b in zip(losses["optimi"], losses["builtin"], strict=True):
         assert abs(a - b) <= 2 * BF16_EPS * max(abs(b), 1e-3)
     weights = {backend: true_weights(run[0], run[1]) for backend, run in runs.items()}
     for name, w in weights["builtin"].items():
-        drift = (weights["auto"][name] - w).norm() / w.norm()
+        drift = (weights["optimi"][name] - w).norm() / w.norm()
         assert drift < BF16_EPS, f"{name}: relative difference {drift:.2e}"
 
 
@@ -118,6 +119,16 @@ def test_adam_with_l2_decay_also_matches() -> None:
         assert abs(a - b) <= 2 * BF16_EPS * abs(b)
 
 
+def test_auto_takes_optimi_on_cuda_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    strategy, model, opt = setup("auto")
+    train(strategy, model, opt, range(1))
+    assert strategy._optimi is None and strategy.moments == "biased"  # CPU: the built-in (as fast, more exact)
+    monkeypatch.setattr(kahan, "on_cuda", lambda optimizer: True)  # choose as if on a GPU
+    strategy, model, opt = setup("auto")
+    strategy._choose(opt)
+    assert strategy._optimi is not None and strategy.moments == "debiased"
+
+
 def test_other_optimizers_run_builtin_under_auto_and_are_refused_by_optimi() -> None:
     strategy, model, opt = setup("auto", torch.optim.SGD, momentum=0.9)
     train(strategy, model, opt, range(2))
@@ -131,8 +142,9 @@ def test_missing_optimi_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setitem(sys.modules, "optimi", None)  # import optimi now raises ImportError
     with pytest.raises(PlaitError, match=r"plait\[optimi\]"):
         setup("optimi")
+    monkeypatch.setattr(kahan, "on_cuda", lambda optimizer: True)
     strategy, model, opt = setup("auto")
-    train(strategy, model, opt, range(1))
-    assert strategy._optimi is None
+    strategy._choose(opt)
+    assert strategy._optimi is None and strategy.moments == "biased"
     with pytest.raises(PlaitError, match="applies to update=kahan"):
         PRECISIONS.build({"_name_": "bf16", "update": "stochastic", "kahan_backend": "optimi"})
