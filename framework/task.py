@@ -25,10 +25,13 @@ TokenizerFactory = Callable[[str, Callable[[], Iterable[str]]], Tokenizer]
 # Task kinds, and the forward contract a model for each kind follows (shapes: B batch, T/S lengths):
 #   classification:     model(input_ids (B,T) long, attention_mask (B,T) bool) -> logits (B, n_classes)
 #   language_modeling:  model(input_ids (B,T) long, attention_mask (B,T) bool | None) -> logits (B, T, vocab)
-#                       optional: model.forward_cached(input_ids, cache) -> (logits, cache) for fast decoding
+#                       optional: model.forward_cached(input_ids, cache) -> (logits, cache) for fast decoding,
+#                                 model.reorder_cache(cache, rows) -> cache for beam search
 #   seq2seq:            model(src_ids (B,S), src_mask (B,S) bool, tgt_in (B,T)) -> logits (B, T, target vocab)
 #                       and model.encode(src_ids, src_mask) -> memory,
 #                           model.decode(tgt_in, memory, src_mask) -> logits (B, T, target vocab)
+#                       optional: model.decode_cached(tgt_new, memory, src_mask, cache) -> (logits, cache) and
+#                                 model.reorder_cache(cache, rows) -> cache: beam search feeds one token per step
 #   question_answering, format "babi" (story form, answer selection):
 #       model(story_ids (B, N, L) long, question_ids (B, Q) long) -> answer logits (B, spec.n_classes)
 #       The story is N sentences (oldest first, padded at the end with all-pad sentences) of L tokens each:
@@ -205,8 +208,9 @@ class TextGenerator(Protocol):
         top_k: int | None,
         top_p: float | None,
         seed: int,
+        beam_size: int = 1,
     ) -> str:
-        """`prompt` and its sampled continuation, as text."""
+        """`prompt` and its sampled continuation, as text (`beam_size` > 1: the best beam; passed only then)."""
         ...
 
 

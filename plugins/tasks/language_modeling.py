@@ -222,8 +222,9 @@ class LanguageModelingTask(Task):
         top_k: int | None,
         top_p: float | None,
         seed: int,
+        beam_size: int = 1,
     ) -> str:
-        """`prompt` and its sampled continuation, as text."""
+        """`prompt` and its sampled continuation (the best of `beam_size` beams when above 1), as text."""
         ids = generate_ids(
             model,
             self.tokenizer.encode(prompt),
@@ -233,6 +234,7 @@ class LanguageModelingTask(Task):
             top_k=top_k,
             top_p=top_p,
             seed=seed,
+            beam_size=beam_size,
         )
         return self.tokenizer.decode(ids)
 
