@@ -16,7 +16,7 @@ _EXPORTS = {
         "ConfigValueError", "DataError", "DiskWriteError", "DuplicateComponentError", "InsufficientMemoryError",
         "NonFiniteError", "PlaitError", "UnknownComponentError", "UnsupportedPrecisionError",
     ],
-    "framework.files": ["atomic_write", "fsync_dir"],
+    "framework.files": ["CACHE_ENV", "atomic_write", "cache_root", "fsync_dir"],
     "framework.schema": ["NAME_FIELD", "Choice", "ComponentConfig", "above", "at_least", "between", "divides", "require"],
     # registries: one per kind
     "framework.registry": ["Registry"],
@@ -34,13 +34,13 @@ _EXPORTS = {
     "framework.tokenizer": ["SPECIAL_TOKENS", "Tokenizer", "directory_digest", "special_token_ids"],
     "framework.precision": ["PrecisionStrategy", "grad_norm", "params_of"],
     "framework.callback": ["Callback", "TrainState"],
-    "framework.logger": ["Logger"],
+    "framework.logger": ["Logger", "flat_config"],
     "framework.capabilities": [
         "EXPORTS_TO_TRANSFORMERS", "REFERENCE_PRECISION", "has_capability", "init_only_fields", "with_capability",
     ],
     "framework.params": ["param_groups"],
     "framework.hardware": ["cpu_bf16_native", "cuda_bf16_native", "dtype_native"],
-    "framework.secrets": ["looks_like_secret", "scrub_argv"],
+    "framework.secrets": ["looks_like_secret", "scrub_argv", "scrub_config"],
     # reading users' data: split sources, streaming readers
     "framework.data.formats": ["DataFormat", "detect_format"],
     "framework.data.sources": ["DataFile", "describe_files", "is_pattern", "record_split", "split_files"],
@@ -100,7 +100,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         UnknownComponentError,
         UnsupportedPrecisionError,
     )
-    from framework.files import atomic_write, fsync_dir
+    from framework.files import CACHE_ENV, atomic_write, cache_root, fsync_dir
     from framework.hardware import cpu_bf16_native, cuda_bf16_native, dtype_native
     from framework.kinds import (
         CALLBACKS,
@@ -113,7 +113,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         TASKS,
         TOKENIZERS,
     )
-    from framework.logger import Logger
+    from framework.logger import Logger, flat_config
     from framework.params import param_groups
     from framework.plugins import PLAIT_API
     from framework.precision import PrecisionStrategy, grad_norm, params_of
@@ -121,7 +121,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     from framework.registry import Registry
     from framework.sampling import sample_next, sample_tokens
     from framework.schema import NAME_FIELD, Choice, ComponentConfig, above, at_least, between, divides, require
-    from framework.secrets import looks_like_secret, scrub_argv
+    from framework.secrets import looks_like_secret, scrub_argv, scrub_config
     from framework.task import (
         CLASSIFICATION,
         LANGUAGE_MODELING,

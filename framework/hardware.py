@@ -2,8 +2,9 @@
 
 `precision=auto` asks `cpu_bf16_native()` / `cuda_bf16_native()` to pick a strategy, and
 `plait doctor` lists every registered precision as usable here, native or emulated, from these answers. On CPU the answer comes from the instruction-set flags the kernel reports
-(/proc/cpuinfo): free, deterministic and immune to a busy neighbour, unlike a micro-benchmark, which on a
-shared machine could flip the choice between two runs of the same command. Tests force the answer with
+(/proc/cpuinfo; where it is absent, as on macOS and Windows, torch's own CPU query): free, deterministic and
+immune to a busy neighbour, unlike a micro-benchmark, which on a shared machine could flip the choice between
+two runs of the same command. Tests force the answer with
 the environment variable PLAIT_CPU_BF16=native|emulated (read on every call).
 """
 
@@ -20,7 +21,7 @@ CPU_BF16_ENV = "PLAIT_CPU_BF16"
 # x86: AVX512-BF16 (Cooper Lake, Zen 4+) and AMX-BF16 (Sapphire Rapids+) run bf16 dot products in hardware.
 # aarch64: the BF16 extension (ARMv8.6: Graviton 3, Neoverse V1+) reports "bf16".
 CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
-CPU_FP16_FLAGS = frozenset({"avx512_fp16", "amx_fp16", "fphp"})
+CPU_FP16_FLAGS = frozenset({"avx512_fp16", "amx_fp16", "fphp", "fp16_arith"})  # fp16_arith: torch's Arm name
 
 
 @functools.cache
@@ -32,12 +33,23 @@ def _cpuinfo() -> str:
 
 
 def cpu_flags() -> frozenset[str]:
-    """Instruction-set flags of this CPU (x86 `flags`, Arm `Features`), empty where /proc/cpuinfo is absent."""
+    """Instruction-set flags of this CPU (x86 `flags`, Arm `Features`); torch's query where /proc/cpuinfo is absent."""
     for line in _cpuinfo().splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
             return frozenset(value.split())
-    return frozenset()
+    return torch_cpu_flags()
+
+
+@functools.cache
+def torch_cpu_flags() -> frozenset[str]:
+    """The features torch's cpuinfo finds (`torch.cpu.get_capabilities()`, named as Linux names them:
+    avx512_bf16, amx_bf16, Arm bf16); with an older torch, oneDNN's bf16 check on Arm (reported as `bf16`)."""
+    query = getattr(torch.cpu, "get_capabilities", None)
+    if query is not None:
+        return frozenset(name for name, value in query().items() if value is True)
+    arm = platform.machine().lower() in ("arm64", "aarch64")  # on x86 oneDNN also says yes for AVX-512 without bf16
+    return frozenset({"bf16"}) if arm and torch.ops.mkldnn._is_mkldnn_bf16_supported() else frozenset()
 
 
 def cpu_name() -> str:
@@ -57,7 +69,8 @@ def cpu_bf16_native() -> tuple[bool, str]:
         raise ValueError(f"{CPU_BF16_ENV}={forced!r}: use native or emulated (or unset it)")
     found = sorted(CPU_BF16_FLAGS & cpu_flags())
     if found:
-        return True, f"this CPU has {'/'.join(found)}: bf16 matmuls run in hardware"
+        source = "" if _cpuinfo() else " (torch's CPU query)"
+        return True, f"this CPU has {'/'.join(found)}{source}: bf16 matmuls run in hardware"
     return False, "this CPU has no AVX512-BF16/AMX-BF16/Arm BF16: bf16 is emulated in fp32 (slower than fp32)"
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from enum import Enum
+from typing import Any
 
 from framework.errors import ConfigValueError
 
@@ -70,3 +72,14 @@ def scrub_argv(argv: list[str]) -> list[str]:
         else:
             out.append(arg)
     return out
+
+
+def scrub_config(config: Any) -> Any:
+    """A copy of `config` without keys that look like credentials (closed choices become plain strings)."""
+    if isinstance(config, dict):
+        return {k: scrub_config(v) for k, v in config.items() if not looks_like_secret(str(k))}
+    if isinstance(config, (list, tuple)):
+        return [scrub_config(v) for v in config]
+    if isinstance(config, Enum):
+        return config.value
+    return config

@@ -25,10 +25,13 @@ TokenizerFactory = Callable[[str, Callable[[], Iterable[str]]], Tokenizer]
 # Task kinds, and the forward contract a model for each kind follows (shapes: B batch, T/S lengths):
 #   classification:     model(input_ids (B,T) long, attention_mask (B,T) bool) -> logits (B, n_classes)
 #   language_modeling:  model(input_ids (B,T) long, attention_mask (B,T) bool | None) -> logits (B, T, vocab)
-#                       optional: model.forward_cached(input_ids, cache) -> (logits, cache) for fast decoding
+#                       optional: model.forward_cached(input_ids, cache) -> (logits, cache) for fast decoding,
+#                                 model.reorder_cache(cache, rows) -> cache for beam search
 #   seq2seq:            model(src_ids (B,S), src_mask (B,S) bool, tgt_in (B,T)) -> logits (B, T, target vocab)
 #                       and model.encode(src_ids, src_mask) -> memory,
 #                           model.decode(tgt_in, memory, src_mask) -> logits (B, T, target vocab)
+#                       optional: model.decode_cached(tgt_new, memory, src_mask, cache) -> (logits, cache) and
+#                                 model.reorder_cache(cache, rows) -> cache: beam search feeds one token per step
 #   question_answering, format "babi" (story form, answer selection):
 #       model(story_ids (B, N, L) long, question_ids (B, Q) long) -> answer logits (B, spec.n_classes)
 #       The story is N sentences (oldest first, padded at the end with all-pad sentences) of L tokens each:
@@ -157,6 +160,15 @@ class Task(ABC):
         """
         return {}
 
+    def samples(self, model: nn.Module, split: str, n: int) -> list[dict[str, str]]:
+        """Up to `n` examples of `split` with the model's outputs, as text columns (source, reference, output ...).
+
+        The same examples at every call (a fixed, seeded choice), so evaluations compare; the core asks after each
+        evaluation (under no_grad, autocast, eval mode; `trainer.eval_samples`) and hands them to the loggers.
+        Default: none. Must not consume the global random streams (the run's randomness) or change the model.
+        """
+        return []
+
 
 # Optional inference interfaces: a task kind declares the ones it supports by implementing them (no base class
 # needed). `plait predict|translate|generate|answer` check `isinstance(task, <interface>)` (hence
@@ -204,8 +216,9 @@ class TextGenerator(Protocol):
         top_k: int | None,
         top_p: float | None,
         seed: int,
+        beam_size: int = 1,
     ) -> str:
-        """`prompt` and its sampled continuation, as text."""
+        """`prompt` and its sampled continuation, as text (`beam_size` > 1: the best beam; passed only then)."""
         ...
 
 

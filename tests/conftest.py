@@ -1,4 +1,4 @@
-"""Shared test settings: W&B never touches the network, CUDA tests skip without a GPU."""
+"""Shared test settings: W&B and MLflow never touch the network, CUDA tests skip without a GPU."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+os.environ.pop("MLFLOW_TRACKING_URI", None)  # logger=mlflow keeps test runs in their own run directories
 # A fixed thread count: the thread governor (framework.engine.threads) would otherwise change it mid-run whenever something
 # else loads the machine, and the exact-resume tests compare bits. Governor tests pass their own environment.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

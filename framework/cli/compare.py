@@ -262,6 +262,25 @@ def runless_failures(paths: list[Path]) -> list[dict[str, str]]:
     return found
 
 
+def log_to_trackers(result: Comparison) -> dict[Path, list[str]]:
+    """Attach the comparison's files (as `compare/<file>`) to each compared run's trackers, reattached at the run's
+    last checkpoint (framework.engine.tracking); returns the loggers that took them, by run (none for a run
+    without a checkpoint)."""
+    from framework.engine.tracking import reopened_loggers
+
+    logged: dict[Path, list[str]] = {}
+    for run in result.runs:
+        try:
+            with reopened_loggers(run.run_dir) as loggers:
+                for logger in loggers.values():
+                    for path in result.files:
+                        logger.log_artifact(path, f"compare/{path.name}")
+                logged[run.run_dir] = list(loggers)
+        except PlaitError:
+            logged[run.run_dir] = []
+    return logged
+
+
 def compare(paths: list[Path], out_dir: Path | None = None) -> Comparison:
     """Summarize the runs under `paths`; write compare.csv, compare.md and compare.png into `out_dir`.
 

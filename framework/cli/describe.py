@@ -149,7 +149,7 @@ def print_describe(target: str) -> None:
     console.print(f"[bold]{kind}/{name}[/]  provided by {info.distribution} {info.version} ({info.module})")
     for doc in (inspect.getdoc(factory), inspect.getdoc(config_cls)):
         if doc:
-            console.print(doc)
+            console.print(escape(doc))  # `pip install 'plait[mlflow]'` is not rich markup
     here = getattr(factory, "describe_here", None)  # optional: what the component does on this machine
     if callable(here):
         console.print(here())

@@ -56,6 +56,7 @@ class TrainerConfig:
     clip_grad_norm: Optional[float] = 1.0  # null disables clipping
     log_every_n_steps: int = 10
     eval_every_n_steps: int = 100
+    eval_samples: int = 4  # validation examples with the model's outputs handed to loggers at each evaluation; 0: none
     checkpoint_every_n_steps: int = 100  # 0 disables periodic checkpoints (the final one is still written)
     keep_last_checkpoints: int = 2  # newest periodic checkpoints kept on disk; 0 keeps them all
     keep_best_checkpoints: int = 0  # also keep the k best by the monitored metric (early_stopping.monitor); 0: off
@@ -80,7 +81,10 @@ class TrainerConfig:
 
         at_least(self, 1, "max_steps", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every_n_steps")
         between(self, "seed", 0, MAX_SEED)  # numpy's seeding range
-        at_least(self, 0, "eval_every_n_steps", "checkpoint_every_n_steps", "keep_last_checkpoints", "prefetch_batches")
+        at_least(
+            self, 0, "eval_every_n_steps", "eval_samples", "checkpoint_every_n_steps", "keep_last_checkpoints",
+            "prefetch_batches",
+        )  # fmt: skip
         at_least(self, 0, "keep_best_checkpoints")
         above(self, 0, "clip_grad_norm")
         resolve_device(self.device)  # a device this machine lacks fails here, before Hydra writes the run directory

@@ -71,6 +71,19 @@ def evaluate(
     return {k: float(v) for k, v in task.reduce(gather(partials)).items()}
 
 
+def samples(model: nn.Module, task: Task, split: str, n: int, *, precision: PrecisionStrategy) -> list[dict[str, str]]:
+    """The task's `n` fixed examples of `split` with the model's outputs (Task.samples), as text; the model in
+    eval mode under no_grad and the precision's autocast, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), precision.autocast():
+            rows = task.samples(model, split, n)
+    finally:
+        model.train(was_training)
+    return [{str(k): str(v) for k, v in row.items()} for row in rows[:n]]
+
+
 def run_inference(precision: PrecisionStrategy, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call a task's inference method (predict, translate, ...) under no_grad and the precision's autocast."""
     with torch.no_grad(), precision.autocast():

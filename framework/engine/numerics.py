@@ -225,9 +225,29 @@ def locate_nonfinite(
     return found[0] if found else None
 
 
+FUSED_CHECK_DTYPES = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
+
+
 def all_finite(tensors: Iterable[Tensor | None]) -> bool:
-    """True when every given tensor is free of inf/NaN (one host sync)."""
-    flags = [torch.isfinite(t).all() for t in tensors if t is not None]
+    """True when every given tensor is free of inf/NaN (one host sync).
+
+    Plain floating tensors go through GradScaler's fused kernel, `torch._amp_foreach_non_finite_check_and_unscale_`
+    (one call per device and dtype; unscaling by 1 leaves every value as it is); the rest (integer, complex, fp8,
+    FSDP's DTensors) are checked one by one, as before.
+    """
+    groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+    flags: list[Tensor] = []
+    for t in tensors:
+        if t is None:
+            continue
+        if t.dtype in FUSED_CHECK_DTYPES and not hasattr(t, "to_local"):
+            groups.setdefault((t.device, t.dtype), []).append(t.detach())
+        else:
+            flags.append(torch.isfinite(t).all())
+    for (device, _), group in groups.items():
+        found = torch.zeros(1, device=device)
+        torch._amp_foreach_non_finite_check_and_unscale_(group, found, torch.ones(1, device=device))
+        flags.append(found[0] == 0)
     return bool(torch.stack(flags).all()) if flags else True
 
 

@@ -30,6 +30,7 @@ SAFE_ON_RESUME = (
     "trainer.max_steps",
     "trainer.log_every_n_steps",
     "trainer.eval_every_n_steps",
+    "trainer.eval_samples",
     "trainer.checkpoint_every_n_steps",
     "trainer.keep_last_checkpoints",
     "trainer.keep_best_checkpoints",

@@ -21,7 +21,8 @@ from framework.engine.config import TrainConfig
 from framework.engine.disk import writing
 from framework.engine.memory import on_batch, out_of_memory, training_fixes
 from framework.engine.run_lock import RunLock, check_fresh_or_resume
-from framework.engine.summary import RunResult, write_summary
+from framework.engine.summary import RunResult
+from framework.engine.tracking import Tracking
 from framework.engine.validation import validate_config
 
 CONFIG_FILE = "config.yaml"
@@ -57,6 +58,13 @@ def train(
         if distributed.is_main():
             save_config(built.cfg, run_dir / CONFIG_FILE)
         trainer = built.trainer()
+        trainer.parts.callbacks.append(
+            Tracking(
+                built.loggers, model=built.model, task=built.task, precision=built.precision,
+                eval_samples=cfg.trainer.eval_samples, config_file=run_dir / CONFIG_FILE,
+                ending=trainer.watch.summary,
+            )
+        )  # fmt: skip
 
         def step(exc: BaseException) -> str:
             return on_batch(f"in training step {trainer.state.step + 1}", exc)
@@ -75,8 +83,4 @@ def train(
     logged = {name: where for name, logger in loggers if (where := logger.run_location())}
     ending, stopped = trainer.watch.summary(), trainer.watch.stopped
     status = stopped.status if stopped is not None and stopped.final else None  # a callback's or early stopping's
-    result = RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged, status, ending)
-    if distributed.is_main():
-        with writing(f"the run's summary in {run_dir}", run_dir, then="the run's checkpoints and metrics are intact"):
-            write_summary(result, trainer.state.step, cfg.objective)
-    return result
+    return RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged, status, ending)

@@ -1,21 +1,15 @@
 """What a finished run leaves behind, and the lines it prints: its metrics, how it ended and where its files are.
 
-`summary.json` in the run directory records it for programs: the last step, the final metrics and objective, and
-when the run judged its evaluations, where it stopped early and why (`stopped_early_at` or
-`time_limit_reached_at`, `stop_reason`) and its best evaluation (`best_metric`, `best_step`, `best_value`,
-`best_checkpoint`).
+`RunResult.ending` (also in the run's summary.json, written by framework.engine.tracking): where the run stopped
+early and why (`stopped_early_at` or `time_limit_reached_at`, `stop_reason`, `stop_status`) and, when it judged
+its evaluations, its best one (`best_metric`, `best_step`, `best_value`, `best_checkpoint`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from framework.files import atomic_write
-
-SUMMARY_FILE = "summary.json"
 
 
 @dataclass
@@ -30,21 +24,6 @@ class RunResult:
     logged: dict[str, str] = field(default_factory=dict)  # logger name -> its run_location(), where it has one
     stopped: str | None = None  # why a callback ended it before max_steps (TrainState.stop), e.g. "pruned"
     ending: dict[str, Any] = field(default_factory=dict)  # the stop and the best evaluation (framework.engine.stopping)
-
-
-def write_summary(result: RunResult, step: int, objective: str | None) -> Path:
-    """Write `summary.json` into the run directory (atomically); returns its path."""
-    summary = {
-        "step": step,
-        "objective": objective,
-        "objective_value": result.objective,
-        "metrics": result.metrics,
-        "checkpoint": str(result.checkpoint) if result.checkpoint is not None else None,
-        **result.ending,
-    }
-    path = result.run_dir / SUMMARY_FILE
-    atomic_write(path, json.dumps(summary, indent=2, default=str) + "\n")
-    return path
 
 
 def print_run_summary(result: RunResult) -> None:

@@ -196,9 +196,6 @@ class Trainer:
             batches.close()  # stops the prefetching thread now, not at garbage collection
         for obs in self.observers:
             obs.on_fit_end(state, final_metrics)
-        summary = self.watch.summary()  # how the run ended and its best evaluation, for the trackers
-        for logger in self.parts.loggers if summary else []:
-            logger.log_summary(summary)
         self._close_loggers("finished")
         return final_metrics
 

@@ -18,22 +18,33 @@ from framework.testing.components import build_component, check_documented
 
 def drive_events(observer: Any, run_dir: Path, *, steps: int, start: int = 0) -> None:
     """Send `observer` the events of a short fit, in the order the trainer emits them (framework/callback.py);
-    a Logger also gets metrics, a summary and close()."""
+    a Logger also gets metrics, validation samples, the files the core hands over (framework/engine/tracking.py),
+    a summary and close()."""
     state = TrainState(step=start, max_steps=start + steps, run_dir=run_dir)
+    logger = observer if isinstance(observer, Logger) else None
     observer.on_fit_start(state)
+    if logger is not None:
+        (run_dir / "config.yaml").write_text("trainer:\n  max_steps: 4\n")
+        logger.log_artifact(run_dir / "config.yaml")
     for step in range(start + 1, start + steps + 1):
         state.step = step
         observer.on_step_end(state)
-        if isinstance(observer, Logger):
-            observer.log_metrics({"train/loss": 1.0 / step, "train/lr": 1e-3}, step)
+        if logger is not None:
+            logger.log_metrics({"train/loss": 1.0 / step, "train/lr": 1e-3}, step)
         if step % 2 == 0:
+            if logger is not None:
+                logger.log_metrics({"val/loss": 0.5, "val/accuracy": 0.75}, step)
             observer.on_eval_end(state, {"val/loss": 0.5, "val/accuracy": 0.75})
+            if logger is not None:
+                logger.log_samples("val/samples", [{"source": "a | b", "reference": "c", "output": "d\ne"}], step)
             (run_dir / f"ckpt-{step}").mkdir(exist_ok=True)
             observer.on_checkpoint(state, run_dir / f"ckpt-{step}")
     observer.on_fit_end(state, {"val/loss": 0.5})
-    if isinstance(observer, Logger):
-        observer.log_summary({"run_dir": str(run_dir), "val/accuracy": 0.75})
-        observer.close(state, "finished")
+    if logger is not None:
+        logger.log_summary({"run_dir": str(run_dir), "val/accuracy": 0.75})
+        (run_dir / "summary.json").write_text('{"val/accuracy": 0.75}\n')
+        logger.log_artifact(run_dir / "summary.json", "final/summary.json")
+        logger.close(state, "finished")
 
 
 class CallbackContract:

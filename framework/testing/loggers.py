@@ -11,8 +11,9 @@ from framework.testing.callbacks import CallbackContract
 
 
 class LoggerContract(CallbackContract):
-    """Checks for a logger factory (`factory(cfg, *, run_dir, config)`): the callback checks plus metrics and
-    summaries, close(), and resuming into the same run directory (it must continue, not start over)."""
+    """Checks for a logger factory (`factory(cfg, *, run_dir, config)`): the callback checks plus metrics,
+    samples, artifacts and summaries, close(), and resuming into the same run directory (it must continue,
+    not start over)."""
 
     registry: ClassVar[Registry[Any]] = LOGGERS
 

@@ -26,9 +26,20 @@ class _Seq2SeqParts(Protocol):
 
 
 class _CachedLM(Protocol):
-    """The optional fast-decoding step of a language model (framework/task.py)."""
+    """The optional fast-decoding steps of a language model (framework/task.py)."""
 
     def forward_cached(self, input_ids: Tensor, cache: Any) -> tuple[Tensor, Any]: ...
+    def reorder_cache(self, cache: Any, rows: Tensor) -> Any: ...
+
+
+class _CachedSeq2Seq(_Seq2SeqParts, Protocol):
+    """The optional incremental decoder of a seq2seq model (framework/task.py)."""
+
+    def decode_cached(self, tgt_new: Tensor, memory: Tensor, src_mask: Tensor, cache: Any) -> tuple[Tensor, Any]: ...
+    def reorder_cache(self, cache: Any, rows: Tensor) -> Any: ...
+
+
+ROWS = torch.tensor([2, 0, 0])  # beam search's kind of reorder: one row dropped, another copied
 
 
 def build_model(key: str, kind: str, seed: int = 0, **overrides: Any) -> nn.Module:
@@ -171,6 +182,33 @@ class ModelContract:
         head, cache = cached.forward_cached(ids[:, :3], None)
         tail, _ = cached.forward_cached(ids[:, 3:], cache)
         torch.testing.assert_close(torch.cat([head, tail], dim=1), full, rtol=1e-5, atol=1e-5)
+
+    @torch.no_grad()
+    def test_reordered_cache_continues_the_kept_rows(self) -> None:
+        model = self.build().eval()
+        if self.kind != LANGUAGE_MODELING or not hasattr(model, "reorder_cache"):
+            pytest.skip("language models offering the optional reorder_cache only")
+        ids = contract_batch(LANGUAGE_MODELING)["input_ids"][:, :5].clamp_min(3)
+        cached = cast(_CachedLM, model)
+        _, cache = cached.forward_cached(ids[:, :3], None)
+        tail, _ = cached.forward_cached(ids[ROWS, 3:], cached.reorder_cache(cache, ROWS))
+        torch.testing.assert_close(tail, model(ids[ROWS], None)[:, 3:], rtol=1e-5, atol=1e-5)
+
+    @torch.no_grad()
+    def test_decode_cached_matches_decode(self) -> None:
+        model, b = self.build().eval(), contract_batch(SEQ2SEQ)
+        if self.kind != SEQ2SEQ or not hasattr(model, "decode_cached"):
+            pytest.skip("seq2seq models offering the optional decode_cached only")
+        parts = cast(_CachedSeq2Seq, model)
+        src_mask, tgt = b["src_mask"][:1].repeat(3, 1), b["tgt_in"]  # three beams of one source: any reorder is valid
+        memory, steps, cache = parts.encode(b["src_ids"][:1].repeat(3, 1), src_mask), [], None
+        for t in range(3):
+            logits, cache = parts.decode_cached(tgt[:, t : t + 1], memory, src_mask, cache)
+            steps.append(logits)
+        full = parts.decode(tgt, memory, src_mask)
+        torch.testing.assert_close(torch.cat(steps, dim=1), full[:, :3], rtol=1e-5, atol=1e-5)
+        tail, _ = parts.decode_cached(tgt[ROWS, 3:], memory, src_mask, parts.reorder_cache(cache, ROWS))
+        torch.testing.assert_close(tail, parts.decode(tgt[ROWS], memory, src_mask)[:, 3:], rtol=1e-5, atol=1e-5)
 
     def test_unknown_task_kind_raises_plait_error(self) -> None:
         with pytest.raises(PlaitError):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Optional, cast
 
-from framework import LOGGERS, Choice, ComponentConfig, Logger, PlaitError, TrainState, looks_like_secret, scrub_argv
+from framework import LOGGERS, Choice, ComponentConfig, Logger, PlaitError, TrainState, scrub_argv, scrub_config
 
 
 class WandbMode(Choice):
@@ -35,17 +35,6 @@ class WandbLoggerConfig(ComponentConfig):
     name: Optional[str] = None  # display name; null: W&B picks one
 
 
-def scrub(config: Any) -> Any:
-    """A copy of `config` without keys that look like credentials (closed choices become plain strings)."""
-    if isinstance(config, dict):
-        return {k: scrub(v) for k, v in config.items() if not looks_like_secret(str(k))}
-    if isinstance(config, list):
-        return [scrub(v) for v in config]
-    if isinstance(config, Enum):
-        return config.value
-    return config
-
-
 @contextlib.contextmanager
 def scrubbed_argv() -> Iterator[None]:
     """W&B records `sys.argv[1:]` as the run's program arguments when it starts: hide credential-looking ones."""
@@ -63,7 +52,7 @@ class WandbLogger(Logger):
     def __init__(self, cfg: WandbLoggerConfig, run_dir: Path, config: dict[str, Any]) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
-        self.config = scrub(config)
+        self.config = scrub_config(config)
         self.mode = str(cfg.mode or os.environ.get("WANDB_MODE") or "offline")
         if self.mode not in WandbMode.values():
             raise PlaitError(f"WANDB_MODE='{self.mode}' is not known; use {', '.join(WandbMode.values())}")
@@ -102,6 +91,23 @@ class WandbLogger(Logger):
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         if self._run is not None:
             self._run.log(metrics, step=step)
+
+    def log_samples(self, name: str, rows: list[dict[str, str]], step: int) -> None:
+        """A `wandb.Table` under `name` (columns: every key of the rows, in first-seen order)."""
+        if self._run is not None and rows:
+            import wandb
+
+            columns: list[str | int] = list(dict.fromkeys(k for row in rows for k in row))
+            table = wandb.Table(columns=columns, data=[[row.get(str(c), "") for c in columns] for row in rows])
+            self._run.log({name: table}, step=step)
+
+    def log_artifact(self, path: Path, name: str | None = None) -> None:
+        """A copy in the run's files (the Files tab; uploaded now online, by `wandb sync` offline)."""
+        if self._run is not None:
+            target = Path(self._run.dir) / (name or Path(path).name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            self._run.save(str(target), base_path=self._run.dir, policy="now")
 
     def log_summary(self, summary: dict[str, float | str]) -> None:
         if self._run is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +26,10 @@ class HFCausalLMConfig(HFModelConfig):
 
 
 class HFCausalLM(Generation, HFModel):
-    """forward(input_ids (B, T) long, attention_mask (B, T) bool | None) -> logits (B, T, vocab); has generate()."""
+    """forward(input_ids (B, T) long, attention_mask (B, T) bool | None) -> logits (B, T, vocab); has generate().
 
-    def __init__(self, hf: Any) -> None:
-        super().__init__(hf)
-        params = inspect.signature(hf.forward).parameters
-        self.cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
+    forward_cached / reorder_cache decode with the model's own key/value cache (sampling, greedy and beam search).
+    """
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         mask = attention_mask.long() if attention_mask is not None else None
@@ -41,8 +38,7 @@ class HFCausalLM(Generation, HFModel):
 
     def forward_cached(self, input_ids: Tensor, cache: Any = None) -> tuple[Tensor, Any]:
         """Logits of the new tokens `input_ids` (B, T) given the key/value `cache` of earlier ones (None at first)."""
-        out = self.hf(input_ids=input_ids, use_cache=True, **{self.cache_arg: cache})
-        return out.logits, getattr(out, self.cache_arg)
+        return self.cached_call(cache, input_ids=input_ids)
 
 
 def gpt2_config(cfg: HFCausalLMConfig, spec: TaskSpec) -> Any:

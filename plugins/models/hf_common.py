@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Optional, TypedDict
 
-from torch import nn
+from torch import Tensor, nn
 
 from framework import EXPORTS_TO_TRANSFORMERS, ComponentConfig, PlaitError, TaskSpec, at_least, between, divides
 
@@ -48,6 +50,30 @@ class HFModel(nn.Module):
     def save_pretrained(self, directory: Path | str) -> None:
         """Write the wrapped model so `transformers` can load `directory` with `from_pretrained`."""
         self.hf.save_pretrained(str(directory))
+
+    @functools.cached_property
+    def cache_arg(self) -> str:
+        """The keyword the wrapped model takes its key/value cache by (`cache` since transformers 5)."""
+        return "cache" if "cache" in inspect.signature(self.hf.forward).parameters else "past_key_values"
+
+    def cached_call(self, cache: Any, **inputs: Any) -> tuple[Tensor, Any]:
+        """Logits of the new positions in `inputs`, continuing `cache` (None at first), and the longer cache."""
+        out = self.hf(**inputs, use_cache=True, **{self.cache_arg: cache})
+        return out.logits, getattr(out, self.cache_arg)
+
+    @staticmethod
+    def reorder_cache(cache: Any, rows: Tensor) -> Any:
+        """The cache of rows `rows` (beam search keeps some hypotheses and copies others).
+
+        transformers' Cache objects are reordered in place; in an encoder-decoder cache only the self-attention
+        part moves (`rows` stay within each sentence's beams, whose cross-attention keys/values are the same).
+        Legacy tuples of tensors (older transformers) are copied.
+        """
+        own = getattr(cache, "self_attention_cache", cache)
+        if callable(getattr(own, "reorder_cache", None)):
+            own.reorder_cache(rows)
+            return cache
+        return tuple(tuple(t.index_select(0, rows) for t in layer) for layer in cache)
 
 
 class SpecialIds(TypedDict):

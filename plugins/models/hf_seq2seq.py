@@ -28,6 +28,8 @@ class HFSeq2Seq(HFModel):
     """One embedding table shared by source and target ids; logits are cut to the target vocabulary.
 
     forward(src_ids (B, S), src_mask (B, S) bool, tgt_in (B, T)) -> logits (B, T, target vocab)
+    decode_cached(tgt_new (B, T), memory, src_mask, cache | None) -> (logits, cache): the decoder continued from
+        the model's key/value cache (one position per step); `reorder_cache` follows beam search's choices.
     """
 
     def __init__(self, hf: Any, target_vocab_size: int) -> None:
@@ -44,16 +46,24 @@ class HFSeq2Seq(HFModel):
 
     def decode(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor) -> Tensor:
         """Logits (B, T, target vocab) of each next target token given the encoder states."""
-        from transformers.modeling_outputs import BaseModelOutput
-
-        out = self.hf(
-            encoder_outputs=BaseModelOutput(last_hidden_state=memory),
-            attention_mask=src_mask.long(),
-            decoder_input_ids=tgt_in,
-            use_cache=False,
-        )
-        logits: Tensor = out.logits
+        logits: Tensor = self.hf(**decoder_inputs(tgt_in, memory, src_mask), use_cache=False).logits
         return logits[..., : self.target_vocab_size]
+
+    def decode_cached(self, tgt_new: Tensor, memory: Tensor, src_mask: Tensor, cache: Any) -> tuple[Tensor, Any]:
+        """tgt_new (B, T) following the positions in `cache` (None at first) -> (logits, the longer cache)."""
+        logits, cache = self.cached_call(cache, **decoder_inputs(tgt_new, memory, src_mask))
+        return logits[..., : self.target_vocab_size], cache
+
+
+def decoder_inputs(tgt: Tensor, memory: Tensor, src_mask: Tensor) -> dict[str, Any]:
+    """Keyword arguments of a transformers encoder-decoder's forward that run only its decoder on `memory`."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    return {
+        "encoder_outputs": BaseModelOutput(last_hidden_state=memory),
+        "attention_mask": src_mask.long(),
+        "decoder_input_ids": tgt,
+    }
 
 
 def t5_config(cfg: HFSeq2SeqConfig, spec: TaskSpec, vocab_size: int) -> Any:

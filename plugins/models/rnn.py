@@ -93,6 +93,7 @@ class RNNLanguageModel(Generation, nn.Module):
 
     forward(input_ids (B, T), attention_mask (B, T) | None, right-padded) -> logits (B, T, V)
     forward_cached(input_ids (B, T), state | None) -> (logits (B, T, V), state)
+    reorder_cache(state, rows) -> the state of rows `rows` (beam search)
     """
 
     def __init__(self, cfg: RNNConfig, spec: TaskSpec, cell: str) -> None:
@@ -115,6 +116,13 @@ class RNNLanguageModel(Generation, nn.Module):
         """input_ids (B, T) continuing from recurrent state `cache` -> logits (B, T, V) and the new state."""
         out, state = self.rnn(self.drop(self.embed(input_ids)), None, cache)
         return self.head(self.drop(out)), state
+
+    @staticmethod
+    def reorder_cache(cache: State, rows: Tensor) -> State:
+        """The state of rows `rows` (beam search); the batch is dimension 1 of h (and c)."""
+        if isinstance(cache, Tensor):
+            return cache.index_select(1, rows)
+        return (cache[0].index_select(1, rows), cache[1].index_select(1, rows))
 
 
 def build_rnn(cfg: RNNConfig, spec: TaskSpec, cell: str) -> nn.Module:

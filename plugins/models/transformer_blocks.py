@@ -22,6 +22,12 @@ KV = tuple[Tensor, ...]  # one layer's cached self-attention keys and values, ea
 # a decoder block with cross-attention appends the memory's keys and values (B, H, S, Dh), computed once
 
 
+def reorder_kv(cache: list[KV], rows: Tensor) -> list[KV]:
+    """The cache of rows `rows` (beam search keeps some hypotheses and copies others). Only the self-attention
+    part moves: `rows` stay within each sentence's block of beams, whose memory keys/values are the same."""
+    return [(*(t.index_select(0, rows) for t in layer[:2]), *layer[2:]) for layer in cache]
+
+
 @dataclass
 class TransformerConfig(EmbeddingConfig):
     """Options shared by the transformer models."""

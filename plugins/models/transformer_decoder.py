@@ -11,7 +11,7 @@ from framework import LANGUAGE_MODELING, MODELS, TaskSpec
 from plugins.models.embedding import tied_head
 from plugins.models.generation import Generation
 from plugins.models.kinds import check_kind
-from plugins.models.transformer_blocks import KV, TransformerConfig, TransformerStack, input_embedding
+from plugins.models.transformer_blocks import KV, TransformerConfig, TransformerStack, input_embedding, reorder_kv
 
 
 @dataclass
@@ -33,6 +33,7 @@ class TransformerDecoderLM(Generation, nn.Module):
 
     forward(input_ids (B, T), attention_mask (B, T) bool | None) -> logits (B, T, vocab)
     forward_cached(input_ids (B, T), cache) -> (logits (B, T, vocab), cache: one (k, v) per layer)
+    reorder_cache(cache, rows) -> the cache of rows `rows` (beam search)
     """
 
     def __init__(self, cfg: TransformerDecoderConfig, spec: TaskSpec) -> None:
@@ -56,6 +57,8 @@ class TransformerDecoderLM(Generation, nn.Module):
         """input_ids (B, T) following the cached positions (cache=None to start) -> logits and the new cache."""
         x, cache = self.decoder(self.decoder.embed(input_ids), cache=cache or [])
         return self.head(x), cache
+
+    reorder_cache = staticmethod(reorder_kv)  # rows of the cache follow beam search's choices
 
 
 @MODELS.register("transformer_decoder", config=TransformerDecoderConfig)

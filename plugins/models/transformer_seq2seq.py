@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from framework import MODELS, SEQ2SEQ, TaskSpec, at_least
 from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
 from plugins.models.kinds import check_kind
-from plugins.models.transformer_blocks import KV, TransformerConfig, TransformerStack, input_embedding
+from plugins.models.transformer_blocks import KV, TransformerConfig, TransformerStack, input_embedding, reorder_kv
 
 
 @dataclass
@@ -82,11 +82,7 @@ class TransformerSeq2Seq(nn.Module):
         x, cache = self.decoder(self.decoder.embed(tgt_new), memory=memory, memory_keep=keep, cache=cache)
         return self.head(x), cache
 
-    @staticmethod
-    def reorder_cache(cache: list[KV], rows: Tensor) -> list[KV]:
-        """The cache of rows `rows` (beam search keeps some hypotheses and copies others). Only the self-attention
-        part moves: `rows` stay within each sentence's block of beams, whose memory keys/values are the same."""
-        return [(*(t.index_select(0, rows) for t in layer[:2]), *layer[2:]) for layer in cache]
+    reorder_cache = staticmethod(reorder_kv)  # rows of the cache follow beam search's choices
 
     def forward(self, src_ids: Tensor, src_mask: Tensor | None, tgt_in: Tensor) -> Tensor:
         """Teacher-forced logits (B, T, target vocab)."""

@@ -9,10 +9,14 @@ each optimizer step is stored back:
               (compensated summation, Kahan 1965): weights behave as if they had ~16 mantissa bits
   stochastic  round up or down at random with probability proportional to the distance
               (Gupta et al. 2015): unbiased, so small updates survive on average
+
+`kahan_backend` picks who applies the kahan update: torch-optimi's foreach Kahan Adam/AdamW (plugins/precision/
+kahan.py; `auto` on CUDA when it is installed and the optimizer is Adam/AdamW) or the built-in fp32 round trip.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +26,15 @@ from torch import Tensor, nn
 from framework import PRECISIONS, Choice, ComponentConfig, PlaitError, params_of
 from plugins.precision.amp import check_device
 from plugins.precision.base import BasePrecision
+from plugins.precision.kahan import (
+    BIASED,
+    DEBIASED,
+    KahanBackend,
+    builtin_reason,
+    optimi_adam,
+    optimi_step,
+    set_moments,
+)
 from plugins.precision.policy import cast_inputs, norms
 
 
@@ -34,6 +47,7 @@ class BF16Update(Choice):
 
 
 UPDATES = BF16Update.values()
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +56,7 @@ class BF16Config(ComponentConfig):
 
     update: BF16Update = BF16Update.kahan  # plain | kahan (compensation buffers) | stochastic (stochastic rounding)
     keep_fp32: list[str] = field(default_factory=norms)  # modules kept fp32: globs on name or class, re:<regex>
+    kahan_backend: KahanBackend = KahanBackend.auto  # kahan: auto (optimi on CUDA) | optimi (Adam/AdamW) | builtin
 
 
 def stochastic_round(x: Tensor) -> Tensor:
@@ -57,10 +72,20 @@ class BF16Precision(BasePrecision):
     def __init__(self, cfg: BF16Config) -> None:
         if cfg.update not in UPDATES:
             raise PlaitError(f"precision.update='{cfg.update}' is not known; choose one of {', '.join(UPDATES)}")
+        backends = KahanBackend.values()
+        if cfg.kahan_backend not in backends:
+            raise PlaitError(f"precision.kahan_backend='{cfg.kahan_backend}': choose one of {', '.join(backends)}")
+        if cfg.kahan_backend == KahanBackend.optimi:
+            if cfg.update != BF16Update.kahan:
+                raise PlaitError(f"precision.kahan_backend=optimi applies to update=kahan, not {cfg.update}")
+            optimi_adam()  # installed, or an error naming the extra before any work
         super().__init__("bf16", torch.bfloat16, keep=cfg.keep_fp32)
         self.cfg = cfg
         self.compensation: dict[str, Tensor] = {}  # kahan: parameter name -> rounding error carried to next step
         self._names: dict[int, str] = {}
+        self.moments = BIASED  # the convention of the optimizer's Adam moments (kahan.py): optimi's are debiased
+        self._optimi: dict[Tensor, Tensor] | None = None  # weight -> compensation, once optimi is chosen
+        self._chosen = False
 
     def setup(self, model: nn.Module, device: torch.device) -> nn.Module:
         check_device(device, torch.bfloat16, "bf16")
@@ -75,7 +100,25 @@ class BF16Precision(BasePrecision):
             }
         return model
 
+    def _choose(self, optimizer: torch.optim.Optimizer) -> None:
+        """At the first update: optimi or the built-in for kahan, and the moments' convention to match."""
+        self._chosen, self._optimi = True, None
+        if self.cfg.update == BF16Update.kahan:
+            why = builtin_reason(self.cfg.kahan_backend, optimizer)
+            if why is None:
+                comps = ((p, self.compensation.get(self._names.get(id(p), ""))) for p in params_of(optimizer))
+                self._optimi = {p: comp for p, comp in comps if comp is not None}
+            log.info("bf16 kahan update: %s", "torch-optimi" if why is None else f"built-in ({why})")
+        want = DEBIASED if self._optimi is not None else BIASED
+        set_moments(optimizer, self.moments, want)
+        self.moments = want
+
     def update(self, optimizer: torch.optim.Optimizer) -> None:
+        if not self._chosen:
+            self._choose(optimizer)
+        if self._optimi is not None:
+            optimi_step(optimizer, self._optimi)
+            return
         if self.cfg.update == "plain":
             optimizer.step()
             return
@@ -103,10 +146,12 @@ class BF16Precision(BasePrecision):
                     optimizer.state[p][key] = value.to(torch.bfloat16)  # optimizer state stays bf16
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "compensation": dict(self.compensation)}
+        return {**super().state_dict(), "compensation": dict(self.compensation), "moments": self.moments}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        self.moments = state.get("moments", BIASED)  # checkpoints from before optimi hold torch's moments
+        self._chosen = False  # convert the loaded optimizer state at the next update if the backend differs
         for name, value in state.get("compensation", {}).items():
             self.compensation[name].copy_(value)
 

@@ -21,6 +21,7 @@ from framework import Batch, special_token_ids
 from plugins.tasks import babi
 from plugins.tasks.batching import pad
 from plugins.tasks.qa_base import QAFormat, QuestionAnsweringTask, Texts
+from plugins.tasks.samples import fixed_choice
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _LINE_ID = re.compile(r"^\s*\d+\s+")
@@ -42,6 +43,7 @@ class BabiData:
     n_context: np.ndarray
     answers: np.ndarray  # answer class id, -1 when the answer is not in the answer vocabulary
     tasks: np.ndarray
+    text: babi.BabiSplit | None = None  # the split as read (for samples)
 
 
 class BabiTask(QuestionAnsweringTask[BabiData]):
@@ -97,7 +99,20 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
             n_context=np.array([q.n_context for q in qs], dtype=np.int64),
             answers=np.array([index.get(q.answer, -1) for q in qs], dtype=np.int64),
             tasks=np.array([q.task for q in qs], dtype=np.int64),
+            text=raw,
         )
+
+    def _sample_items(self, split: str, n: int) -> list[dict[str, str]]:
+        """Fixed questions with the recent story before each (as `plait answer` takes it) and the gold answer."""
+        raw = self._split(split).text
+        if raw is None:
+            return []
+        items = []
+        for i in fixed_choice(len(raw.questions), n, self.cfg.seed):
+            q = raw.questions[i]
+            story = raw.stories[q.story].sentences[: q.n_context][-self.cfg.memory_size :]
+            items.append({"context": "\n".join(story), "question": q.text, "reference": q.answer})
+        return items
 
     # -- batches -------------------------------------------------------------------------------------
 

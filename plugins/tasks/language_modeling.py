@@ -32,6 +32,7 @@ from framework import (
 )
 from plugins.tasks.demo_corpora import lm_text
 from plugins.tasks.generation import generate_ids
+from plugins.tasks.samples import fixed_choice
 from plugins.tasks.text_data import (
     DataFormat,
     SplitData,
@@ -43,6 +44,8 @@ from plugins.tasks.text_data import (
     split_rows,
 )
 from plugins.tasks.token_cache import TokenCache, cache_root
+
+SAMPLE_TOKENS = 32  # tokens of a sample's prompt, and of its continuation (at most half the block each)
 
 
 @dataclass
@@ -195,6 +198,24 @@ class LanguageModelingTask(Task):
             metrics["loss_per_char"] = loss / self._chars_per_token[self._eval_split]
         return metrics
 
+    def samples(self, model: nn.Module, split: str, n: int) -> list[dict[str, str]]:
+        """`n` fixed places of `split` (chosen by task.seed): a prompt, the text that follows it there (reference)
+        and the model's greedy continuation."""
+        tokens, size = self.tokens[split], self.cfg.block_size
+        length = max(1, min(SAMPLE_TOKENS, size // 2))
+        rows = []
+        for start in fixed_choice(len(tokens) - 2 * length + 1, n, self.cfg.seed):
+            prompt = tokens[start : start + length].tolist()
+            out = generate_ids(model, prompt, max_new_tokens=length, context=size, temperature=0.0)
+            rows.append(
+                {
+                    "prompt": self.tokenizer.decode(prompt),
+                    "reference": self.tokenizer.decode(tokens[start + length : start + 2 * length].tolist()),
+                    "continuation": self.tokenizer.decode(out[length:]),
+                }
+            )
+        return rows
+
     def generate(
         self,
         model: nn.Module,
@@ -205,8 +226,9 @@ class LanguageModelingTask(Task):
         top_k: int | None,
         top_p: float | None,
         seed: int,
+        beam_size: int = 1,
     ) -> str:
-        """`prompt` and its sampled continuation, as text."""
+        """`prompt` and its sampled continuation (the best of `beam_size` beams when above 1), as text."""
         ids = generate_ids(
             model,
             self.tokenizer.encode(prompt),
@@ -216,6 +238,7 @@ class LanguageModelingTask(Task):
             top_k=top_k,
             top_p=top_p,
             seed=seed,
+            beam_size=beam_size,
         )
         return self.tokenizer.decode(ids)
 

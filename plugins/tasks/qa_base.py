@@ -174,7 +174,23 @@ class QuestionAnsweringTask(Task, Generic[Data]):
                 raise PlaitError(f"input {i + 1}: needs a non-empty 'context' and 'question'")
         return self._answer(model, items, model_device(model))
 
+    def samples(self, model: nn.Module, split: str, n: int) -> list[dict[str, str]]:
+        """`n` fixed questions of `split` (chosen by task.seed): question, reference answer and the model's answer."""
+        items = self._sample_items(split, n)
+        if not items:
+            return []
+        asked = [{"context": it["context"], "question": it["question"]} for it in items]
+        answers = self._answer(model, asked, model_device(model))
+        return [
+            {"question": it["question"], "reference": it["reference"], "answer": str(a["answer"])}
+            for it, a in zip(items, answers, strict=True)
+        ]
+
     # -- what a form supplies ------------------------------------------------------------------------
+
+    def _sample_items(self, split: str, n: int) -> list[dict[str, str]]:
+        """`n` fixed items of `split` as {"context", "question", "reference"} (Task.samples); none by default."""
+        return []
 
     @abstractmethod
     def _read_training(self) -> Texts:

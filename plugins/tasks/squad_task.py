@@ -20,6 +20,7 @@ from framework import Batch, DataError, PlaitError, Tokenizer
 from plugins.tasks import squad
 from plugins.tasks.batching import pad
 from plugins.tasks.qa_base import QAFormat, QuestionAnsweringConfig, QuestionAnsweringTask, Texts
+from plugins.tasks.samples import fixed_choice
 
 
 @dataclass
@@ -94,6 +95,12 @@ class SquadTask(QuestionAnsweringTask[SquadData]):
             indices.append(index)
             windows.extend(self._windows(index, q_ids, ids, answer))
         return SquadData(windows, indices)
+
+    def _sample_items(self, split: str, n: int) -> list[dict[str, str]]:
+        """Fixed questions with their paragraph and first gold answer."""
+        examples = self._split(split).examples
+        chosen = [self._examples[examples[i]] for i in fixed_choice(len(examples), n, self.cfg.seed)]
+        return [{"context": ex.context, "question": ex.question, "reference": ex.answers[0]} for ex in chosen]
 
     def _windows(
         self, index: int, q_ids: list[int], ids: list[int], answer: tuple[int, int] | None

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import tempfile
 from pathlib import Path
 
 from framework import (
+    CACHE_ENV,
     ENCODE_BATCH,
     Ragged,
     Tokenizer,
     TokenStoreWriter,
     batched,
+    cache_root,
     directory_digest,
     encode_batches,
     prepare_store,
@@ -29,17 +30,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CACHE_ENV", "STATS", "Ragged", "TokenCache", "cache_root", "encode", "texts_digest", "tokenizer_digest"]
 
-CACHE_ENV = "PLAIT_CACHE_DIR"
 STATS = {"hits": 0, "misses": 0}  # process-wide counters (tests read them)
-
-
-def cache_root(configured: str | None) -> Path:
-    """Where caches live: `configured`, else $PLAIT_CACHE_DIR, else ~/.cache/plait (XDG_CACHE_HOME honoured)."""
-    if configured:
-        return Path(configured).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "plait"
 
 
 def tokenizer_digest(tokenizer: Tokenizer) -> str:

@@ -37,6 +37,7 @@ from framework import (
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.beam_search import beam_search
 from plugins.tasks.demo_corpora import parallel
+from plugins.tasks.samples import fixed_choice
 from plugins.tasks.text_data import (
     Row,
     SplitData,
@@ -310,6 +311,23 @@ class TranslationTask(Task):
     def details(self) -> dict[str, Any]:
         """sacrebleu signatures and sample translations of the last evaluation."""
         return dict(self._details)
+
+    def samples(self, model: nn.Module, split: str, n: int) -> list[dict[str, str]]:
+        """`n` fixed sentences of `split` (chosen by task.seed): source, reference and the model's translation."""
+        data = self.data[split]
+        idx = fixed_choice(len(data.sources), n, self.cfg.seed)
+        if not idx:
+            return []
+        device = model_device(model)
+        src_ids, src_mask = self._sources([data.src[i] for i in idx])
+        outputs = self._decode(
+            model, src_ids.to(device), src_mask.to(device),
+            beam_size=self.cfg.eval_beam_size, length_penalty=None, max_length=None,
+        )  # fmt: skip
+        return [
+            {"source": data.sources[i], "reference": data.references[i], "output": out}
+            for i, out in zip(idx, outputs, strict=True)
+        ]
 
     def translate(
         self,

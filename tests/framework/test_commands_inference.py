@@ -172,6 +172,11 @@ def test_generate_is_seeded_and_continues_the_prompt(runs, capsys) -> None:
     plait("generate", run_dir, "prompt=the", "max_new_tokens=5", "temperature=0", "samples=2")
     printed = capsys.readouterr().out
     assert printed.count("--- sample") == 2
+    beams = []
+    for seed in (0, 9):  # beam search does not sample: the seed changes nothing
+        plait("generate", run_dir, "prompt=the", "max_new_tokens=5", "beam_size=3", f"seed={seed}")
+        beams.append(capsys.readouterr().out)
+    assert beams[0] == beams[1] and beams[0].startswith("the")
 
 
 def test_translate_text_and_file_with_greedy_and_beam(runs, tmp_path: Path, capsys) -> None:

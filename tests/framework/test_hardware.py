@@ -43,3 +43,43 @@ def test_precision_support_lists_every_precision(monkeypatch: pytest.MonkeyPatch
     assert rows["amp_bf16"].mode == "emulated" and rows["bf16"].mode == "emulated"
     assert rows["fp8"].mode == "unusable" and "compute capability" in rows["fp8"].detail
     assert rows["auto"].detail.startswith("picks fp32")
+
+
+@pytest.fixture
+def no_cpuinfo(monkeypatch: pytest.MonkeyPatch):
+    """A machine without /proc/cpuinfo (macOS, Windows): the answer must come from torch's own query."""
+    monkeypatch.delenv(CPU_BF16_ENV, raising=False)
+    monkeypatch.setattr(hardware, "_cpuinfo", lambda: "")
+    hardware.torch_cpu_flags.cache_clear()
+    yield monkeypatch
+    hardware.torch_cpu_flags.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("caps", "native"),
+    [({"avx2": True, "avx512_bf16": True}, True), ({"amx_bf16": True}, True), ({"bf16": True}, True),
+     ({"avx512_f": True, "avx512_bf16": False, "sve_max_length": 256}, False)],
+)  # fmt: skip
+def test_without_cpuinfo_torch_capabilities_decide(no_cpuinfo: pytest.MonkeyPatch, caps: dict, native: bool) -> None:
+    no_cpuinfo.setattr(torch.cpu, "get_capabilities", lambda: {"architecture": "x86_64", **caps})
+    got, reason = cpu_bf16_native()
+    assert got is native
+    assert "torch's CPU query" in reason if native else "emulated" in reason
+
+
+@pytest.mark.parametrize(("machine", "onednn", "native"), [("arm64", True, True), ("arm64", False, False),
+                                                          ("x86_64", True, False)])  # fmt: skip
+def test_an_older_torch_asks_onednn_on_arm_only(
+    no_cpuinfo: pytest.MonkeyPatch, machine: str, onednn: bool, native: bool
+) -> None:
+    no_cpuinfo.delattr(torch.cpu, "get_capabilities", raising=False)
+    no_cpuinfo.setattr(hardware.platform, "machine", lambda: machine)
+    no_cpuinfo.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn)
+    assert cpu_bf16_native()[0] is native
+
+
+def test_this_machine_agrees_with_torch_when_both_answer() -> None:
+    if not hardware._cpuinfo() or not hasattr(torch.cpu, "get_capabilities"):
+        pytest.skip("needs /proc/cpuinfo and torch.cpu.get_capabilities")
+    flags = hardware.CPU_BF16_FLAGS
+    assert bool(flags & hardware.cpu_flags()) == bool(flags & hardware.torch_cpu_flags())

@@ -138,7 +138,7 @@ def _ending(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     best = json.loads((run_dir / "checkpoints" / "best.json").read_text())
     names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-    return {**{k: v for k, v in summary.items() if k != "checkpoint"}, "pointer": best, "names": names}
+    return {**{k: v for k, v in summary.items() if k != "run_dir"}, "pointer": best, "names": names}
 
 
 def test_kills_with_early_stopping_and_best_checkpoints_resume_to_the_same_stop_and_best(tmp_path: Path) -> None:

@@ -18,6 +18,11 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="plait compare", description=HELP)
     parser.add_argument("paths", nargs="+", type=Path, help="a multirun directory, or run directories")
     parser.add_argument("--out", type=Path, default=None, help="where to write compare.{csv,md,png}")
+    parser.add_argument(
+        "--log",
+        action="store_true",
+        help="also attach compare.{csv,md,png} to every compared run's trackers (W&B, TensorBoard, MLflow)",
+    )
     args = parser.parse_args(argv)
     result = compare(args.paths, args.out)
     table = Table(title=f"{len(result.runs)} runs")
@@ -36,3 +41,8 @@ def main(argv: list[str]) -> None:
         )
     for path in result.files:
         console.print(f"wrote {path}", soft_wrap=True)
+    if args.log:
+        from framework.cli.compare import log_to_trackers
+
+        for run_dir, names in log_to_trackers(result).items():
+            console.print(f"logged to {', '.join(names) or 'no tracker'}: {run_dir}", soft_wrap=True)

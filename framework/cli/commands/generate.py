@@ -1,4 +1,4 @@
-"""`plait generate <run> prompt=... max_new_tokens=... temperature=... top_k=... top_p=... seed=...`."""
+"""`plait generate <run> prompt=... max_new_tokens=... temperature=... top_k=... top_p=... seed=... beam_size=...`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from framework.cli.commands._common import CommonOptions, parse_args
 HELP = "sample text from a trained language model: plait generate <run> prompt=... max_new_tokens=200 seed=0"
 USAGE = (
     "plait generate <run dir or checkpoint> [prompt=...] [max_new_tokens=N] [temperature=T] "
-    "[top_k=K] [top_p=P] [seed=S] [samples=N] [device=cpu] [checkpoint=best|last|<dir>]"
+    "[top_k=K] [top_p=P] [seed=S] [samples=N] [beam_size=K] [device=cpu] [checkpoint=best|last|<dir>]"
 )
 
 
@@ -25,6 +25,7 @@ class GenerateOptions(CommonOptions):
     top_p: Optional[float] = None  # nucleus sampling: the smallest set reaching this probability; null: off
     seed: int = 0  # the same seed gives the same text
     samples: int = 1  # continuations to print (seeds seed, seed + 1, ...)
+    beam_size: int = 1  # above 1: the most likely continuation by beam search (sampling options unused)
 
 
 def main(argv: list[str]) -> None:
@@ -48,5 +49,6 @@ def main(argv: list[str]) -> None:
                 top_k=opts.top_k,
                 top_p=opts.top_p,
                 seed=opts.seed + i,
+                **({"beam_size": opts.beam_size} if opts.beam_size != 1 else {}),  # a task may not know beams
             )
         )
