@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from framework.callback import Callback
-from framework.engine import distributed
+from framework.engine import distributed, provenance
 from framework.engine.build import as_dictconfig, build
 from framework.engine.config import TrainConfig
 from framework.engine.run_lock import RunLock, check_fresh_or_resume
@@ -42,9 +42,13 @@ def train(
             check_fresh_or_resume(run_dir, cfg.trainer.resume, cfg.trainer.overwrite)
         distributed.barrier()
         built = build(cfg, run_dir, mode="train", callbacks=callbacks or ())
+        record = None
         if distributed.is_main():
             OmegaConf.save(built.cfg, run_dir / CONFIG_FILE, resolve=True)
+            record = provenance.write(run_dir, resumed=built.checkpoint is not None)
         trainer = built.trainer()
+        if record is not None:  # every checkpoint carries it too
+            trainer.static_state["provenance"] = record
         metrics = trainer.fit()
     objective = metrics.get(cfg.objective) if cfg.objective else None
     if objective is None and cfg.objective:
