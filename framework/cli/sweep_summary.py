@@ -29,19 +29,15 @@ from typing import Any, cast
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from framework.engine.summary import lower_is_better
+
 RESULT_FILE = "result.json"
 FAILED_FILE = "FAILED"
 CONCURRENT_ENV = "PLAIT_CONCURRENT_TRIALS"
 FAILED_EXIT_CODE = 1
 COLUMNS = ("trial", "overrides", "status", "objective", "best", "run_dir", "logged")
-MINIMISED = ("loss", "perplexity", "ppl", "error", "wer", "cer")  # objective names where lower is better
 LAST: dict[str, Any] = {"failed": 0, "rejected": []}  # the last summary's findings (read by the CLI); rejected:
 # (override, error) of sweep values that could not be composed, recorded as failed trials (framework.cli.hydra_app)
-
-
-def lower_is_better(objective: str) -> bool:
-    """True when the metric named `objective` improves downwards (a loss, perplexity or error rate)."""
-    return any(word in objective.lower() for word in MINIMISED)
 
 
 def best_value(rows: list[dict[str, Any]], objective: str) -> float | None:

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+MINIMISED = ("loss", "perplexity", "ppl", "error", "wer", "cer")  # objective names where lower is better
+
+
+def lower_is_better(objective: str) -> bool:
+    """True when the metric named `objective` improves downwards (a loss, perplexity or error rate)."""
+    return any(word in objective.lower() for word in MINIMISED)
+
 
 @dataclass
 class RunResult:
