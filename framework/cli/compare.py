@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from framework.cli.run_files import CONFIG_FILE, differing_keys, flatten, load_config, metric_rows
+from framework.cli.run_provenance import provenance_rows
+from framework.cli.seed_groups import Group, config_groups
+from framework.cli.seed_groups import write as write_groups
 from framework.engine.numerics import REPORT_FILE
 from framework.errors import PlaitError
 
@@ -214,11 +217,15 @@ def plot(runs: list[RunSummary], path: Path) -> None:
 
 @dataclass
 class Comparison:
-    """The runs compared, the table, and the files written."""
+    """The runs compared, the table, and the files written; where the runs' code and configs differ; their groups
+    over seeds (framework.cli.seed_groups), ranked by `objective`."""
 
     runs: list[RunSummary]
     rows: list[dict[str, str]]
     files: list[Path]
+    provenance: list[dict[str, str]] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    objective: str = ""
 
 
 def runless_failures(paths: list[Path]) -> list[dict[str, str]]:
@@ -238,7 +245,8 @@ def runless_failures(paths: list[Path]) -> list[dict[str, str]]:
 
 
 def compare(paths: list[Path], out_dir: Path | None = None) -> Comparison:
-    """Summarize the runs under `paths`; write compare.csv, compare.md and compare.png into `out_dir`.
+    """Summarize the runs under `paths`; write compare.csv, compare.md and compare.png into `out_dir` (and
+    compare_groups.csv / .md when some runs differ only by seed).
 
     `out_dir` defaults to the single path given, else the runs' common parent directory.
     """
@@ -252,4 +260,7 @@ def compare(paths: list[Path], out_dir: Path | None = None) -> Comparison:
     write_csv(rows, csv_path)
     md_path.write_text(markdown(rows))
     plot(runs, png_path)
-    return Comparison(runs, rows, [csv_path, md_path, png_path])
+    dirs = [r.run_dir for r in runs]
+    groups, objective = config_groups(dirs, dropped={r.run_dir for r in runs if r.failed or r.diverged})
+    files = [csv_path, md_path, png_path, *write_groups(groups, out_dir / "compare_groups")]
+    return Comparison(runs, rows, files, provenance_rows(dirs), groups, objective)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, cast
 
@@ -52,13 +53,21 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def differing_keys(flats: list[dict[str, Any]]) -> list[str]:
-    """Keys every mapping holds whose values are not all equal (logger/callback settings and `name` left out)."""
+def differing_keys(flats: list[dict[str, Any]], *, shared_only: bool = True) -> list[str]:
+    """Keys whose values are not all equal (logger/callback settings and `name` left out): among the keys every
+    mapping holds, or with `shared_only=False` among all (a key one mapping lacks then differs)."""
     if not flats:
         return []
-    shared = set.intersection(*(set(f) for f in flats))
-    differ = [k for k in sorted(shared) if len({json.dumps(f[k], sort_keys=True, default=str) for f in flats}) > 1]
+    keys = set.intersection(*map(set, flats)) if shared_only else set.union(*map(set, flats))
+    differ = [k for k in sorted(keys) if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1]
     return [k for k in differ if not k.startswith(NOT_SETTINGS) and k != "name"]
+
+
+def run_names(run_dirs: list[Path]) -> list[str]:
+    """Short names for runs: their paths below the directory they share (`0`, `1` in a sweep)."""
+    resolved = [d.resolve() for d in run_dirs]
+    base = Path(os.path.commonpath(resolved)) if len(resolved) > 1 else resolved[0].parent if resolved else Path()
+    return [str(d.relative_to(base)) if d != base else d.name for d in resolved]
 
 
 def run_overrides(run_dir: Path) -> list[str]:

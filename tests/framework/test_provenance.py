@@ -50,6 +50,7 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_a_run_from_a_dirty_repository_records_commit_diff_and_command_and_no_other_environment(repo: Path) -> None:
     run_dir = repo / "outputs" / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MY_API_TOKEN": SECRET, "WANDB_MODE": "offline"}
@@ -143,3 +144,59 @@ def test_a_resumed_run_keeps_the_earlier_starts_and_their_diffs(repo: Path, monk
     git(repo, "commit", "-q", "-am", "second")
     fresh = provenance.write(run_dir, cwd=repo)  # a new start (overwrite): no history, no stale diff
     assert "earlier" not in fresh and not (run_dir / "git.diff").exists() and fresh["git"]["dirty"] is False
+
+
+def fake_run(run_dir: Path, repo: Path, lr: float) -> Path:
+    """A finished run as far as describe and compare read it, its provenance recorded from `repo`."""
+    run_dir.mkdir(parents=True)
+    cfg = {
+        "precision": {"_name_": "fp32"},
+        "optimizer": {"lr": lr},
+        "trainer": {"max_steps": 2},
+        "objective": "val/loss",
+    }
+    (run_dir / "config.yaml").write_text(json.dumps(cfg))  # YAML reads JSON
+    (run_dir / "metrics.jsonl").write_text(json.dumps({"step": 2, "train/loss": 1.5, "val/loss": 1.25}) + "\n")
+    provenance.write(run_dir, cwd=repo)
+    return run_dir
+
+
+def test_describe_shows_a_runs_provenance_without_importing_torch(repo: Path, tmp_path: Path) -> None:
+    run_dir = fake_run(tmp_path / "runs" / "a", repo, 0.1)
+    script = (
+        "import sys; from framework.cli import main; main(['describe', sys.argv[1]]); print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(run_dir)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "False"  # reading a run's JSON needs no torch
+    code = next(line for line in lines if line.startswith("code"))
+    assert git(repo, "rev-parse", "HEAD") in code and "uncommitted changes in git.diff" in code
+    assert any(line.startswith("command ") for line in lines) and "val/loss 1.25" in done.stdout
+
+
+def test_describe_of_a_run_from_before_provenance_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from framework.cli import main
+
+    (tmp_path / "config.yaml").write_text("objective: val/loss\n")
+    main(["describe", str(tmp_path)])
+    assert "provenance not recorded" in " ".join(capsys.readouterr().out.split())
+
+
+def test_compare_tabulates_commits_dirty_trees_and_differing_keys(repo: Path, tmp_path: Path, capsys) -> None:
+    from framework.cli import main
+
+    first = fake_run(tmp_path / "runs" / "a", repo, 0.1)
+    git(repo, "commit", "-q", "-am", "wider")
+    second = fake_run(tmp_path / "runs" / "b", repo, 0.2)
+    main(["compare", str(first), str(second), "--out", str(tmp_path / "report")])
+    out = capsys.readouterr().out
+    assert "what differs" in out and "optimizer.lr" in out
+    from framework.cli.run_provenance import provenance_rows
+
+    rows = provenance_rows([first, second])
+    commits = [git(repo, "rev-parse", "HEAD~1")[:12], git(repo, "rev-parse", "HEAD")[:12]]
+    assert [(r["run"], r["commit"], r["dirty"][:3], r["optimizer.lr"]) for r in rows] == [
+        ("a", commits[0], "yes", "0.1"),
+        ("b", commits[1], "no", "0.2"),
+    ]
