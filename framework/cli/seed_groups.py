@@ -153,10 +153,10 @@ def config_groups(run_dirs: list[Path], dropped: set[Path]) -> tuple[list[Group]
     if not run_dirs:
         return [], "val/loss"
     flats = [flatten(load_config(d)) for d in run_dirs]
-    keys = differing_keys(flats)
+    keys = differing_keys(flats, shared_only=False)  # a key only some runs have tells them apart too
     objective = _objective(run_dirs)
     runs = [
-        RunValues(name, [f"{k}={flat[k]}" for k in keys], None if d in dropped else _values(d, objective))
+        RunValues(name, [f"{k}={flat[k]}" for k in keys if k in flat], None if d in dropped else _values(d, objective))
         for name, d, flat in zip(run_names(run_dirs), run_dirs, flats, strict=True)
     ]
     return group_runs(runs, objective), objective
