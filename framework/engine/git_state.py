@@ -31,7 +31,7 @@ class GitState:
     def record(self, diff_file: str | None) -> dict[str, Any]:
         """JSON-ready fields; `diff_file` names where the diff was saved (None when clean)."""
         out: dict[str, Any] = {"root": self.root, "commit": self.commit, "branch": self.branch, "dirty": self.dirty}
-        if self.dirty:
+        if self.dirty and self.diff:  # dirty without a diff: the note says why it could not be taken
             out.update(diff=diff_file, diff_bytes=len(self.diff), diff_sha256=hashlib.sha256(self.diff).hexdigest())
             out["diff_cut"] = len(self.diff) > DIFF_LIMIT_BYTES  # the saved file ends with a note saying where
         if self.note:

@@ -150,7 +150,7 @@ def collect(run_dir: Path, cwd: Path | None = None) -> tuple[dict[str, Any], dic
     """The provenance record of a run starting now in `run_dir`, and the diffs to save beside it (file -> bytes)."""
     cwd = Path.cwd() if cwd is None else cwd
     project = git_state(cwd)
-    diffs = {DIFF_FILE: project.diff} if project.dirty else {}
+    diffs = {DIFF_FILE: project.diff} if project.diff else {}
     record: dict[str, Any] = {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -163,7 +163,7 @@ def collect(run_dir: Path, cwd: Path | None = None) -> tuple[dict[str, Any], dic
     if source_root is not None and str(source_root) != project.root:
         own = git_state(source_root)
         record["plait_git"] = own.record(PLAIT_DIFF_FILE)
-        diffs.update({PLAIT_DIFF_FILE: own.diff} if own.dirty else {})
+        diffs.update({PLAIT_DIFF_FILE: own.diff} if own.diff else {})
     record.update(host=host(), runtime=runtime(), packages=packages(), env=environment())
     record["data"] = DATA_RECORD if (run_dir / DATA_RECORD).is_file() else None
     return record, diffs

@@ -93,6 +93,14 @@ def test_without_git_installed_the_record_says_so(repo: Path, monkeypatch: pytes
     assert state.root == str(repo.resolve()) and state.commit is None and state.note == "git is not installed"
 
 
+def test_a_git_that_takes_too_long_is_a_note_not_a_wait(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from framework.engine import git_state as module
+
+    monkeypatch.setattr(module, "TIMEOUT_S", 1e-6)
+    state = git_state(repo)
+    assert state.note == "git timed out after 1e-06 s" and "diff" not in state.record(provenance.DIFF_FILE)
+
+
 def test_a_clean_checkout_has_no_diff_and_a_new_repository_no_commit(repo: Path, tmp_path: Path) -> None:
     git(repo, "commit", "-q", "-am", "second")
     clean = git_state(repo / "outputs")  # any directory inside the work tree
