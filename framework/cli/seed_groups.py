@@ -11,9 +11,9 @@ group holds more than one run; a multirun whose trials differ only by seed is on
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from framework.cli.run_files import (
     differing_keys,
@@ -30,7 +30,8 @@ from framework.secrets import override_key
 
 SEED = "seed"
 SAME_SETTINGS = "(all)"  # the label of a group whose runs differ only by seed
-COLUMNS = ("rank", "group", "metric", "n", "mean", "std", "min", "max", "ci95_low", "ci95_high", "runs", "dropped")
+NUMBERS = ("mean", "std", "min", "max", "ci95_low", "ci95_high")
+COLUMNS = ("rank", "group", "metric", "n", *NUMBERS, "runs", "dropped")
 
 
 def is_seed(key: str) -> bool:
@@ -83,18 +84,32 @@ def group_runs(runs: list[RunValues], objective: str) -> list[Group]:
     return sorted((group for group, _ in groups.values()), key=rank)
 
 
-def rows(groups: list[Group], fmt: Any = repr) -> list[dict[str, str]]:
-    """One row per group and metric, numbers written by `fmt` (full precision by default)."""
+def _numbers(spread: Spread | None) -> dict[str, float | None]:
+    if spread is None:
+        return {}
+    low, high = spread.ci95 or (None, None)
+    return {
+        "mean": spread.mean,
+        "std": spread.std,
+        "min": spread.min,
+        "max": spread.max,
+        "ci95_low": low,
+        "ci95_high": high,
+    }
+
+
+def rows(groups: list[Group], fmt: Callable[[float], str] = repr) -> list[dict[str, str]]:
+    """One row per group and metric (a group with no value counted: one row, n 0), numbers written by `fmt`
+    (full precision by default)."""
     out = []
     for rank, group in enumerate(groups, 1):
-        for metric, s in group.spreads.items():
-            low, high = s.ci95 if s.ci95 is not None else (None, None)
-            numbers = {"mean": s.mean, "std": s.std, "min": s.min, "max": s.max, "ci95_low": low, "ci95_high": high}
-            out.append(
-                {"rank": str(rank), "group": group.label, "metric": metric, "n": str(s.n)}
-                | {k: "" if v is None else fmt(v) for k, v in numbers.items()}
-                | {"runs": " ".join(group.runs), "dropped": " ".join(group.dropped)}
-            )
+        members = {"runs": " ".join(group.runs), "dropped": " ".join(group.dropped)}
+        spreads: list[tuple[str, Spread | None]] = [*group.spreads.items()] or [("-", None)]
+        for metric, spread in spreads:
+            numbers = _numbers(spread)
+            cells = {k: "" if (v := numbers.get(k)) is None else fmt(v) for k in NUMBERS}
+            head = {"rank": str(rank), "group": group.label, "metric": metric, "n": str(spread.n if spread else 0)}
+            out.append(head | cells | members)
     return out
 
 

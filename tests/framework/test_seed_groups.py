@@ -17,7 +17,7 @@ import yaml
 from framework.cli.compare import compare
 from framework.cli.run_files import final_metrics, metric_rows
 from framework.cli.sample_stats import Spread, t_975
-from framework.cli.seed_groups import SAME_SETTINGS, RunValues, group_runs
+from framework.cli.seed_groups import SAME_SETTINGS, RunValues, group_runs, rows
 
 TINY = [
     "trainer.device=cpu",
@@ -83,6 +83,12 @@ def test_groups_rank_by_the_objective_in_its_direction_and_dropped_runs_are_list
     lr2 = next(g for g in group_runs(runs, "val/loss") if g.label == "lr=2")
     assert lr2.runs == ["2"] and lr2.dropped == ["3"] and lr2.spreads["val/loss"].n == 1
     assert lr2.spreads["val/loss"].std is None and lr2.spreads["val/loss"].ci95 is None
+    runs[2].metrics = None  # now no run of lr=2 counts: it is listed last, with n 0
+    table = rows(group_runs(runs, "val/loss"))
+    assert [(r["group"], r["metric"], r["n"], r["std"], r["dropped"]) for r in table] == [
+        ("lr=1", "val/loss", "2", repr(float(np.std([0.5, 0.7], ddof=1))), ""),
+        ("lr=2", "-", "0", "", "2 3"),
+    ]
 
 
 def test_the_spread_matches_numpy_and_the_t_interval_scipys() -> None:
