@@ -35,7 +35,8 @@ def code_state(section: Any) -> tuple[str, str]:
         return "-", "-"
     if not section.get("commit"):
         return str(section.get("note") or "-"), "-"
-    dirty = f"yes ({str(section.get('diff_sha256', ''))[:8]})" if section.get("dirty") else "no"
+    sha = str(section.get("diff_sha256") or "")
+    dirty = ("yes" + (f" ({sha[:8]})" if sha else "")) if section.get("dirty") else "no"
     return str(section["commit"])[:12], dirty
 
 
@@ -45,6 +46,8 @@ def _checkout(section: Any) -> str:
         return str(section.get("note", "not recorded")) if isinstance(section, dict) else "not recorded"
     where = f"{section['root']} @ {section.get('commit') or section.get('note', '?')}"
     where += f" (branch {section['branch']})" if section.get("branch") else " (no branch)"
+    if section.get("dirty") and not section.get("diff"):
+        return f"{where}, uncommitted changes (no diff saved: {section.get('note', 'unknown why')})"
     if section.get("dirty"):
         cut = ", cut at 1 MB" if section.get("diff_cut") else ""
         return f"{where}, uncommitted changes in {section.get('diff')} ({section.get('diff_bytes')} bytes{cut})"
