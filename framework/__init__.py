@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     # errors and config schemas (the bottom of the core)
     "framework.errors": [
-        "ConfigValueError", "DataError", "DuplicateComponentError", "NonFiniteError", "PlaitError",
-        "UnknownComponentError", "UnsupportedPrecisionError",
+        "ConfigValueError", "DataError", "DiskWriteError", "DuplicateComponentError", "InsufficientMemoryError",
+        "NonFiniteError", "PlaitError", "UnknownComponentError", "UnsupportedPrecisionError",
     ],
     "framework.files": ["atomic_write", "fsync_dir"],
     "framework.schema": ["NAME_FIELD", "Choice", "ComponentConfig", "above", "at_least", "between", "divides", "require"],
@@ -55,10 +55,11 @@ _EXPORTS = {
     "framework.data.encode": ["ENCODE_BATCH", "encode_batches", "limit_bytes"],
     "framework.data.progress": ["Progress"],
     "framework.sampling": ["sample_next", "sample_tokens"],
-    # what the engine lends to plugins: the run's config schema, collectives, numerics probes
+    # what the engine lends to plugins: the run's config schema, collectives, numerics probes, objective direction
     "framework.engine.config": ["TrainConfig", "TrainerConfig"],
     "framework.engine.distributed": ["any_rank", "is_main", "rank", "world_size"],
     "framework.engine.numerics": ["NumericsProbe"],
+    "framework.engine.summary": ["lower_is_better"],
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
@@ -87,10 +88,13 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     from framework.engine.config import TrainConfig, TrainerConfig
     from framework.engine.distributed import any_rank, is_main, rank, world_size
     from framework.engine.numerics import NumericsProbe
+    from framework.engine.summary import lower_is_better
     from framework.errors import (
         ConfigValueError,
         DataError,
+        DiskWriteError,
         DuplicateComponentError,
+        InsufficientMemoryError,
         NonFiniteError,
         PlaitError,
         UnknownComponentError,

@@ -1,4 +1,4 @@
-"""Callbacks observe the loop at fixed events; they never rewire it.
+"""Callbacks observe the loop at fixed events; they never rewire it, but may ask it to stop (`state.stop`).
 
 The events, as pseudocode of `Trainer.fit`:
 
@@ -9,6 +9,7 @@ The events, as pseudocode of `Trainer.fit`:
         if evaluating now:   on_eval_end(state, metrics)
         if logging now:      (loggers receive log_metrics)
         if checkpointing:    on_checkpoint(state, path)
+        if state.stop:       stop (a callback asked; the final evaluation and checkpoint still follow)
     on_fit_end(state, final_metrics)
 """
 
@@ -29,6 +30,7 @@ class TrainState:
     batch_in_epoch: int = 0
     run_dir: Path = field(default_factory=Path.cwd)
     last_metrics: dict[str, float] = field(default_factory=dict)
+    stop: str | None = None  # set by a callback: training ends after this step; the word is the run's status ("pruned")
 
 
 class Callback:

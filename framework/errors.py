@@ -52,6 +52,16 @@ class NonFiniteError(PlaitError):
     """Training produced inf/NaN that the precision strategy cannot recover from (e.g. loss scale at its minimum)."""
 
 
+class InsufficientMemoryError(PlaitError):
+    """An allocation failed or would fail; the message says what was being allocated, what the device has and
+    which keys to change (framework.engine.memory words it)."""
+
+
+class DiskWriteError(PlaitError):
+    """A write refused by a full or read-only disk; the message names the file, the free space and what to do
+    (framework.engine.disk words it)."""
+
+
 def closest(name: str, choices: list[str]) -> str | None:
     """The known name most similar to `name`, for "did you mean" hints (None only when there are no choices)."""
     found = difflib.get_close_matches(name, choices, n=1, cutoff=0.0)

@@ -3,11 +3,13 @@
 A component declares its options once, as a dataclass extending `ComponentConfig`; closed choices are `Choice`
 enums (OmegaConf rejects other values at compose time, listing the allowed ones) and ranges go in a `validate()`
 method built from the helpers here (`at_least`, `above`, `between`, `require`), each raising `ConfigValueError`
-with the field's name; the engine prefixes the full key.
+with the field's name; the engine prefixes the full key. Every range check refuses inf and nan ("must be
+finite"), which a plain comparison would let through (`inf > 0`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -48,28 +50,40 @@ def require(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigValueError(key, f"={value!r} is not allowed: must be {allowed}")
 
 
+def finite(value: Any) -> bool:
+    """False for a float inf or nan (a range check must not let them through: `inf > 0` holds)."""
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def _bounded(ok: bool, name: str, value: Any, rule: str) -> None:
+    """`require` for a range rule, naming finiteness when the value is inf or nan."""
+    require(finite(value) and ok, name, value, rule if finite(value) else f"finite and {rule}")
+
+
 def at_least(cfg: Any, minimum: float, *names: str) -> None:
-    """Each named field of `cfg` (when not None) is >= `minimum`."""
+    """Each named field of `cfg` (when not None) is finite and >= `minimum`."""
     for name in names:
         value = getattr(cfg, name)
-        require(value is None or value >= minimum, name, value, f">= {minimum}")
+        if value is not None:
+            _bounded(value >= minimum, name, value, f">= {minimum}")
 
 
 def above(cfg: Any, bound: float, *names: str) -> None:
-    """Each named field of `cfg` (when not None) is > `bound`."""
+    """Each named field of `cfg` (when not None) is finite and > `bound`."""
     for name in names:
         value = getattr(cfg, name)
-        require(value is None or value > bound, name, value, f"> {bound}")
+        if value is not None:
+            _bounded(value > bound, name, value, f"> {bound}")
 
 
 def between(cfg: Any, name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> None:
-    """Field `name` of `cfg` (when not None) lies in the interval low..high (each end closed unless `*_open`)."""
+    """Field `name` of `cfg` (when not None) is finite and lies in low..high (each end closed unless `*_open`)."""
     value = getattr(cfg, name)
     if value is None:
         return
     ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    require(ok, name, value, f"in {interval}")
+    _bounded(ok, name, value, f"in {interval}")
 
 
 def divides(cfg: Any, divisor: str, name: str) -> None:

@@ -137,6 +137,11 @@ class Task(ABC):
         """Splits this task has data for."""
         return ["train", "val"]
 
+    def num_examples(self, split: str) -> int | None:
+        """How many examples `split` holds, in the unit `trainer.batch_size` counts (sentences, blocks, ...);
+        None when the task cannot say cheaply. Called after `setup`; the core checks batch sizes against it."""
+        return None
+
     def details(self) -> dict[str, Any]:
         """JSON-ready results of the last `reduce` beyond its scalars (confusion matrix, samples, ...).
 

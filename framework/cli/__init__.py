@@ -10,6 +10,7 @@ import os
 import sys
 
 from framework.cli.commands import command_help, command_names, command_usage, load_command, wants_help
+from framework.cli.completion import candidates
 from framework.cli.messages import fail
 from framework.errors import PlaitError, closest
 
@@ -38,7 +39,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if argv[0] in ("-sc", "--shell-completion"):  # Hydra's completion script calls `plait -sc query=...`
         line = os.environ.get("COMP_LINE", "")
-        os.environ["COMP_LINE"] = line.replace(" train", "", 1)  # complete `plait train <overrides>`
+        offered = candidates(line) if any(a.startswith("query=") for a in argv[1:]) else None
+        if offered is not None:  # commands, subcommands; [] lets the shell complete file names
+            print(" ".join(offered))
+            return
+        os.environ["COMP_LINE"] = line.replace(" train", "", 1)  # Hydra completes `plait train <overrides>`
         argv = ["train", *argv]
     command, rest = argv[0], argv[1:]
     names = command_names()

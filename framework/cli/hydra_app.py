@@ -8,11 +8,9 @@ before Hydra creates its run directory, so every bad value is one message, exit 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +20,7 @@ from omegaconf import DictConfig
 from framework.engine import distributed
 from framework.engine.build import as_dictconfig
 from framework.engine.config import store_schemas
+from framework.engine.disk import check_writable
 from framework.engine.validation import unknown_key_error, validate_config
 from framework.errors import PlaitError, UnknownComponentError, closest
 from framework.kinds import COMPONENT_GROUPS, REGISTRIES
@@ -30,6 +29,7 @@ from framework.schema import NAME_FIELD
 from framework.secrets import override_key, refuse_secrets
 
 CHECKED_GROUPS = (*COMPONENT_GROUPS, "experiment")  # groups whose option names are checked before Hydra runs
+RUN_DIR_KEYS = ("hydra.run.dir", "hydra.sweep.dir")  # where Hydra writes a run, a sweep
 
 
 def group_options(group: str, conf: Path) -> set[str]:
@@ -79,11 +79,11 @@ def check_overrides(argv: list[str], conf: Path) -> None:
                 raise UnknownComponentError(unknown_option_message(group, value, known))
 
 
-def _compose(argv: list[str], conf: Path) -> DictConfig:
+def _compose(argv: list[str], conf: Path, *, with_hydra: bool = False) -> DictConfig:
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(conf), version_base="1.3", job_name="plait"):
-        return compose(config_name="train", overrides=argv)
+        return compose(config_name="train", overrides=argv, return_hydra_config=with_hydra)
 
 
 def _under(key: str, prefix: str) -> bool:
@@ -124,30 +124,67 @@ def composition_error(exc: Exception, argv: list[str], conf: Path) -> str:
     return " ".join(lines) or type(exc).__name__
 
 
+def check_run_dir_given(argv: list[str]) -> None:
+    """Refuse an empty `hydra.run.dir=` (or `hydra.sweep.dir=`): Hydra would write the run into the current
+    directory, beside whatever is there, without a word."""
+    for arg in argv:
+        key, sep, value = arg.lstrip("+").partition("=")
+        if sep and key in RUN_DIR_KEYS and not value.strip().strip("'\"").strip():
+            raise PlaitError(
+                f"{key}= is empty, which would write the run (checkpoints/, tokenizer/, .hydra/, metrics.jsonl, ...) "
+                f"into the current directory {Path.cwd()}, beside what is there. Name a directory "
+                f"({key}=outputs/my_run), or {key}=. to mean this one"
+            )
+
+
 def precheck(argv: list[str], conf: Path) -> None:
-    """Compose and validate a plain run (no flags, no sweep) before Hydra writes its run directory.
+    """Compose and validate a plain run (no flags, no sweep) before Hydra writes its run directory, and check
+    that the run directory's disk can take it (Hydra's own first writes would end in its traceback).
 
     Runs with Hydra flags (-m, --cfg, --help, -cd ...) are left to Hydra; `framework.engine.run.train` validates
     every run again, so a sweep's bad trial fails that trial.
     """
+    check_run_dir_given(argv)
     if any(a.startswith("-") for a in argv):
         return
-    compose_checked(argv, conf)
+    from omegaconf import OmegaConf, open_dict
+
+    cfg = _compose_or_fail(argv, conf, with_hydra=True)
+    hydra_run = OmegaConf.to_container(cfg.hydra.run, resolve=False)  # ${now:...} resolves inside the Hydra app only
+    assert isinstance(hydra_run, dict)
+    run_dir = str(hydra_run["dir"])
+    with open_dict(cfg):
+        del cfg["hydra"]
+    if _validated(cfg):
+        check_writable(Path(run_dir.split("${", 1)[0] or "."), f"the run directory (hydra.run.dir={run_dir})")
 
 
 def compose_checked(argv: list[str], conf: Path) -> DictConfig:
     """`conf/train.yaml` composed with the overrides `argv` and validated: a bad key or value is one PlaitError."""
-    from omegaconf.errors import InterpolationResolutionError
+    cfg = _compose_or_fail(argv, conf)
+    _validated(cfg)
+    return cfg
 
+
+def _compose_or_fail(argv: list[str], conf: Path, *, with_hydra: bool = False) -> DictConfig:
+    """Compose, turning any composition failure into one clear PlaitError (HYDRA_FULL_ERROR=1 keeps Hydra's)."""
     try:
-        cfg = _compose(argv, conf)
+        return _compose(argv, conf, with_hydra=with_hydra)
     except Exception as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         raise PlaitError(composition_error(exc, argv, conf)) from None
-    with contextlib.suppress(InterpolationResolutionError):  # ${hydra:...} resolves in the Hydra app: train() validates
+
+
+def _validated(cfg: DictConfig) -> bool:
+    """Validate every value; False when an interpolation resolves only inside the Hydra app (train() validates)."""
+    from omegaconf.errors import InterpolationResolutionError
+
+    try:
         validate_config(cfg)
-    return cfg
+    except InterpolationResolutionError:
+        return False
+    return True
 
 
 def split_sweep_values(argv: list[str], conf: Path) -> tuple[list[str], list[tuple[str, str]]]:
@@ -182,42 +219,26 @@ def split_sweep_values(argv: list[str], conf: Path) -> tuple[list[str], list[tup
 
 
 def _task(cfg: DictConfig) -> float | None:
+    """Hydra's task: one run, or one trial of a sweep (framework.cli.trials records how each trial ended)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     from framework.cli.messages import fail
-    from framework.cli.sweep_summary import write_result
-    from framework.engine.preemption import Preempted
-    from framework.engine.run import train
+    from framework.cli.trials import run_trial, train_or_exit
     from framework.engine.summary import print_run_summary
-    from framework.errors import PlaitError
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
-    sweeping = hc.mode == RunMode.MULTIRUN
-    for node in cfg.get("logger", {}).values() if sweeping else []:
-        if "group" in node and node.group is None:  # loggers that group runs: one group per sweep
-            node.group = Path(hc.sweep.dir).name
+    if hc.mode == RunMode.MULTIRUN:
+        return run_trial(cfg, run_dir, hc.job.num, Path(hc.sweep.dir))
     if distributed.is_initialized():  # compose once: every rank trains from rank 0's frozen config
         cfg = _share_job(cfg, run_dir)
     try:
-        result = train(cfg, run_dir)
-    except Preempted as exc:  # a graceful stop ends the whole command (a sweep too), with the signal's code
-        print(f"stopped: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
+        result = train_or_exit(cfg, run_dir)
     except PlaitError as exc:
-        if not sweeping:
-            fail(str(exc))
-        _record_failure(run_dir, hc.job.num, f"{exc}\n")
-        return None
-    except Exception:
-        if not sweeping:
-            raise
-        _record_failure(run_dir, hc.job.num, traceback.format_exc())
-        return None
+        fail(str(exc))
+        return None  # not reached: fail() exits
     print_run_summary(result)
-    if sweeping:
-        write_result(run_dir, cfg.objective, result.objective, result.history, result.logged)
     return result.objective
 
 
@@ -282,14 +303,6 @@ def dist_errors() -> tuple[type[BaseException], ...]:
     import torch.distributed as dist
 
     return tuple(e for e in (getattr(dist, "DistError", None),) if e is not None)
-
-
-def _record_failure(run_dir: Path, trial: int, text: str) -> None:
-    """A failed trial is written to FAILED in its directory and does not stop the sweep."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "FAILED").write_text(text)
-    print(f"trial {trial} failed (see {run_dir / 'FAILED'}): {text.strip().splitlines()[-1]}", file=sys.stderr)
-    return None
 
 
 def run_hydra_train(argv: list[str], conf: Path) -> None:

@@ -5,12 +5,13 @@ A Hydra callback (`hydra.callbacks.plait_sweep` in conf/train.yaml), so it works
 the trials' directories, because trials may have run in other processes or on other machines:
 
     <sweep>/<n>/.hydra/overrides.yaml   the trial's overrides (Hydra)
-    <sweep>/<n>/result.json             status, objective, best objective, where its loggers keep the run
+    <sweep>/<n>/result.json             status (ok, or pruned: stopped early by callback=median_stop),
+                                        objective, best objective, where its loggers keep the run
                                         (each logger's `run_location()`), written by the trial
-    <sweep>/<n>/FAILED                  the error of a failed trial (framework.cli.hydra_app)
+    <sweep>/<n>/FAILED                  the error of a failed trial (framework.cli.trials)
 
-A trial with neither file (killed, or never started) counts as failed. When any trial failed,
-`plait train -m` exits with code 1 after the summary (FAILED_EXIT_CODE).
+A trial with neither file (killed, or never started) counts as failed; `plait sweep resume` re-runs those.
+When any trial failed, `plait train -m` exits with code 1 after the summary (FAILED_EXIT_CODE).
 
 `on_multirun_start` also tells the trials how many of them share this machine (PLAIT_CONCURRENT_TRIALS,
 from the launcher's n_jobs), so the thread policy gives each its share of the cores.
@@ -34,6 +35,8 @@ from omegaconf import DictConfig, OmegaConf
 from framework.engine.summary import lower_is_better
 
 RESULT_FILE = "result.json"
+SWEEP_CONFIG = "multirun.yaml"
+REJECTED_PREFIX = "rejected_"  # trials of values that could not be composed (record_rejected)
 FAILED_FILE = "FAILED"
 CONCURRENT_ENV = "PLAIT_CONCURRENT_TRIALS"
 FAILED_EXIT_CODE = 1
@@ -57,13 +60,15 @@ def write_result(
     objective: float | None,
     history: list[dict[str, Any]],
     logged: dict[str, str] | None = None,
+    status: str = "ok",
 ) -> None:
-    """Record a finished trial for the sweep summary (called by the train command in a multirun).
+    """Record a finished trial for the sweep summary (framework.cli.trials, in a multirun).
 
     `logged`: logger name -> where it keeps the run (its `run_location()`), shown in the summary.
+    `status`: ok, or why a callback stopped it early (`pruned`).
     """
     payload = {
-        "status": "ok",
+        "status": status,
         "objective_name": objective_name,
         "objective": objective,
         "best": best_value(history, objective_name),
@@ -135,7 +140,7 @@ def summarize(sweep_dir: Path) -> list[dict[str, str]]:
         writer.writerows(rows)
     text = markdown(rows)
     (sweep_dir / "summary.md").write_text(text)
-    failed = sum(not r["status"].startswith("ok") for r in rows)
+    failed = sum(r["status"].startswith("failed") for r in rows)
     print(f"\nsweep summary ({sweep_dir}):\n{text}", end="")
     if failed:
         print(f"{failed} of {len(rows)} trials failed (see FAILED in their directories)", file=sys.stderr)
@@ -149,7 +154,7 @@ def summarize(sweep_dir: Path) -> list[dict[str, str]]:
 def record_rejected(sweep_dir: Path, rejected: list[tuple[str, str]]) -> None:
     """Give every sweep value that could not be composed a failed trial directory, so the summary lists it."""
     for i, (override, error) in enumerate(rejected):
-        trial = sweep_dir / f"rejected_{i}"
+        trial = sweep_dir / f"{REJECTED_PREFIX}{i}"
         (trial / ".hydra").mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create([override]), trial / ".hydra" / "overrides.yaml")
         (trial / FAILED_FILE).write_text(f"{error}\n")
@@ -169,7 +174,10 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         LAST.update(failed=0, rows=[])
         os.environ[CONCURRENT_ENV] = str(concurrent_trials(config.hydra.get("launcher")))
-        record_rejected(Path(config.hydra.sweep.dir), LAST.get("rejected", []))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)  # the sweep's config, for every sweeper (the basic one
+        OmegaConf.save(config, sweep_dir / SWEEP_CONFIG)  # writes it too): `plait sweep resume` reads it
+        record_rejected(sweep_dir, LAST.get("rejected", []))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

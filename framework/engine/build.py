@@ -10,10 +10,13 @@ No other module constructs components in sequence. Inference reads the run direc
 
 from __future__ import annotations
 
+import copy
 import random
 import shutil
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -30,10 +33,12 @@ from framework.engine import distributed
 from framework.engine.checkpoint import Loaded, clean_leftovers, load_resume
 from framework.engine.config import TrainConfig
 from framework.engine.device import resolve_device
+from framework.engine.disk import writing
+from framework.engine.memory import check_fits, measure_on_meta, model_fixes, out_of_memory
 from framework.engine.resume import check_resume
 from framework.engine.threads import ThreadGovernor, ThreadPlan, apply_threads, governor_for, plan_threads
 from framework.engine.trainer import Components, Trainer
-from framework.engine.validation import validate_config
+from framework.engine.validation import check_split_sizes, validate_config
 from framework.errors import PlaitError
 from framework.kinds import (
     CALLBACKS,
@@ -102,6 +107,7 @@ def training_tokenizers(tokenizer_cfg: Any, run_dir: Path, resume_from: Path | N
         tokenizer = TOKENIZERS.build(tokenizer_cfg)
         target = run_dir / TOKENIZER_DIR / role
         saved = resume_from / TOKENIZER_DIR / role if resume_from is not None else None
+        undo = partial(shutil.rmtree, target, ignore_errors=True)  # a half-written tokenizer is removed
         if not distributed.is_main():  # other ranks load what rank 0 trained or restored (one writer)
             distributed.barrier()
             tokenizer.load(target)
@@ -109,13 +115,15 @@ def training_tokenizers(tokenizer_cfg: Any, run_dir: Path, resume_from: Path | N
         if saved is not None and saved.exists():
             tokenizer.load(saved)
             if saved.resolve() != target.resolve():
-                shutil.rmtree(target, ignore_errors=True)
-                shutil.copytree(saved, target)
+                with writing(f"the tokenizer {target}", run_dir, undo=undo):
+                    shutil.rmtree(target, ignore_errors=True)
+                    shutil.copytree(saved, target)
         else:
             tokenizer.train(texts())
-            shutil.rmtree(target, ignore_errors=True)
-            target.mkdir(parents=True)
-            tokenizer.save(target)
+            with writing(f"the tokenizer {target}", run_dir, undo=undo):
+                shutil.rmtree(target, ignore_errors=True)
+                target.mkdir(parents=True)
+                tokenizer.save(target)
         distributed.barrier()
         return tokenizer
 
@@ -244,6 +252,34 @@ def choose_precision(cfg: DictConfig, device: torch.device, checkpoint: Loaded |
         print(f"precision: {why}")
 
 
+def build_model(
+    cfg: DictConfig,
+    spec: TaskSpec,
+    device: torch.device,
+    precision: PrecisionStrategy,
+    model_factory: Callable[[TaskSpec], nn.Module] | None = None,
+) -> nn.Module:
+    """The model for `spec`, set up by `precision` on `device`. One whose parameters cannot fit (counted on the
+    meta device first) is refused before it is built; an allocation failing while it is built is one clear error."""
+
+    def make(node: Any = cfg.model) -> nn.Module:
+        return model_factory(spec) if model_factory else MODELS.build(node, spec=spec)
+
+    fixes = model_fixes(cfg.model) if model_factory is None else ["build a smaller model"]
+    size = measure_on_meta(lambda: make(without_init_only(cfg.model)))  # pretrained files are not read twice
+    check_fits(size, device, fixes)
+    with out_of_memory(lambda exc: "while building the model" + (f" ({size})" if size else ""), device, fixes):
+        return precision.setup(make(), device)
+
+
+def without_init_only(node: Any) -> Any:
+    """A copy of a model config with the fields that only initialise weights (pretrained files) unset."""
+    node = copy.deepcopy(node)
+    for name in init_only_fields(MODELS, node[NAME_FIELD]):
+        node[name] = None
+    return node
+
+
 def compile_model(model: nn.Module) -> nn.Module:
     """`trainer.compile`: compile the model's calls in place (`nn.Module.compile`, inductor by default).
 
@@ -291,9 +327,14 @@ def build(
         if distributed.is_main():
             governed = "; fewer while other processes keep these CPUs busy" if threads.adaptive else ""
             print(f"threads: {threads.n} ({threads.reason}{governed})")
+            if threads.warning:
+                print(f"warning: {threads.warning}", file=sys.stderr)
         if checkpoint is not None:
             check_resume(checkpoint.state["config"], cfg, checkpoint.path)  # before any data is read
         spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else None))
+        small = check_split_sizes(task, tcfg, cfg.get("task"))  # a batch larger than the data fails on every rank
+        for warning in small if distributed.is_main() else []:
+            print(f"warning: {warning}", file=sys.stderr)
     else:
         if checkpoint is None:
             raise PlaitError("inference needs a checkpoint to load")
@@ -306,7 +347,7 @@ def build(
         for name in init_only_fields(MODELS, cfg.model[NAME_FIELD]):
             cfg.model[name] = None  # the checkpoint's weights replace whatever these would initialise
     precision = PRECISIONS.build(cfg.precision)
-    model = precision.setup(model_factory(spec) if model_factory else MODELS.build(cfg.model, spec=spec), device)
+    model = build_model(cfg, spec, device, precision, model_factory)
     if mode == "train":
         model = distributed.wrap(model, tcfg.strategy, device, precision)  # DDP / FSDP2 under torchrun
         if tcfg.compile:
@@ -321,7 +362,8 @@ def build(
     built.optimizer = OPTIMIZERS.build(cfg.optimizer, model=precision.optimizer_target(model))
     built.scheduler = SCHEDULERS.build(cfg.scheduler, optimizer=built.optimizer, max_steps=tcfg.max_steps)
     if distributed.is_main():  # one voice: only rank 0 logs (console, metrics.jsonl, W&B)
-        built.loggers = [LOGGERS.build(c, run_dir=run_dir, config=resolved) for c in cfg.logger.values()]
+        with writing(f"the loggers' files in {run_dir}", run_dir):
+            built.loggers = [LOGGERS.build(c, run_dir=run_dir, config=resolved) for c in cfg.logger.values()]
     built.callbacks = [CALLBACKS.build(c, run_dir=run_dir) for c in cfg.callback.values()] + list(callbacks)
     return built
 

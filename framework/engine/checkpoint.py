@@ -13,7 +13,6 @@ newest checkpoint that loads and says which ones it skipped and why.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from framework.engine.disk import disk_write_error
 from framework.errors import PlaitError
 from framework.files import fsync_dir
 from framework.tokenizer import directory_digest
@@ -39,6 +39,8 @@ TOKENIZER_DIR = "tokenizer"
 # save of that step. A test hook for tests/framework/test_torture.py; the points are listed here.
 FAULT_ENV = "PLAIT_FAULT_INJECT"
 FAULT_POINTS = ("after_temp_write", "before_rename", "replacing", "after_rename", "during_prune")
+
+KEEP_FEWER = " (or lower trainer.keep_last_checkpoints)"
 
 log = logging.getLogger(__name__)
 
@@ -214,20 +216,6 @@ def clean_leftovers(directory: Path) -> list[Path]:
     return removed
 
 
-def _write_failure(exc: BaseException) -> str | None:
-    """'no space left on device' / 'the write failed' when `exc` is a failed write, else None."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
-            return "no space left on device" if seen.errno == errno.ENOSPC else "disk quota exceeded"
-        if isinstance(seen, RuntimeError) and any(
-            s in str(seen) for s in ("unexpected pos", "file write failed", "PytorchStreamWriter")
-        ):
-            return "the write failed (usually a full disk)"
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
 class Checkpointer:
     """Writes atomic checkpoints into one directory and keeps the newest `keep_last` (0: all)."""
 
@@ -259,15 +247,11 @@ class Checkpointer:
             _fsync_tree(tmp)
         except BaseException as exc:  # an error or a second Ctrl-C: leave no temporary directory
             shutil.rmtree(tmp, ignore_errors=True)
-            failure = _write_failure(exc)
-            if failure is None:
+            then = "resume with trainer.resume=auto; the previous checkpoints are intact"
+            error = disk_write_error(exc, f"the checkpoint {final}", self.directory, then, tip=KEEP_FEWER)
+            if error is None:
                 raise
-            free = shutil.disk_usage(self.directory).free
-            raise PlaitError(
-                f"could not write the checkpoint {final}: {failure}; {free / 2**20:.1f} MiB free on the disk of "
-                f"{self.directory}. Free some space (or lower trainer.keep_last_checkpoints) and resume with "
-                f"trainer.resume=auto; the previous checkpoints are intact."
-            ) from exc
+            raise error from exc
         fault_point("before_rename", step)
         if final.exists():  # re-saving a step: move the old one aside so a complete one always exists
             old = self.directory / f".old-{final.name}-{os.getpid()}"

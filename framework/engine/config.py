@@ -11,13 +11,15 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+MAX_SEED = 2**32 - 1
+
 
 @dataclass
 class TrainerConfig:
     """Options of the training loop (`trainer.*`)."""
 
     max_steps: int = 300
-    seed: int = 0
+    seed: int = 0  # 0 .. 2**32 - 1
     device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:1 ...
     batch_size: int = 32
     eval_batch_size: Optional[int] = None  # null: same as batch_size
@@ -38,14 +40,16 @@ class TrainerConfig:
 
     def validate(self) -> None:
         """Range checks, run by `framework.engine.validation.validate_config` before any work."""
-        from framework.schema import above, at_least
-
-        at_least(self, 1, "max_steps", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every_n_steps")
-        at_least(self, 0, "eval_every_n_steps", "checkpoint_every_n_steps", "keep_last_checkpoints", "prefetch_batches")
-        above(self, 0, "clip_grad_norm")
+        from framework.engine.device import resolve_device
         from framework.engine.distributed import STRATEGIES
         from framework.errors import PlaitError
+        from framework.schema import above, at_least, between
 
+        at_least(self, 1, "max_steps", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every_n_steps")
+        between(self, "seed", 0, MAX_SEED)  # numpy's seeding range
+        at_least(self, 0, "eval_every_n_steps", "checkpoint_every_n_steps", "keep_last_checkpoints", "prefetch_batches")
+        above(self, 0, "clip_grad_norm")
+        resolve_device(self.device)  # a device this machine lacks fails here, before Hydra writes the run directory
         if self.strategy not in STRATEGIES:
             raise PlaitError(f"trainer.strategy={self.strategy} is unknown; use one of {', '.join(STRATEGIES)}")
 

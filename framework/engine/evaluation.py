@@ -7,11 +7,13 @@ several processes will be gathered before the reduction.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
+from framework.engine.memory import on_batch, out_of_memory
 from framework.precision import PrecisionStrategy
 from framework.task import Partials, Task
 
@@ -44,17 +46,22 @@ def evaluate(
     batch_size: int,
     gather: Gather = single_process,
     shard: tuple[int, int] = (0, 1),
+    batch_key: str = "trainer.eval_batch_size",
 ) -> dict[str, float]:
     """Metrics of `model` on `split` (keys without prefix); leaves the model in the mode it was in.
 
     `shard=(rank, world)`: this process evaluates batches i with i % world == rank; `gather` collects them all.
+    Running out of memory is one error that names `batch_key`, the setting that chose `batch_size`.
     """
     rank, world = shard
     was_training = model.training
     model.eval()
     partials: list[Partials] = []
+    memory = out_of_memory(
+        partial(on_batch, f"evaluating the {split} split"), device, [f"lower {batch_key} (now {batch_size})"]
+    )
     try:
-        with torch.no_grad(), precision.autocast():
+        with memory, torch.no_grad(), precision.autocast():
             for i, batch in enumerate(task.eval_batches(split, batch_size=batch_size)):
                 if i % world != rank:
                     continue

@@ -60,6 +60,7 @@ def evaluate_split(built: Built, split: str, batch_size: int | None = None) -> d
         precision=built.precision,
         device=built.device,
         batch_size=batch_size or tcfg.eval_batch_size or tcfg.batch_size,
+        batch_key="batch_size",  # the option of plait eval
     )
     return {f"{split}/{k}": v for k, v in raw.items()}
 

@@ -6,6 +6,7 @@ Only this module and the CLI know about run directories as a whole; `framework.e
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -17,11 +18,22 @@ from framework.callback import Callback
 from framework.engine import distributed, provenance
 from framework.engine.build import as_dictconfig, build
 from framework.engine.config import TrainConfig
+from framework.engine.disk import writing
+from framework.engine.memory import on_batch, out_of_memory, training_fixes
 from framework.engine.run_lock import RunLock, check_fresh_or_resume
 from framework.engine.summary import RunResult
 from framework.engine.validation import validate_config
 
 CONFIG_FILE = "config.yaml"
+RESUME = "resume with trainer.resume=auto; the checkpoints already written are intact"
+
+
+def save_config(cfg: DictConfig, path: Path) -> None:
+    """Write the resolved config as `path`, all at once (a temporary file renamed over it): never half-written."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with writing(f"the resolved config {path}", path.parent, undo=lambda: tmp.unlink(missing_ok=True)):
+        OmegaConf.save(cfg, tmp, resolve=True)
+        os.replace(tmp, path)
 
 
 def train(
@@ -44,12 +56,21 @@ def train(
         built = build(cfg, run_dir, mode="train", callbacks=callbacks or ())
         record = None
         if distributed.is_main():
-            OmegaConf.save(built.cfg, run_dir / CONFIG_FILE, resolve=True)
-            record = provenance.write(run_dir, resumed=built.checkpoint is not None)
+            save_config(built.cfg, run_dir / CONFIG_FILE)
+            with writing(f"the provenance record in {run_dir}", run_dir):
+                record = provenance.write(run_dir, resumed=built.checkpoint is not None)
         trainer = built.trainer()
         if record is not None:  # every checkpoint carries it too
             trainer.static_state["provenance"] = record
-        metrics = trainer.fit()
+
+        def step(exc: BaseException) -> str:
+            return on_batch(f"in training step {trainer.state.step + 1}", exc)
+
+        with (
+            writing(f"the run's files in {run_dir}", run_dir, then=RESUME),
+            out_of_memory(step, built.device, training_fixes(built.cfg)),
+        ):
+            metrics = trainer.fit()
     objective = metrics.get(cfg.objective) if cfg.objective else None
     if objective is None and cfg.objective:
         warnings.warn(
@@ -57,4 +78,4 @@ def train(
         )
     loggers = zip(cfg.logger, built.loggers, strict=False)  # by name; other ranks than 0 have no loggers
     logged = {name: where for name, logger in loggers if (where := logger.run_location())}
-    return RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged)
+    return RunResult(metrics, objective, run_dir, trainer.last_checkpoint, trainer.history, logged, trainer.state.stop)

@@ -13,7 +13,6 @@ that inherited the descriptor) be recognised as stale and broken.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import logging
@@ -22,9 +21,11 @@ import shutil
 import socket
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
+from framework.engine.disk import writing
 from framework.errors import PlaitError
 
 LOCK_FILE = ".lock"
@@ -86,10 +87,8 @@ class RunLock:
         """Take the lock or raise RunDirectoryBusy naming the live owner; stale locks are taken over."""
         if self._fd is not None:
             return self
-        try:
+        with writing(f"the run directory {self.run_dir}", self.run_dir):
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PlaitError(f"cannot create the run directory {self.run_dir}: {exc.strerror}") from exc
         for _ in range(20):  # retries only when another process replaced the file under us
             fd = self._open()
             try:
@@ -111,8 +110,9 @@ class RunLock:
                     f"took over the lock of {self.run_dir} left by {previous.describe()}, which is no longer running"
                 )
                 log.warning(self.note)
+            with writing(f"the run lock {self.path}", self.run_dir, undo=partial(os.close, fd)):
+                self._write_owner(fd)
             self._fd = fd
-            self._write_owner()
             return self
         raise RunDirectoryBusy(f"could not take the lock {self.path}: it keeps being replaced by another process")
 
@@ -141,14 +141,8 @@ class RunLock:
     # -- internals -------------------------------------------------------------------------------
 
     def _open(self) -> int:
-        try:
+        with writing(f"the run lock {self.path}", self.run_dir):
             return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            hint = " (read-only? evaluate and predict from it instead of training into it)"
-            raise PlaitError(
-                f"cannot create the lock file {self.path}: {exc.strerror}"
-                + (hint if exc.errno in (errno.EROFS, errno.EACCES) else "")
-            ) from exc
 
     def _still_linked(self, fd: int) -> bool:
         try:
@@ -164,13 +158,13 @@ class RunLock:
         self.note = f"broke the stale lock of {self.run_dir}: {holder.describe()} is dead but its lock was still held"
         log.warning(self.note)
 
-    def _write_owner(self) -> None:
-        assert self._fd is not None
+    def _write_owner(self, fd: int) -> None:
+        """Record this process as the owner in the locked file `fd` (a full disk refuses the write: see acquire)."""
         self.owner = LockOwner(os.getpid(), socket.gethostname(), time.strftime("%Y-%m-%dT%H:%M:%S"))
         data = json.dumps(asdict(self.owner)).encode()
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, data, 0)
-        os.fsync(self._fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+        os.fsync(fd)
 
     def _busy_message(self, holder: LockOwner | None) -> str:
         who = holder.describe() if holder is not None else "another process"
@@ -183,12 +177,13 @@ class RunLock:
 
 
 def previous_run_files(run_dir: Path | str) -> list[Path]:
-    """What an earlier run left in `run_dir` (checkpoints/, metrics.jsonl, crash/, nan_report.json)."""
+    """What an earlier run left in `run_dir` (checkpoints/, metrics.jsonl, crash/, nan_report.json); an empty file
+    or directory is not a run (one that failed at its first step leaves an empty metrics.jsonl)."""
     run_dir = Path(run_dir)
     found = []
     for name in RUN_ARTIFACTS:
         path = run_dir / name
-        if path.is_file() or (path.is_dir() and any(path.iterdir())):
+        if (path.is_file() and path.stat().st_size > 0) or (path.is_dir() and any(path.iterdir())):
             found.append(path)
     return found
 
@@ -218,3 +213,23 @@ def check_fresh_or_resume(run_dir: Path | str, resume: str | None, overwrite: bo
         else:
             path.unlink()
     return found
+
+
+def in_use(run_dir: Path | str) -> bool:
+    """True when a live process holds the lock of `run_dir` (a lock left by a dead process is free)."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_owner(fd)
+            orphaned = holder is not None and holder.host == socket.gethostname() and not _pid_alive(holder.pid)
+            return not orphaned
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -23,6 +23,7 @@ class RunResult:
     checkpoint: Path | None
     history: list[dict[str, float]]
     logged: dict[str, str] = field(default_factory=dict)  # logger name -> its run_location(), where it has one
+    stopped: str | None = None  # why a callback ended it before max_steps (TrainState.stop), e.g. "pruned"
 
 
 def print_run_summary(result: RunResult) -> None:

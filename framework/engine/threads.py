@@ -5,8 +5,8 @@ can be, and collapses 5-40x as soon as another busy process shares the cores: a 
 a partner that the scheduler has parked. `plan_threads` divides the CPUs in this process's affinity among
 the processes known to share them (local ranks: LOCAL_WORLD_SIZE; parallel sweep trials:
 PLAIT_CONCURRENT_TRIALS, set by a parallel launcher preset) unless the user fixed the number
-(`trainer.num_threads=<int>` or OMP_NUM_THREADS). `apply_threads` sets intra- and inter-op threads once,
-before the first tensor operation. For neighbours nobody announced, `ThreadGovernor` watches how much CPU
+(`trainer.num_threads=<int>`, lowered with a warning to the CPUs in the affinity, or OMP_NUM_THREADS).
+`apply_threads` sets intra- and inter-op threads once, before the first tensor operation. For neighbours nobody announced, `ThreadGovernor` watches how much CPU
 time other processes take on those CPUs and keeps the thread count to what they leave free (never above the
 plan); docs/performance.md has the measurements.
 """
@@ -36,6 +36,7 @@ class ThreadPlan:
     interop: int
     reason: str
     adaptive: bool = False
+    warning: str | None = None  # a one-line warning to show (a requested count lowered to the usable CPUs)
 
 
 def affinity_cpus() -> int:
@@ -60,7 +61,7 @@ def plan_threads(setting: int | str = "auto", environ: MutableMapping[str, str] 
         n = int(setting)
         if n < 1:
             raise PlaitError(f"trainer.num_threads={setting}: use a positive integer or auto")
-        return ThreadPlan(n, n, f"trainer.num_threads={n}")
+        return _at_most_cpus(n)
     if setting != "auto":
         raise PlaitError(f"trainer.num_threads={setting!r}: use a positive integer or auto")
     user = _positive_int(environ, "OMP_NUM_THREADS")
@@ -74,6 +75,19 @@ def plan_threads(setting: int | str = "auto", environ: MutableMapping[str, str] 
     shared = ", ".join(f"{v} {k}" for k, v in sharers.items() if v > 1)
     reason = f"{cpus} CPUs in affinity" + (f" / ({shared})" if shared else "")
     return ThreadPlan(n, n, f"{reason} -> {n} thread{'s' if n > 1 else ''}", adaptive=n > 1)
+
+
+def _at_most_cpus(n: int) -> ThreadPlan:
+    """The plan for `trainer.num_threads=n`, lowered (with a warning) to the CPUs this process may run on:
+    threads beyond the cores only wait for each other (999 threads on 2 cores ran ~30x slower)."""
+    cpus = affinity_cpus()
+    if n <= cpus:
+        return ThreadPlan(n, n, f"trainer.num_threads={n}")
+    warning = (
+        f"trainer.num_threads={n} is more than the {cpus} CPU(s) this process may use; using {cpus} "
+        "(more threads than cores only wait for each other)"
+    )
+    return ThreadPlan(cpus, cpus, f"trainer.num_threads={n} lowered to the {cpus} usable CPUs", warning=warning)
 
 
 def apply_threads(plan: ThreadPlan) -> ThreadPlan:

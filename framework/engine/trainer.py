@@ -176,6 +176,8 @@ class Trainer:
                         self.save_checkpoint()
                     if agree(stop.requested is not None):  # every rank stops at the same step boundary
                         raise Preempted(stop.requested or "SIGTERM", step, self._checkpoint_this_step())
+                    if agree(state.stop is not None):  # a callback asked to stop (on any rank)
+                        break
             if evaluated_at != state.step:
                 final_metrics = self.evaluate()
             self._checkpoint_this_step()

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framework.errors import ConfigValueError, closest
 from framework.kinds import REGISTRIES
-from framework.schema import NAME_FIELD
+from framework.schema import NAME_FIELD, finite, require
 from framework.secrets import looks_like_secret
+
+if TYPE_CHECKING:
+    from framework.task import Task
+
+MIN_VAL_EXAMPLES = 10  # fewer make the validation metrics (and a sweep's objective) mostly noise
 
 # --- whole-config validation --------------------------------------------------------------------------------
 
@@ -56,13 +61,23 @@ def _typed(convert: Any, prefix: str) -> Any:
         raise ConfigValueError(key, f": {getattr(exc, 'msg', None) or exc}".split("\n")[0]) from None
 
 
+def check_finite(obj: Any) -> None:
+    """Every float of dataclass `obj` (alone or in a list) is finite: no option means anything at inf or nan
+    (null turns an optional one off), and a range check written as `value > 0` would let inf through."""
+    for f in dataclasses.fields(obj) if dataclasses.is_dataclass(obj) else ():
+        value = getattr(obj, f.name)
+        items = value if isinstance(value, (list, tuple)) else [value]
+        require(all(finite(v) for v in items), f.name, value, "finite")
+
+
 def _run_checks(obj: Any, prefix: str) -> None:
-    check = getattr(obj, "validate", None)
-    if callable(check):
-        try:
+    try:
+        check_finite(obj)
+        check = getattr(obj, "validate", None)
+        if callable(check):
             check()
-        except ConfigValueError as exc:
-            raise exc.under(prefix) from None
+    except ConfigValueError as exc:
+        raise exc.under(prefix) from None
 
 
 def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:
@@ -101,6 +116,26 @@ def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:
                 _check_keys(sub, registry.config_class(name), prefix, f"{kind} '{name}'")
             typed = _typed(lambda r=registry, s=sub: to_dataclass(r, s), prefix)
             _run_checks(typed, prefix)
+
+
+def check_split_sizes(task: Task, trainer: Any, task_cfg: Any | None) -> list[str]:
+    """Once the task has read its data: a batch larger than the training split is an error naming both numbers
+    (each step would take the whole split); a validation split of fewer than MIN_VAL_EXAMPLES examples is a
+    warning, returned, naming the task's keys that hold out more."""
+    n_train = task.num_examples("train")
+    if n_train is not None and trainer.batch_size > n_train:
+        raise ConfigValueError(
+            "trainer.batch_size",
+            f"={trainer.batch_size} is larger than the training split ({n_train} examples); use at most {n_train}",
+        )
+    n_val = task.num_examples("val") if "val" in task.splits() else None
+    if n_val is None or n_val >= MIN_VAL_EXAMPLES:
+        return []
+    keys = task_cfg if task_cfg is not None else {}  # None: a task given as an object (from Python)
+    fixes = [f"raise task.val_ratio (now {keys['val_ratio']})"] if "val_ratio" in keys else []
+    fixes += ["give a validation file with task.val_path=<file>"] if "val_path" in keys else []
+    fix = f"; {' or '.join(fixes)}" if fixes else ""
+    return [f"the validation split has only {n_val} example(s), so its metrics are mostly noise{fix}"]
 
 
 def _secret_keys(cfg: Any, prefix: str = "") -> list[str]:

@@ -25,6 +25,7 @@ from framework import (
     TokenizerFactory,
     at_least,
     model_device,
+    require,
     special_token_ids,
 )
 from plugins.tasks import synthetic_sentiment
@@ -59,6 +60,18 @@ class TextClassificationConfig(TextDataConfig):
         """Range checks, run before any work (framework.engine.validation)."""
         super().validate()
         at_least(self, 2, "n_classes")
+        repeated = duplicate(self.labels or [])
+        require(repeated is None, "labels", self.labels, f"distinct class names ('{repeated}' is named twice)")
+
+
+def duplicate(names: list[str]) -> str | None:
+    """The first name repeated in `names` (compared case-insensitively, as labels are matched), or None."""
+    seen: set[str] = set()
+    for name in names:
+        if str(name).lower() in seen:
+            return str(name)
+        seen.add(str(name).lower())
+    return None
 
 
 @dataclass
@@ -180,6 +193,10 @@ class ClassificationTask(Task):
     def splits(self) -> list[str]:
         """train and val, and test when a file (or the demo corpus) has it."""
         return configured_splits(self.cfg)
+
+    def num_examples(self, split: str) -> int | None:
+        """Sentences in `split`."""
+        return len(self.data[split].labels)
 
     def _inputs(self, seqs: list[np.ndarray] | list[list[int]]) -> tuple[Tensor, Tensor]:
         unk = self.tokenizer.special_id("unk")

@@ -139,6 +139,10 @@ class LanguageModelingTask(Task):
         """train and val (held out of train without a val file), and test when a file has it."""
         return configured_splits(self.cfg, generated=("train",))
 
+    def num_examples(self, split: str) -> int | None:
+        """Blocks of `task.block_size` tokens in `split` (what `trainer.batch_size` counts)."""
+        return (len(self.tokens[split]) - 1) // self.cfg.block_size
+
     def _starts(self, split: str, seed: int | None) -> np.ndarray:
         """First token of every block: shuffled with a random offset when seeded, in order otherwise."""
         size, n = self.cfg.block_size, len(self.tokens[split])

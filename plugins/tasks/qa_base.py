@@ -132,6 +132,10 @@ class QuestionAnsweringTask(Task, Generic[Data]):
             self._data[split] = self._featurise(self._raw.pop(split))
         return self._data[split]
 
+    def num_examples(self, split: str) -> int | None:
+        """Items (questions, or context windows for squad) in `split`."""
+        return len(self._lengths(self._split(split)))
+
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
         """Shuffled by `epoch_seed` for train; a fixed order otherwise."""
         seed = epoch_seed if split == "train" else None

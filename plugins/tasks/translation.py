@@ -169,6 +169,10 @@ class TranslationTask(Task):
         """train and val, and test when a file (or the demo corpus) has it."""
         return configured_splits(self.cfg)
 
+    def num_examples(self, split: str) -> int | None:
+        """Sentence pairs in `split`."""
+        return len(self.data[split].src)
+
     def _sources(self, seqs: Sequence[np.ndarray | list[int]]) -> tuple[Tensor, Tensor]:
         return pad(seqs, self.pad_id, max_length=self.cfg.max_length, empty_id=self.src_tok.special_id("unk"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,23 @@ def test_shell_completion_completes_groups_and_keys(tmp_path: Path) -> None:
     assert "model=transformer_encoder" in query.stdout
     query = plait("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": "plait train trainer.max", "COMP_POINT": "23"})
     assert "trainer.max_steps=" in query.stdout
+
+
+def test_bash_completion_offers_commands_subcommands_and_hydra_keys(tmp_path: Path) -> None:
+    bash, bin_dir = shutil.which("bash"), Path(sys.executable).parent
+    if bash is None or not (bin_dir / "plait").is_file():
+        pytest.skip("needs bash and the installed `plait` script")
+    script = 'eval "$(plait -sc install=bash)"\n'
+    for i, line in enumerate(("plait sw", "plait sweep ", "plait train optim")):  # what COMPREPLY gets on <TAB>
+        words = line.split() + ([""] if line.endswith(" ") else [])
+        script += f"COMP_LINE='{line}'; COMP_POINT={len(line)}; COMP_WORDS=({' '.join(repr(w) for w in words)}); "
+        script += f'COMP_CWORD={len(words) - 1}; hydra_bash_completion; echo "{i}: ${{COMPREPLY[*]}}"\n'
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([bash, "-c", script], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert "0: sweep" in lines and "1: resume" in lines
+    assert any(line.startswith("2: ") and "optimizer=" in line.split() for line in lines), proc.stdout
 
 
 @pytest.mark.slow

@@ -11,10 +11,14 @@ import pytest
 import torch
 
 from framework.cli.commands import load_command
-from framework.errors import PlaitError
+from framework.errors import InsufficientMemoryError, PlaitError
 from framework.testing import run_quick
 
 torch.set_num_threads(1)  # the CPU is shared
+CPU_ALLOCATION_FAILURE = (
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+    "allocate 51539607552 bytes. Error code 12 (Cannot allocate memory)"
+)
 
 SMALL = ["model.d_model=32", "model.n_heads=2", "model.n_layers=1", "model.d_ff=64", "model.max_length=64"]
 RUNS = {
@@ -117,6 +121,8 @@ def test_predict_text_and_file(runs, tmp_path: Path, capsys) -> None:
         ([], r"exactly one of text="),
         (["text=a", "colour=red"], r"unknown option 'colour'"),
         (["text=a", "batch_size=many"], r"batch_size=many: expected int"),
+        (["text="], r"text= is empty: give the input"),  # issue 24: it predicted a label for ""
+        (["text=   "], r"text= is empty: give the input"),
     ],
 )
 def test_predict_argument_errors(runs, argv: list[str], message: str) -> None:
@@ -132,6 +138,20 @@ def test_predict_input_file_errors_name_the_line(runs, tmp_path: Path) -> None:
     bad.write_bytes(b"fine\ncaf\xe9\n")
     with pytest.raises(PlaitError, match=r"bad.txt:2: not valid UTF-8"):
         plait("predict", str(runs["sentiment"][0]), f"file={bad}")
+
+
+def test_eval_out_of_memory_is_one_message_naming_the_batch_option(runs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plugins.tasks.classification import ClassificationTask
+
+    def allocation_fails(self, model, batch):
+        raise RuntimeError(CPU_ALLOCATION_FAILURE)
+
+    monkeypatch.setattr(ClassificationTask, "eval_step", allocation_fails)
+    with pytest.raises(InsufficientMemoryError) as info:
+        plait("eval", str(runs["sentiment"][0]), "split=val", "batch_size=16")
+    message = str(info.value)
+    assert message.startswith("out of memory evaluating the val split, on a batch of 16 examples (input_ids 16x")
+    assert ": an allocation of 48.0 GiB failed; cpu has " in message and message.endswith("Lower batch_size (now 16).")
 
 
 def test_commands_refuse_tasks_they_do_not_fit(runs) -> None:

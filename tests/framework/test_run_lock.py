@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.engine.run_lock import LOCK_FILE, RunDirectoryBusy, RunLock, check_fresh_or_resume
-from framework.errors import PlaitError
+from framework.engine.run_lock import LOCK_FILE, RunDirectoryBusy, RunLock, check_fresh_or_resume, in_use
+from framework.errors import DiskWriteError, PlaitError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,9 +60,11 @@ def test_lock_records_owner_and_is_reusable(tmp_path: Path) -> None:
 
 
 def test_second_process_is_refused_then_takes_over_after_kill9(tmp_path: Path) -> None:
+    assert not in_use(tmp_path)  # no lock file yet
     holder = _python(HOLD, str(tmp_path), stdin=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == "locked"
+        assert in_use(tmp_path)  # what `plait sweep resume` asks before relaunching a trial
         with pytest.raises(RunDirectoryBusy) as err:
             RunLock(tmp_path).acquire()
         message = str(err.value)
@@ -70,6 +72,7 @@ def test_second_process_is_refused_then_takes_over_after_kill9(tmp_path: Path) -
         assert isinstance(err.value, PlaitError)
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)
+        assert not in_use(tmp_path)
         with RunLock(tmp_path) as lock:  # flock released by the kernel; the file still names the dead owner
             assert lock.note is not None and f"pid {holder.pid}" in lock.note
             assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
@@ -84,6 +87,7 @@ def test_lock_held_by_orphan_of_dead_owner_is_broken(tmp_path: Path) -> None:
     orphan = int(owner.stdout.readline())
     owner.wait(timeout=30)
     try:
+        assert not in_use(tmp_path)  # held only by an orphan of the dead owner
         with RunLock(tmp_path) as lock:
             assert lock.note is not None and "stale" in lock.note and f"pid {owner.pid}" in lock.note
             with pytest.raises(RunDirectoryBusy):  # and the new lock really excludes others
@@ -117,5 +121,26 @@ def test_read_only_run_directory_is_a_clear_error(tmp_path: Path, monkeypatch: p
         return real_open(path, flags, *args)
 
     monkeypatch.setattr(os, "open", read_only)
-    with pytest.raises(PlaitError, match="cannot create the lock file .*Read-only file system .*read-only\\?"):
+    with pytest.raises(
+        PlaitError,
+        match=r"could not write the run lock .*\.lock: the file system is read-only; .* can still "
+        r"be evaluated and predicted from\). .*train into another directory",
+    ):
         RunLock(tmp_path).acquire()
+
+
+def test_full_disk_at_the_lock_is_a_clear_error_and_leaves_the_lock_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resuming into a run whose disk is full: the owner record cannot be written (issue 24: it was a traceback)."""
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with pytest.raises(DiskWriteError, match=r"could not write the run lock .*\.lock: no space left on device; [\d.]+ MiB "
+                       r"free on the disk of .*\. Free some space and run the same command again"):  # fmt: skip
+        RunLock(tmp_path).acquire()
+    monkeypatch.undo()
+    with RunLock(tmp_path) as lock:  # space freed: the failed attempt holds nothing
+        assert lock.held and lock.note is None

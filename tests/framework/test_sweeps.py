@@ -1,4 +1,5 @@
-"""Sweeps through Hydra's launchers and sweepers: parallel trials (joblib), Optuna, submitit_local, the summary."""
+"""Sweeps through Hydra's launchers and sweepers: parallel trials (joblib), Optuna, submitit_local, the summary,
+median stopping."""
 
 from __future__ import annotations
 
@@ -23,14 +24,21 @@ TINY = [
 ]
 
 
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def train_m(args: list[str], sweep_dir: Path, loggers: str = "[jsonl]") -> list[str]:
+    """The command line of `plait train -m ...` into `sweep_dir`."""
+    cmd = [sys.executable, "-m", "framework.cli", "train", "-m", *TINY, f"logger={loggers}", *args]
+    return [*cmd, f"hydra.sweep.dir={sweep_dir}"]
+
+
 def sweep(
     args: list[str], sweep_dir: Path, timeout: float = 120, loggers: str = "[jsonl]"
 ) -> subprocess.CompletedProcess:
     """`plait train -m ...` into `sweep_dir`."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "framework.cli", "train", "-m", *TINY, f"logger={loggers}", *args]
-    cmd.append(f"hydra.sweep.dir={sweep_dir}")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=sweep_dir.parent)
+    cmd = train_m(args, sweep_dir, loggers)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ENV, cwd=sweep_dir.parent)
 
 
 def summary(sweep_dir: Path) -> list[dict[str, str]]:
@@ -89,6 +97,19 @@ def test_optuna_preset_runs_six_trials_and_reports_the_best(tmp_path: Path) -> N
     assert len(rows) == 6 and all(r["status"] == "ok" for r in rows)
     best = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     assert best.best_value == pytest.approx(max(float(r["objective"]) for r in rows), rel=1e-3)  # table: 4 digits
+
+
+def test_median_stop_prunes_the_clearly_bad_trial_and_the_summary_says_so(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "median"
+    args = ["trainer.max_steps=12", "trainer.batch_size=16", "trainer.eval_every_n_steps=3", "scheduler=constant"]
+    args += ["objective=val/loss", "+callback=median_stop", "optimizer.lr=3e-3,1e-2,1.0"]  # lr=1: loss ~10-40
+    proc = sweep(args, sweep_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]  # a pruned trial is not a failure
+    assert [r["status"] for r in summary(sweep_dir)] == ["ok", "ok", "pruned"]
+    assert "median_stop: val/loss" in proc.stdout
+    steps = [json.loads(line)["step"] for line in (sweep_dir / "2" / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 6  # stopped at its second evaluation (the first is the warmup)
+    assert json.loads((sweep_dir / "2" / "result.json").read_text())["objective"] > 2  # its last value counts
 
 
 @pytest.mark.slow

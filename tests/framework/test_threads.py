@@ -37,6 +37,17 @@ def test_user_settings_win(four_cpus: None) -> None:
     assert plan_threads("auto", {"OMP_NUM_THREADS": "1", "LOCAL_WORLD_SIZE": "2"}).reason == "OMP_NUM_THREADS=1"
 
 
+def test_more_threads_than_cpus_are_lowered_with_a_warning(four_cpus: None) -> None:
+    plan = plan_threads("999", {})
+    assert (plan.n, plan.interop, plan.adaptive) == (4, 4, False)
+    assert plan.reason == "trainer.num_threads=999 lowered to the 4 usable CPUs"
+    assert plan.warning == (
+        "trainer.num_threads=999 is more than the 4 CPU(s) this process may use; using 4 "
+        "(more threads than cores only wait for each other)"
+    )
+    assert plan_threads("4", {}).warning is None
+
+
 @pytest.mark.parametrize("bad", ["0", "many"])
 def test_bad_setting_names_the_fix(bad: str) -> None:
     with pytest.raises(PlaitError, match="positive integer or auto"):

@@ -3,20 +3,25 @@ traceback, before any data is read or tokenizer trained; credential-like keys ne
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from cli_runs import run_cli, sentiment_file
 from omegaconf import OmegaConf, open_dict
 
-from framework.cli import main
-from framework.engine.validation import validate_config
+from framework.engine.run_lock import previous_run_files
+from framework.engine.validation import check_finite, validate_config
 from framework.errors import ConfigValueError
 from framework.secrets import looks_like_secret, scrub_argv
-from framework.testing import compose
+from framework.testing import QUICK, compose
 
 # (overrides, what the message must say): the key, and what is allowed or the real key
 BAD_INPUT = [
@@ -37,19 +42,17 @@ BAD_INPUT = [
     (["model.n_heads=3"], ["model.n_heads=3", "divide d_model=128"]),
     (["model.positional=rope", "model.d_model=24", "model.n_heads=8"], ["model.positional", "even"]),
     (["trainer.max_steps=abc"], ["trainer.max_steps", "Integer"]),
+    # issue 24: overrides that were tracebacks or were accepted silently
+    (["optimizer.lr=inf"], ["optimizer.lr=inf is not allowed: must be finite"]),
+    (["optimizer.lr=nan"], ["optimizer.lr=nan is not allowed: must be finite"]),
+    (["trainer.clip_grad_norm=inf"], ["trainer.clip_grad_norm=inf is not allowed: must be finite"]),
+    (["optimizer.betas=[0.9,inf]"], ["optimizer.betas=[0.9, inf] is not allowed: must be finite"]),
+    (["trainer.seed=-1"], ["trainer.seed=-1 is not allowed: must be in [0, 4294967295]"]),
+    (["trainer.seed=4294967296"], ["trainer.seed=4294967296", "[0, 4294967295]"]),
+    (["task.labels=[a,a,b]"], ["task.labels=['a', 'a', 'b'] is not allowed", "'a' is named twice"]),
+    (["trainer.device=tpu"], ["trainer.device=tpu is not a device. This machine has: cpu", "trainer.device=auto"]),
+    (["hydra.run.dir="], ["hydra.run.dir= is empty", "into the current directory", "hydra.run.dir=. to mean"]),
 ]
-
-
-def run_cli(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """`plait train <args>` in this process from `cwd`: (exit code, stderr + stdout)."""
-    monkeypatch.chdir(cwd)
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # what a user sees
-    monkeypatch.setenv("PLAIT_CACHE_DIR", str(cwd / "cache"))
-    monkeypatch.setattr(sys, "argv", list(sys.argv))  # run_hydra_train rewrites sys.argv for Hydra
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", *args])
-    out = capsys.readouterr()
-    return exit_info.value.code, out.err + out.out
 
 
 @pytest.mark.parametrize(("args", "expected"), BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
@@ -175,3 +178,87 @@ def test_closed_choices_are_plain_strings_in_saved_configs() -> None:
     typed = OmegaConf.to_object(cfg.model)
     assert typed.pooling == "max" and f"{typed.pooling}" == "max" and str(typed.pooling) == "max"
     assert OmegaConf.to_yaml(OmegaConf.create(text)) == text  # reloads as the same values
+
+
+def test_range_checks_refuse_inf_and_nan_saying_finite() -> None:
+    """`inf > 0` holds, so a plain comparison would let inf through (issue 24: optimizer.lr=inf trained until it
+    diverged); every helper of framework.schema says "finite"."""
+    from framework.schema import above, at_least, between
+
+    cfg = SimpleNamespace(lr=math.inf, decay=math.nan, ratio=-math.inf)
+    with pytest.raises(ConfigValueError, match=r"lr=inf is not allowed: must be finite and > 0"):
+        above(cfg, 0, "lr")
+    with pytest.raises(ConfigValueError, match=r"decay=nan is not allowed: must be finite and >= 0"):
+        at_least(cfg, 0, "decay")
+    with pytest.raises(ConfigValueError, match=r"ratio=-inf is not allowed: must be finite and in \(0, 1\)"):
+        between(cfg, "ratio", 0, 1, low_open=True, high_open=True)
+
+
+def test_every_float_option_of_every_schema_refuses_inf_and_nan() -> None:
+    """The generic check of validate_config covers options without a range check of their own."""
+    from framework.engine.config import TrainerConfig
+    from framework.kinds import REGISTRIES
+    from framework.plugins import load_plugins
+
+    load_plugins()
+    schemas = [TrainerConfig] + [r.config_class(n) for r in REGISTRIES.values() for n in r.names()]
+    checked = 0
+    for schema in schemas:
+        hints = typing.get_type_hints(schema)
+        for f in dataclasses.fields(schema):
+            if hints[f.name] not in (float, typing.Optional[float]):
+                continue
+            for bad in (math.inf, math.nan):
+                obj = schema()
+                setattr(obj, f.name, bad)
+                with pytest.raises(ConfigValueError, match="must be finite"):
+                    check_finite(obj)
+                checked += 1
+    assert checked > 50
+
+
+def test_batch_larger_than_the_training_split_names_both_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Issue 24: trainer.batch_size=1000000000 ran each step over the whole data set, ~100x slower, without a word."""
+    data = sentiment_file(tmp_path / "data.tsv", 600)
+    run_dir = tmp_path / "run"
+    args = [*QUICK, f"task.train_path={data}", "trainer.batch_size=1000000000", f"hydra.run.dir={run_dir}"]
+    code, out = run_cli(args, tmp_path, monkeypatch, capsys)
+    assert code == 2 and "Traceback" not in out
+    assert (
+        "error: trainer.batch_size=1000000000 is larger than the training split (540 examples); use at most 540" in out
+    )
+    assert previous_run_files(run_dir) == [], "nothing a later run in this directory trips on"
+
+
+def test_a_tiny_validation_split_warns_with_the_count_and_the_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Issue 24: task.val_ratio=0.0001 held out one example and reported its accuracy as the run's result."""
+    data = sentiment_file(tmp_path / "data.tsv", 600)
+    args = [*QUICK, f"task.train_path={data}", "task.val_ratio=0.0001", "trainer.max_steps=2"]
+    code, out = run_cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, monkeypatch, capsys)
+    assert code == 0 and "Traceback" not in out
+    assert (
+        "warning: the validation split has only 1 example(s), so its metrics are mostly noise; raise task.val_ratio "
+        "(now 0.0001) or give a validation file with task.val_path=<file>"
+    ) in out
+
+
+def test_more_threads_than_cpus_are_lowered_with_a_one_line_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Issue 24: trainer.num_threads=999 on 2 cores took 87 s instead of ~3 s; it is clamped (docs/reliability.md)."""
+    from framework.engine import threads
+
+    monkeypatch.setattr(threads, "affinity_cpus", lambda: 2)
+    args = [*QUICK, "trainer.num_threads=999", "trainer.max_steps=2", f"hydra.run.dir={tmp_path / 'run'}"]
+    code, out = run_cli(args, tmp_path, monkeypatch, capsys)
+    assert code == 0 and "Traceback" not in out
+    warning = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert warning == [
+        "warning: trainer.num_threads=999 is more than the 2 CPU(s) this process may use; using 2 "
+        "(more threads than cores only wait for each other)"
+    ]
+    assert "threads: 2 (trainer.num_threads=999 lowered to the 2 usable CPUs)" in out

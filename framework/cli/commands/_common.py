@@ -78,6 +78,8 @@ def read_inputs(text: str | None, file: str | None) -> list[str]:
     if (text is None) == (file is None):
         raise PlaitError('give exactly one of text="..." or file=<path> (one input per line)')
     if text is not None:
+        if not text.strip():
+            raise PlaitError('text= is empty: give the input, e.g. text="a fine film", or file=<one input per line>')
         return [text]
     assert file is not None  # exactly one of the two is given
     path = Path(file).expanduser()

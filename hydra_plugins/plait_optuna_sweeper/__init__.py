@@ -1,0 +1,1 @@
+"""Plait's Optuna sweeper for Hydra (`hydra/sweeper=plait_optuna`): Hydra's, made to continue a stored study."""
