@@ -6,12 +6,13 @@ several processes will be gathered before the reduction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from framework.engine.weights import swapped
 from framework.precision import PrecisionStrategy
 from framework.task import Partials, Task
 
@@ -44,17 +45,19 @@ def evaluate(
     batch_size: int,
     gather: Gather = single_process,
     shard: tuple[int, int] = (0, 1),
+    weights: Mapping[str, Tensor] | None = None,
 ) -> dict[str, float]:
     """Metrics of `model` on `split` (keys without prefix); leaves the model in the mode it was in.
 
     `shard=(rank, world)`: this process evaluates batches i with i % world == rank; `gather` collects them all.
+    `weights`: other weights (framework.engine.weights) swapped in for this evaluation only.
     """
     rank, world = shard
     was_training = model.training
     model.eval()
     partials: list[Partials] = []
     try:
-        with torch.no_grad(), precision.autocast():
+        with swapped(model, weights), torch.no_grad(), precision.autocast():
             for i, batch in enumerate(task.eval_batches(split, batch_size=batch_size)):
                 if i % world != rank:
                     continue
