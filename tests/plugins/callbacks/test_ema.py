@@ -13,6 +13,7 @@ from toy_training import KillAfterCheckpoint, Killed, toy_trainer
 import plugins.callbacks  # noqa: F401  (registers ema where the entry point is not installed yet)
 from framework.callback import Callback, TrainState
 from framework.cli.commands import eval as eval_command
+from framework.cli.commands import export as export_command
 from framework.engine.checkpoint import latest_checkpoint, load_state
 from framework.engine.weights import weight_sets
 from framework.errors import PlaitError
@@ -154,3 +155,5 @@ def test_eval_with_weights_ema_gives_the_logged_ema_metrics(tmp_path: Path, caps
 
     with pytest.raises(PlaitError, match="keeps no such weights.*model, ema"):
         eval_command.main([str(run), "split=val", "weights=swa"])
+    with pytest.raises(PlaitError, match="exports to transformers"):  # parsed and loaded with the ema weights
+        export_command.main([str(run), str(tmp_path / "out"), "weights=ema"])
