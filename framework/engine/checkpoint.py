@@ -35,6 +35,7 @@ STATE_FILE = "state.pt"
 MARKER = "COMPLETE"
 PREFIX = "step_"
 TOKENIZER_DIR = "tokenizer"
+AVERAGED = "averaged"  # state key of a checkpoint `plait average` wrote: for inference, never resumed
 # PLAIT_FAULT_INJECT=<point>:<step>[,...] kills the process (exit 137, like kill -9) at that point of the
 # save of that step. A test hook for tests/framework/test_torture.py; the points are listed here.
 FAULT_ENV = "PLAIT_FAULT_INJECT"
@@ -161,6 +162,11 @@ def load_resume(resume: str, run_dir: Path, map_location: str | torch.device = "
     loaded = load_latest(resume, map_location)
     if loaded is None:
         raise PlaitError(f"trainer.resume: no complete checkpoint in {resume} (looked for {PREFIX}*/{MARKER}).")
+    if AVERAGED in loaded.state:
+        raise PlaitError(
+            f"trainer.resume: {loaded.path} holds averaged weights for inference (plait average), not a "
+            f"training state; resume from one of the run's {PREFIX}* checkpoints"
+        )
     return loaded
 
 
@@ -223,15 +229,16 @@ class Checkpointer:
         self.directory = Path(directory)
         self.keep_last = keep_last
 
-    def save(self, step: int, state: dict[str, Any], files: dict[str, Path] | None = None) -> Path:
+    def save(self, step: int, state: dict[str, Any], files: dict[str, Path] | None = None, *, name: str = "") -> Path:
         """Write `state` (and copies of `files`: name -> file or directory) as the checkpoint of `step`.
 
         The new checkpoint is committed (renamed into place) before any older one is pruned. A full
         disk raises PlaitError naming the path and the free space, leaving no temporary directory.
+        `name`: another directory name than `step_N` (`averaged_last3`): never resumed nor pruned.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         clean_leftovers(self.directory)  # debris of a killed earlier save (cheap: one directory listing)
-        final = self.directory / f"{PREFIX}{step:07d}"
+        final = self.directory / (name or f"{PREFIX}{step:07d}")
         tmp = self.directory / f".tmp-{final.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
@@ -264,7 +271,8 @@ class Checkpointer:
             os.replace(tmp, final)
         fsync_dir(self.directory)
         fault_point("after_rename", step)
-        self._prune(step)
+        if not name:
+            self._prune(step)
         return final
 
     def _prune(self, step: int) -> None:

@@ -6,6 +6,7 @@ path; nothing is written into the run. Dotted overrides edit the saved config (`
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -14,9 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from framework.engine.build import Built, build
-from framework.engine.checkpoint import Loaded, load_latest
+from framework.engine.checkpoint import Loaded, is_complete, load_latest
 from framework.engine.config import TrainConfig
 from framework.engine.evaluation import evaluate, run_inference
+from framework.engine.weights import TRAINED, use_weights
 from framework.errors import PlaitError
 
 P = ParamSpec("P")
@@ -41,13 +43,40 @@ def saved_config(state: dict[str, Any], overrides: list[str] | None = None) -> D
     return cfg
 
 
-def load_run(path: Path | str, device: str | None = None, overrides: list[str] | None = None) -> Built:
-    """Task, tokenizers, model with its trained weights, and precision of a run, ready for inference."""
-    loaded = open_checkpoint(path)
+def checkpoint_path(run: Path | str, checkpoint: str | None) -> Path:
+    """Where to look for the checkpoint: `run` itself, or the `checkpoint` option (a path, or a name under
+    `<run>/checkpoints`, such as the `averaged_last3` that `plait average` writes)."""
+    if checkpoint is None:
+        return Path(run)
+    for candidate in (Path(checkpoint).expanduser(), Path(run) / "checkpoints" / checkpoint, Path(run) / checkpoint):
+        if is_complete(candidate):
+            return candidate
+    directory = Path(run) / "checkpoints"
+    names = sorted(p.name for p in directory.iterdir() if is_complete(p)) if directory.is_dir() else []
+    raise PlaitError(
+        f"checkpoint={checkpoint}: no complete checkpoint there; {directory} has {', '.join(names) or 'none'}"
+    )
+
+
+def load_run(
+    path: Path | str,
+    device: str | None = None,
+    overrides: list[str] | None = None,
+    *,
+    checkpoint: str | None = None,
+    weights: str = TRAINED,
+) -> Built:
+    """Task, tokenizers, model with its trained weights (or the named `weights` set a callback kept, e.g. `ema`),
+    and precision of a run, ready for inference; `checkpoint` picks one other than the newest."""
+    loaded = open_checkpoint(checkpoint_path(path, checkpoint))
     cfg = saved_config(loaded.state, overrides)
     if device is not None:
         cfg.trainer.device = device
-    return build(cfg, loaded.path.parent.parent, mode="infer", checkpoint=loaded)
+    built = build(cfg, loaded.path.parent.parent, mode="infer", checkpoint=loaded)
+    use_weights(built.model, loaded.state, weights)
+    if weights != TRAINED:
+        print(f"weights: {weights} (kept in {loaded.path})", file=sys.stderr)
+    return built
 
 
 def evaluate_split(built: Built, split: str, batch_size: int | None = None) -> dict[str, float]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -83,7 +83,8 @@ class Trainer:
         self.cfg = cfg
         self.parts = parts
         self.device = device
-        self.state = TrainState(max_steps=cfg.max_steps, run_dir=run_dir)
+        self.state = TrainState(max_steps=cfg.max_steps, run_dir=run_dir, model=distributed.unwrap(parts.model))
+        self.state.evaluate = self.evaluate_with  # callbacks' way to evaluate other weights (framework/callback.py)
         self.static_state = static_state or {}
         self.checkpoint_files = checkpoint_files or {}
         self.checkpointer = Checkpointer(run_dir / "checkpoints", cfg.keep_last_checkpoints)
@@ -287,26 +288,35 @@ class Trainer:
         )
 
     def evaluate(self, split: str = "val") -> dict[str, float]:
-        """Evaluate on `split` under the precision's autocast; logs and returns `<split>/...` metrics."""
+        """Evaluate on `split`, log `<split>/...`, tell the observers; returns these and what they added."""
+        self.state.last_metrics = {}
+        metrics = self.evaluate_with(split)
+        if split == "val" and callable(observe := getattr(self.parts.scheduler, "observe", None)):
+            observe(metrics)  # a metric-driven schedule (scheduler=plateau): framework.kinds.Scheduler
+        for obs in self.observers:
+            obs.on_eval_end(self.state, metrics)
+        return dict(self.state.last_metrics)
+
+    def evaluate_with(
+        self, split: str = "val", weights: Mapping[str, torch.Tensor] | None = None, *, prefix: str | None = None
+    ) -> dict[str, float]:
+        """Evaluate on `split` under the precision's autocast (with `weights` swapped in), log and return the
+        metrics as `<prefix or split>/...`; they join `state.last_metrics`. Callbacks call it as `state.evaluate`."""
         p = self.parts
-        batch_size = self.cfg.eval_batch_size or self.cfg.batch_size
         raw = evaluate(
             distributed.unwrap(p.model),
             p.task,
             split,
             precision=p.precision,
             device=self.device,
-            batch_size=batch_size,
+            batch_size=self.cfg.eval_batch_size or self.cfg.batch_size,
             gather=distributed.gather_partials,
             shard=(distributed.rank(), distributed.world_size()),
+            weights=weights,
         )
-        metrics = {f"{split}/{k}": v for k, v in raw.items()}
-        self.state.last_metrics = metrics
-        if split == "val" and callable(observe := getattr(p.scheduler, "observe", None)):
-            observe(metrics)  # a metric-driven schedule (scheduler=plateau): framework.kinds.Scheduler
+        metrics = {f"{prefix or split}/{k}": v for k, v in raw.items()}
+        self.state.last_metrics.update(metrics)
         self._log(metrics, self.state.step)
-        for obs in self.observers:
-            obs.on_eval_end(self.state, metrics)
         return metrics
 
     def _log(self, metrics: dict[str, float], step: int) -> None:
