@@ -33,7 +33,7 @@ _EXPORTS = {
     ],
     "framework.tokenizer": ["SPECIAL_TOKENS", "Tokenizer", "directory_digest", "special_token_ids"],
     "framework.precision": ["PrecisionStrategy", "grad_norm", "params_of"],
-    "framework.callback": ["Callback", "TrainState"],
+    "framework.callback": ["WEIGHT_SETS", "Callback", "Evaluator", "TrainState"],
     "framework.logger": ["Logger", "flat_config"],
     "framework.capabilities": [
         "EXPORTS_TO_TRANSFORMERS", "REFERENCE_PRECISION", "has_capability", "init_only_fields", "with_capability",
@@ -65,7 +65,7 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:  # the same names, for type checkers (at run time they load lazily below)
-    from framework.callback import Callback, TrainState
+    from framework.callback import WEIGHT_SETS, Callback, Evaluator, TrainState
     from framework.capabilities import (
         EXPORTS_TO_TRANSFORMERS,
         REFERENCE_PRECISION,

@@ -2,13 +2,15 @@
 
 The events, as pseudocode of `Trainer.fit`:
 
-    on_fit_start(state)
+    on_fit_start(state)                         # state.model: the model being trained (read its weights)
     for each optimizer step:
         ... micro-batches, backward, precision.step ...
         on_step_end(state)                      # state.step is the number of finished steps
         if logging now:      (loggers receive log_metrics)
-        if evaluating now:   on_eval_end(state, metrics)
-                             (a checkpoint is written when this evaluation is among trainer.keep_best_checkpoints)
+        if evaluating now:
+            metrics = the core's evaluation of the model's weights, logged as `val/...`
+            on_eval_end(state, metrics)         # may call state.evaluate(split, weights, prefix=...)
+            (a checkpoint is written when this evaluation is among trainer.keep_best_checkpoints)
         if checkpointing:    on_checkpoint(state, path)
         if state.stop or trainer.max_time is near:
                              leave the loop         # every process at this same step boundary
@@ -16,19 +18,44 @@ The events, as pseudocode of `Trainer.fit`:
     (unless this step was just saved)     on_checkpoint(state, path)
     on_fit_end(state, final_metrics)
 
-Stopping: any event may call `state.request_stop(reason, status="stopped")` (or set `state.stop = "pruned"`, a
-status word, directly). The loop finishes the current step's events, ends at that step boundary, evaluates, saves
-and finishes normally (exit 0); the reason is printed, logged as a `train/stopped_early` row and kept in the run's
-`summary.json` (`stopped_early_at`, `stop_reason`), and a sweep's summary shows the status. Such a stop is final:
-relaunching the run with `trainer.resume=auto` has nothing to add. Early stopping (`trainer.early_stopping`) asks
-through the same call, with the status `stopped_early`.
+What a callback may do beyond watching, and nothing more:
+
+- read `state.model`'s parameters and buffers (never write them, nor the optimizer's state);
+- in `on_eval_end`, ask the core to evaluate other weights: `state.evaluate(split, weights, prefix=...)` swaps
+  `weights` (a `{name: tensor}` subset of the model's state_dict) in for that one evaluation, logs the metrics at
+  the current step as `<prefix>/<metric>`, adds them to the evaluation's metrics (summary, final metrics) and puts
+  the model's own weights back bit for bit; no event fires for it;
+- keep other sets of the model's weights (an average, say) in its `state_dict()` under `WEIGHT_SETS` as
+  `{set name: {name: tensor}}`: they are saved in every checkpoint, and `plait eval <run> weights=<set name>`
+  (predict, translate, generate, answer, export alike) reopens the run with that set in place of the weights;
+- ask the loop to stop: `state.request_stop(reason, status="stopped")` (or set `state.stop = "pruned"`, a status
+  word, directly). The loop finishes the current step's events, ends at that step boundary, evaluates, saves and
+  finishes normally (exit 0); the reason is printed, logged as a `train/stopped_early` row and kept in the run's
+  `summary.json` (`stopped_early_at`, `stop_reason`), and a sweep's summary shows the status. Such a stop is
+  final: relaunching the run with `trainer.resume=auto` has nothing to add. Early stopping
+  (`trainer.early_stopping`) asks through the same call, with the status `stopped_early`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+#: The key of a callback's state_dict() under which it keeps named sets of model weights (see above).
+WEIGHT_SETS = "weight_sets"
+
+
+class Evaluator(Protocol):
+    """The core's evaluation, lent to callbacks as `state.evaluate` (see the module's docstring)."""
+
+    def __call__(
+        self, split: str = "val", weights: Mapping[str, Tensor] | None = None, *, prefix: str | None = None
+    ) -> dict[str, float]: ...
 
 
 @dataclass
@@ -43,6 +70,8 @@ class TrainState:
     last_metrics: dict[str, float] = field(default_factory=dict)
     stop: str | None = None  # set to end training after this step; the word is the run's status ("pruned")
     stop_reason: str | None = None  # why, in a sentence: printed and kept in the run's summary.json
+    model: nn.Module | None = None  # the model being trained (unwrapped from DDP): read, never write
+    evaluate: Evaluator | None = None  # the core's evaluation with other weights; only inside on_eval_end
 
     def request_stop(self, reason: str, status: str = "stopped") -> None:
         """Ask the loop to end at the next step boundary, then evaluate, save and finish; the first request is kept.
@@ -63,7 +92,7 @@ class Callback:
         """After each optimizer step; must not sync the device."""
 
     def on_eval_end(self, state: TrainState, metrics: dict[str, float]) -> None:
-        """After each evaluation, with `val/...` metrics."""
+        """After each evaluation, with `val/...` metrics; `state.evaluate` may evaluate other weights here."""
 
     def on_checkpoint(self, state: TrainState, path: Path) -> None:
         """After a complete checkpoint was written to `path`."""

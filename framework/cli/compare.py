@@ -9,19 +9,20 @@ memory, final losses and task metric, skipped steps and whether the run diverged
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
+from framework.cli.run_files import CONFIG_FILE, differing_keys, flatten, load_config, metric_rows
+from framework.cli.run_provenance import provenance_rows
+from framework.cli.seed_groups import Group, config_groups
+from framework.cli.seed_groups import write as write_groups
 from framework.engine.numerics import REPORT_FILE
 from framework.errors import PlaitError
 
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.jsonl"
 OUTPUT_NAMES = ("compare.csv", "compare.md", "compare.png")
 
 
@@ -65,13 +66,6 @@ def find_runs(paths: list[Path]) -> list[Path]:
     return found
 
 
-def _rows(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / METRICS_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _last(rows: list[dict[str, Any]], key: str) -> float | None:
     values = [r[key] for r in rows if key in r]
     return float(values[-1]) if values else None
@@ -79,11 +73,8 @@ def _last(rows: list[dict[str, Any]], key: str) -> float | None:
 
 def summarize(run_dir: Path) -> RunSummary:
     """Read one run's config.yaml and metrics.jsonl."""
-    from omegaconf import OmegaConf
-
-    config = OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG_FILE), resolve=False)
-    cfg = cast(dict[str, Any], config)  # config.yaml is a mapping
-    rows = _rows(run_dir)
+    cfg = load_config(run_dir)
+    rows = metric_rows(run_dir)
     train = [r for r in rows if "train/loss" in r]
     unit = next((k.split("/")[1].removesuffix("_per_s") for r in train for k in r if k.endswith("_per_s")), "samples")
     speeds = [r[f"train/{unit}_per_s"] for r in train if f"train/{unit}_per_s" in r]
@@ -114,27 +105,14 @@ def summarize(run_dir: Path) -> RunSummary:
     )
 
 
-def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(cfg, dict):
-        return {prefix: cfg}
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
 def disambiguate(runs: list[RunSummary]) -> None:
     """Runs sharing a strategy get the config values that tell them apart (else their directory) in the label."""
-    from omegaconf import OmegaConf
-
     for name in {r.precision for r in runs}:
         same = [r for r in runs if r.precision == name]
         if len(same) < 2:
             continue
-        flat = [_flatten(OmegaConf.to_container(OmegaConf.load(r.run_dir / CONFIG_FILE))) for r in same]
-        shared = set.intersection(*(set(f) for f in flat))
-        differ = sorted(k for k in shared if len({json.dumps(f[k], sort_keys=True) for f in flat}) > 1)
-        differ = [k for k in differ if not k.startswith(("logger.", "callback.")) and k != "name"]
+        flat = [flatten(load_config(r.run_dir)) for r in same]
+        differ = differing_keys(flat)
         for run, values in zip(same, flat, strict=True):
             extra = " ".join(f"{k.removeprefix('precision.')}={values[k]}" for k in differ)
             run.label = f"{name} {extra}" if extra else f"{name} ({run.run_dir.name})"
@@ -239,11 +217,15 @@ def plot(runs: list[RunSummary], path: Path) -> None:
 
 @dataclass
 class Comparison:
-    """The runs compared, the table, and the files written."""
+    """The runs compared, the table, and the files written; where the runs' code and configs differ; their groups
+    over seeds (framework.cli.seed_groups), ranked by `objective`."""
 
     runs: list[RunSummary]
     rows: list[dict[str, str]]
     files: list[Path]
+    provenance: list[dict[str, str]] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    objective: str = ""
 
 
 def runless_failures(paths: list[Path]) -> list[dict[str, str]]:
@@ -282,7 +264,8 @@ def log_to_trackers(result: Comparison) -> dict[Path, list[str]]:
 
 
 def compare(paths: list[Path], out_dir: Path | None = None) -> Comparison:
-    """Summarize the runs under `paths`; write compare.csv, compare.md and compare.png into `out_dir`.
+    """Summarize the runs under `paths`; write compare.csv, compare.md and compare.png into `out_dir` (and
+    compare_groups.csv / .md when some runs differ only by seed).
 
     `out_dir` defaults to the single path given, else the runs' common parent directory.
     """
@@ -296,4 +279,7 @@ def compare(paths: list[Path], out_dir: Path | None = None) -> Comparison:
     write_csv(rows, csv_path)
     md_path.write_text(markdown(rows))
     plot(runs, png_path)
-    return Comparison(runs, rows, [csv_path, md_path, png_path])
+    dirs = [r.run_dir for r in runs]
+    groups, objective = config_groups(dirs, dropped={r.run_dir for r in runs if r.failed or r.diverged})
+    files = [csv_path, md_path, png_path, *write_groups(groups, out_dir / "compare_groups")]
+    return Comparison(runs, rows, files, provenance_rows(dirs), groups, objective)

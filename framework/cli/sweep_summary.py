@@ -15,6 +15,8 @@ When any trial failed, `plait train -m` exits with code 1 after the summary (FAI
 
 `on_multirun_start` also tells the trials how many of them share this machine (PLAIT_CONCURRENT_TRIALS,
 from the launcher's n_jobs), so the thread policy gives each its share of the cores.
+
+Trials alike but for their seeds are aggregated in summary_groups.csv / .md (framework.cli.seed_groups).
 """
 
 from __future__ import annotations
@@ -143,6 +145,9 @@ def summarize(sweep_dir: Path) -> list[dict[str, str]]:
     if failed:
         print(f"{failed} of {len(rows)} trials failed (see FAILED in their directories)", file=sys.stderr)
     LAST.update(failed=failed, rows=rows)
+    from framework.cli.seed_groups import summarize_seeds
+
+    summarize_seeds(sweep_dir, rows)  # summary_groups.csv / .md: mean, std and 95% CI over seeds per setting
     return rows
 
 

@@ -31,12 +31,13 @@ from framework.capabilities import init_only_fields
 from framework.data.encode import tokenizer_threads
 from framework.engine import distributed
 from framework.engine.checkpoint import Loaded, clean_leftovers, load_resume
-from framework.engine.config import TrainConfig
+from framework.engine.config import TrainConfig, TrainerConfig
 from framework.engine.device import resolve_device
 from framework.engine.disk import writing
 from framework.engine.memory import check_fits, measure_on_meta, model_fixes, out_of_memory
 from framework.engine.monitor import check_monitor
 from framework.engine.resume import check_resume
+from framework.engine.stopping import Watch
 from framework.engine.threads import ThreadGovernor, ThreadPlan, apply_threads, governor_for, plan_threads
 from framework.engine.trainer import Components, Trainer
 from framework.engine.validation import check_split_sizes, validate_config
@@ -209,15 +210,16 @@ class Built:
         static = self.static_state()
         if self.state is not None and self.state.get("tokenizer_sha256") not in ("", static["tokenizer_sha256"]):
             raise PlaitError(f"the tokenizer in {self.checkpoint} does not match its recorded hash; it is damaged")
+        tcfg: TrainerConfig = OmegaConf.to_object(self.cfg.trainer)  # type: ignore[assignment]
         trainer = Trainer(
-            OmegaConf.to_object(self.cfg.trainer),  # type: ignore[arg-type]
+            tcfg,
             parts,
             run_dir=self.run_dir,
             device=self.device,
             static_state=static,
             checkpoint_files={TOKENIZER_DIR: self.run_dir / TOKENIZER_DIR},
             governor=self._governor(),
-            monitor=check_monitor(self.cfg.trainer, self.cfg.objective, self.task),
+            watch=Watch(tcfg, check_monitor(tcfg, self.cfg.objective, self.task)),
         )
         if self.state is not None:
             trainer.load_state_dict(self.state)

@@ -20,9 +20,8 @@ import pickle
 import random
 import shutil
 import sys
-from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ STATE_FILE = "state.pt"
 MARKER = "COMPLETE"
 PREFIX = "step_"
 TOKENIZER_DIR = "tokenizer"
+AVERAGED = "averaged"  # state key of a checkpoint `plait average` wrote: for inference, never resumed
 # PLAIT_FAULT_INJECT=<point>:<step>[,...] kills the process (exit 137, like kill -9) at that point of the
 # save of that step. A test hook for tests/framework/test_torture.py; the points are listed here.
 FAULT_ENV = "PLAIT_FAULT_INJECT"
@@ -162,6 +162,11 @@ def load_resume(resume: str, run_dir: Path, map_location: str | torch.device = "
     loaded = load_latest(resume, map_location)
     if loaded is None:
         raise PlaitError(f"trainer.resume: no complete checkpoint in {resume} (looked for {PREFIX}*/{MARKER}).")
+    if AVERAGED in loaded.state:
+        raise PlaitError(
+            f"trainer.resume: {loaded.path} holds averaged weights for inference (plait average), not a "
+            f"training state; resume from one of the run's {PREFIX}* checkpoints"
+        )
     return loaded
 
 
@@ -217,12 +222,27 @@ def clean_leftovers(directory: Path) -> list[Path]:
     return removed
 
 
-class Checkpointer:
-    """Writes atomic checkpoints into one directory and keeps the newest `keep_last` (0: all)."""
+class Keeper(Protocol):
+    """Which checkpoints outlive pruning by age, and the file that names them (framework.engine.stopping.Watch:
+    the best ones and `best.json`)."""
 
-    def __init__(self, directory: Path, keep_last: int = 2) -> None:
+    def kept_steps(self) -> set[int]:
+        """Steps whose checkpoints pruning must keep."""
+        ...
+
+    def write_pointer(self, directory: Path) -> None:
+        """Name the kept checkpoints in `directory`, atomically; called after a save commits, before pruning."""
+        ...
+
+
+class Checkpointer:
+    """Writes atomic checkpoints into one directory and keeps the newest `keep_last` (0: all), and those `keeper`
+    keeps."""
+
+    def __init__(self, directory: Path, keep_last: int = 2, keeper: Keeper | None = None) -> None:
         self.directory = Path(directory)
         self.keep_last = keep_last
+        self.keeper = keeper
 
     def save(
         self,
@@ -230,28 +250,28 @@ class Checkpointer:
         state: dict[str, Any],
         files: dict[str, Path] | None = None,
         *,
-        keep: Collection[int] = (),
-        after_commit: Callable[[Path], None] | None = None,
+        name: str = "",
     ) -> Path:
         """Write `state` (and copies of `files`: name -> file or directory) as the checkpoint of `step`.
 
-        The new checkpoint is committed (renamed into place) before any older one is pruned; pruning spares
-        the steps in `keep` (the best checkpoints), and `after_commit(directory)` runs between the two. A full
-        disk raises PlaitError naming the path and the free space, leaving no temporary directory.
+        The new checkpoint is committed (renamed into place) before any older one is pruned; the keeper names
+        what it keeps in between, and pruning spares it. A full disk raises PlaitError naming the path and the
+        free space, leaving no temporary directory.
+        `name`: another directory name than `step_N` (`averaged_last3`): never resumed nor pruned.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         clean_leftovers(self.directory)  # debris of a killed earlier save (cheap: one directory listing)
-        final = self.directory / f"{PREFIX}{step:07d}"
+        final = self.directory / (name or f"{PREFIX}{step:07d}")
         tmp = self.directory / f".tmp-{final.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             tmp.mkdir()
             torch.save(state, tmp / STATE_FILE)
-            for name, src in (files or {}).items():
+            for file_name, src in (files or {}).items():  # not `name`: that one says whether to prune
                 if src.is_dir():
-                    shutil.copytree(src, tmp / name)
+                    shutil.copytree(src, tmp / file_name)
                 elif src.is_file():
-                    shutil.copy2(src, tmp / name)
+                    shutil.copy2(src, tmp / file_name)
             fault_point("after_temp_write", step)
             (tmp / MARKER).write_text(f"step {step}\n")
             _fsync_tree(tmp)
@@ -274,12 +294,13 @@ class Checkpointer:
             os.replace(tmp, final)
         fsync_dir(self.directory)
         fault_point("after_rename", step)
-        if after_commit is not None:
-            after_commit(self.directory)
-        self._prune(step, keep)
+        if not name:
+            if self.keeper is not None:
+                self.keeper.write_pointer(self.directory)
+            self._prune(step, self.keeper.kept_steps() if self.keeper is not None else set())
         return final
 
-    def _prune(self, step: int, keep: Collection[int] = ()) -> None:
+    def _prune(self, step: int, keep: set[int]) -> None:
         """Drop checkpoints beyond `keep_last` except those of `keep`, and any of a later step (an abandoned timeline
         after a resume)."""
         existing = [p for p in list_checkpoints(self.directory) if checkpoint_step(p) != step]

@@ -6,14 +6,15 @@ several processes will be gathered before the reduction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from framework.engine.memory import on_batch, out_of_memory
+from framework.engine.weights import swapped
 from framework.precision import PrecisionStrategy
 from framework.task import Partials, Task
 
@@ -47,11 +48,13 @@ def evaluate(
     gather: Gather = single_process,
     shard: tuple[int, int] = (0, 1),
     batch_key: str = "trainer.eval_batch_size",
+    weights: Mapping[str, Tensor] | None = None,
 ) -> dict[str, float]:
     """Metrics of `model` on `split` (keys without prefix); leaves the model in the mode it was in.
 
     `shard=(rank, world)`: this process evaluates batches i with i % world == rank; `gather` collects them all.
     Running out of memory is one error that names `batch_key`, the setting that chose `batch_size`.
+    `weights`: other weights (framework.engine.weights) swapped in for this evaluation only.
     """
     rank, world = shard
     was_training = model.training
@@ -61,7 +64,7 @@ def evaluate(
         partial(on_batch, f"evaluating the {split} split"), device, [f"lower {batch_key} (now {batch_size})"]
     )
     try:
-        with memory, torch.no_grad(), precision.autocast():
+        with memory, swapped(model, weights), torch.no_grad(), precision.autocast():
             for i, batch in enumerate(task.eval_batches(split, batch_size=batch_size)):
                 if i % world != rank:
                     continue

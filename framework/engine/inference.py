@@ -24,6 +24,7 @@ from framework.engine.build import Built, build
 from framework.engine.checkpoint import Loaded, is_complete, load_latest
 from framework.engine.config import TrainConfig
 from framework.engine.evaluation import evaluate, run_inference
+from framework.engine.weights import TRAINED, use_weights
 from framework.errors import PlaitError
 
 P = ParamSpec("P")
@@ -39,14 +40,6 @@ def _newest(path: Path | str) -> Loaded:
     return loaded
 
 
-def _named(run: Path, choice: str) -> Path:
-    """The checkpoint `checkpoint=<choice>` names: a path, or a name under the run's checkpoints/."""
-    for candidate in (Path(choice).expanduser(), run / "checkpoints" / choice, run / choice):
-        if candidate.exists():
-            return candidate
-    raise PlaitError(f"checkpoint={choice}: no such checkpoint (give best, last, a checkpoint directory or its name)")
-
-
 def _opened(loaded: Loaded, why: str) -> Loaded:
     """Say on stderr, in one line, which checkpoint a command opened and why."""
     print(f"checkpoint: {loaded.path} ({why})", file=sys.stderr)
@@ -57,7 +50,7 @@ def open_checkpoint(path: Path | str, choice: str | None = None) -> Loaded:
     """The checkpoint a command opens (see the module's doc), said on stderr; `choice`: best | last | <dir> | None."""
     run = Path(path).expanduser()
     if choice not in (None, "best", "last"):
-        return _opened(_newest(_named(run, str(choice))), "as given")
+        return _opened(_newest(checkpoint_path(run, str(choice))), "as given")
     if is_complete(run):
         return _opened(_newest(run), "as given")
     if choice != "last":
@@ -89,18 +82,41 @@ def saved_config(state: dict[str, Any], overrides: list[str] | None = None) -> D
     return cfg
 
 
-def load_run(
-    path: Path | str, device: str | None = None, overrides: list[str] | None = None, checkpoint: str | None = None
-) -> Built:
-    """Task, tokenizers, model with its trained weights, and precision of a run, ready for inference.
+def checkpoint_path(run: Path | str, checkpoint: str | None) -> Path:
+    """Where to look for the checkpoint: `run` itself, or the `checkpoint` option (a path, or a name under
+    `<run>/checkpoints`, such as the `averaged_last3` that `plait average` writes)."""
+    if checkpoint is None:
+        return Path(run)
+    for candidate in (Path(checkpoint).expanduser(), Path(run) / "checkpoints" / checkpoint, Path(run) / checkpoint):
+        if is_complete(candidate):
+            return candidate
+    directory = Path(run) / "checkpoints"
+    names = sorted(p.name for p in directory.iterdir() if is_complete(p)) if directory.is_dir() else []
+    raise PlaitError(
+        f"checkpoint={checkpoint}: no complete checkpoint there; {directory} has {', '.join(names) or 'none'}"
+    )
 
-    `checkpoint`: best | last | <checkpoint dir>; None: the best when the run kept one, else the newest.
-    """
+
+def load_run(
+    path: Path | str,
+    device: str | None = None,
+    overrides: list[str] | None = None,
+    *,
+    checkpoint: str | None = None,
+    weights: str = TRAINED,
+) -> Built:
+    """Task, tokenizers, model with its trained weights (or the named `weights` set a callback kept, e.g. `ema`),
+    and precision of a run, ready for inference. `checkpoint`: best | last | <dir or name>; None: the run's best
+    when it kept one, else its newest."""
     loaded = open_checkpoint(path, checkpoint)
     cfg = saved_config(loaded.state, overrides)
     if device is not None:
         cfg.trainer.device = device
-    return build(cfg, loaded.path.parent.parent, mode="infer", checkpoint=loaded)
+    built = build(cfg, loaded.path.parent.parent, mode="infer", checkpoint=loaded)
+    use_weights(built.model, loaded.state, weights)
+    if weights != TRAINED:
+        print(f"weights: {weights} (kept in {loaded.path})", file=sys.stderr)
+    return built
 
 
 def evaluate_split(built: Built, split: str, batch_size: int | None = None) -> dict[str, float]:

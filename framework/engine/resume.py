@@ -53,6 +53,7 @@ SAFE_ON_RESUME = (
     "task.eval_decode_limit",
     "task.eval_beam_size",
     "task.eval_max_blocks",
+    "model.activation_checkpointing",  # the same numbers, less memory
 )
 OPTIMISATION = ("optimizer", "scheduler", "trainer.clip_grad_norm", "trainer.grad_accum_steps")
 

@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from framework.callback import Callback
-from framework.engine import distributed
+from framework.engine import distributed, provenance
 from framework.engine.build import as_dictconfig, build
 from framework.engine.config import TrainConfig
 from framework.engine.disk import writing
@@ -55,9 +55,14 @@ def train(
             check_fresh_or_resume(run_dir, cfg.trainer.resume, cfg.trainer.overwrite)
         distributed.barrier()
         built = build(cfg, run_dir, mode="train", callbacks=callbacks or ())
+        record = None
         if distributed.is_main():
             save_config(built.cfg, run_dir / CONFIG_FILE)
+            with writing(f"the provenance record in {run_dir}", run_dir):
+                record = provenance.write(run_dir, resumed=built.checkpoint is not None)
         trainer = built.trainer()
+        if record is not None:  # every checkpoint carries it too
+            trainer.static_state["provenance"] = record
         trainer.parts.callbacks.append(
             Tracking(
                 built.loggers, model=built.model, task=built.task, precision=built.precision,

@@ -3,8 +3,8 @@
     fit() begins:        watch.begin(checkpoints)      # starts the clock, names the (restored) best checkpoint
     evaluate():          watch.judge(state, metrics)   # ranks the best checkpoints; early stopping may
                                                        # call state.request_stop(reason), as any callback may
-    each step boundary:  stop when state.stop is set or watch.time_is_up()
-                         (every rank agrees first: framework.engine.preemption.agree_all) -> watch.stop(...)
+    each step boundary:  agree_all(watch.at_boundary(state, signal))   # every rank agrees (preemption.agree_all)
+                         a signal: Preempted; state.stop set or the time limit near: watch.stop(...), leave
 
 A stop that a callback or early stopping asked for is final: the run evaluates, saves and finishes (exit 0), and a
 relaunch with `trainer.resume=auto` has nothing to add. A stop for `trainer.max_time` evaluates, saves and exits 0
@@ -136,10 +136,12 @@ class Watch:
         else:
             (Path(directory) / POINTER).unlink(missing_ok=True)
 
-    def time_is_up(self) -> bool:
-        """Measure the step that just finished; True when one more would not leave time to evaluate and save."""
+    def at_boundary(self, state: TrainState, signal: str | None) -> list[bool]:
+        """Measure the step that just finished; what may end the loop at this boundary, for every rank to agree on:
+        a stop signal (`signal`), a stop asked for (`state.stop`), and the time limit near (one more step would not
+        leave time to evaluate and save)."""
         self.clock.step_done()
-        return self.clock.expired()
+        return [signal is not None, state.stop is not None, self.clock.expired()]
 
     def stop(self, state: TrainState, *, final: bool) -> dict[str, float]:
         """Record why the loop ends at this step (a requested stop when `final`, else the time limit), print it

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -38,7 +38,6 @@ from framework.engine import distributed, divergence, numerics
 from framework.engine.checkpoint import PREFIX, Checkpointer, rng_state, set_rng_state
 from framework.engine.config import TrainerConfig
 from framework.engine.evaluation import evaluate
-from framework.engine.monitor import Monitor
 from framework.engine.preemption import Preempted, PreemptionHandler, agree_all
 from framework.engine.prefetch import Prefetcher, pinned, prefetch_depth
 from framework.engine.stopping import Watch
@@ -81,15 +80,17 @@ class Trainer:
         static_state: dict[str, Any] | None = None,
         checkpoint_files: dict[str, Path] | None = None,
         governor: ThreadGovernor | None = None,
-        monitor: Monitor | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.cfg = cfg
         self.parts = parts
         self.device = device
-        self.state = TrainState(max_steps=cfg.max_steps, run_dir=run_dir)
+        self.state = TrainState(max_steps=cfg.max_steps, run_dir=run_dir, model=distributed.unwrap(parts.model))
+        self.state.evaluate = self.evaluate_with  # callbacks' way to evaluate other weights (framework/callback.py)
         self.static_state = static_state or {}
         self.checkpoint_files = checkpoint_files or {}
-        self.checkpointer = Checkpointer(run_dir / "checkpoints", cfg.keep_last_checkpoints)
+        self.watch = watch or Watch(cfg, None)  # best checkpoints, early stopping, max_time: framework.engine.stopping
+        self.checkpointer = Checkpointer(run_dir / "checkpoints", cfg.keep_last_checkpoints, keeper=self.watch)
         self.last_checkpoint: Path | None = None
         self.history: list[dict[str, float]] = []  # every logged row, for summaries and tests
         self._fit_start = 0.0  # perf_counter() when fit() began
@@ -97,7 +98,6 @@ class Trainer:
         self._replay = divergence.Replay.before_step(device)
         self._telemetry = Telemetry(device, parts.model, parts.optimizer, parts.precision)
         self.governor = governor  # lowers CPU threads while other processes keep the cores busy
-        self.watch = Watch(cfg, monitor)  # best checkpoints, early stopping, max_time: framework.engine.stopping
 
     @property
     def observers(self) -> list[Callback]:
@@ -178,8 +178,7 @@ class Trainer:
                         final_metrics, evaluated_at = self.evaluate(), step
                     if _every(cfg.checkpoint_every_n_steps, step):
                         self._checkpoint_this_step()  # written already when this evaluation is among the best
-                    flags = [stop.requested is not None, state.stop is not None, self.watch.time_is_up()]
-                    signalled, asked, late = agree_all(flags)  # every rank stops at the same step boundary
+                    signalled, asked, late = agree_all(self.watch.at_boundary(state, stop.requested))  # all ranks
                     if signalled:
                         raise Preempted(stop.requested or "SIGTERM", step, self._checkpoint_this_step())
                     if asked or late:  # a callback or early stopping asked, or trainer.max_time is near: say why
@@ -269,8 +268,7 @@ class Trainer:
 
     def _checkpoint_this_step(self) -> Path:
         """The checkpoint of the current step: the one already written (unless it lacks a final stop), else a new one."""
-        last = self.last_checkpoint
-        if last is None or not last.name.endswith(f"{self.state.step:07d}") or self.watch.stop_unsaved:
+        if self.watch.stop_unsaved or not str(self.last_checkpoint).endswith(f"{self.state.step:07d}"):
             self.save_checkpoint()
         assert self.last_checkpoint is not None
         return self.last_checkpoint
@@ -296,29 +294,39 @@ class Trainer:
         )
 
     def evaluate(self, split: str = "val") -> dict[str, float]:
-        """Evaluate on `split` under the precision's autocast; logs and returns `<split>/...` metrics."""
-        p = self.parts
-        batch_size = self.cfg.eval_batch_size or self.cfg.batch_size
-        with self.watch.clock.timed("eval"):
-            raw = evaluate(
-                distributed.unwrap(p.model),
-                p.task,
-                split,
-                precision=p.precision,
-                device=self.device,
-                batch_size=batch_size,
-                gather=distributed.gather_partials,
-                shard=(distributed.rank(), distributed.world_size()),
-            )
-        metrics = {f"{split}/{k}": v for k, v in raw.items()}
-        self.state.last_metrics = metrics
-        if split == "val" and self.watch.judging and callable(observe := getattr(p.scheduler, "observe", None)):
-            observe(metrics)  # a metric-driven schedule (scheduler=plateau): framework.kinds.Scheduler
-        self._log(metrics, self.state.step)
-        for obs in self.observers:
-            obs.on_eval_end(self.state, metrics)
-        if split == "val" and self.watch.judge(self.state, metrics):  # among the best: kept beside the newest
+        """Evaluate on `split`, log `<split>/...`, tell the observers; returns these and what they added."""
+        self.state.last_metrics = {}
+        with self.watch.clock.timed("eval"):  # for trainer.max_time's estimate of a final evaluation
+            metrics = self.evaluate_with(split)
+            observe = getattr(self.parts.scheduler, "observe", None) if split == "val" and self.watch.judging else None
+            if callable(observe):
+                observe(metrics)  # a metric-driven schedule (scheduler=plateau): framework.kinds.Scheduler
+            for obs in self.observers:
+                obs.on_eval_end(self.state, metrics)
+        if split == "val" and self.watch.judge(self.state, self.state.last_metrics):  # among the best: keep it
             self._checkpoint_this_step()
+        return dict(self.state.last_metrics)
+
+    def evaluate_with(
+        self, split: str = "val", weights: Mapping[str, torch.Tensor] | None = None, *, prefix: str | None = None
+    ) -> dict[str, float]:
+        """Evaluate on `split` under the precision's autocast (with `weights` swapped in), log and return the
+        metrics as `<prefix or split>/...`; they join `state.last_metrics`. Callbacks call it as `state.evaluate`."""
+        p = self.parts
+        raw = evaluate(
+            distributed.unwrap(p.model),
+            p.task,
+            split,
+            precision=p.precision,
+            device=self.device,
+            batch_size=self.cfg.eval_batch_size or self.cfg.batch_size,
+            gather=distributed.gather_partials,
+            shard=(distributed.rank(), distributed.world_size()),
+            weights=weights,
+        )
+        metrics = {f"{prefix or split}/{k}": v for k, v in raw.items()}
+        self.state.last_metrics.update(metrics)
+        self._log(metrics, self.state.step)
         return metrics
 
     def _log(self, metrics: dict[str, float], step: int) -> None:
@@ -383,10 +391,7 @@ class Trainer:
         with self.watch.clock.timed("save"):
             state = self.state_dict()  # a collective under FSDP: every rank builds it, rank 0 writes it
             if distributed.is_main():
-                self.last_checkpoint = self.checkpointer.save(
-                    self.state.step, state, self.checkpoint_files, keep=self.watch.kept_steps(),
-                    after_commit=self.watch.write_pointer,
-                )  # fmt: skip
+                self.last_checkpoint = self.checkpointer.save(self.state.step, state, self.checkpoint_files)
             else:
                 self.last_checkpoint = self.checkpointer.directory / f"{PREFIX}{self.state.step:07d}"
         for obs in self.observers:

@@ -17,10 +17,17 @@ from framework.testing.components import build_component, check_documented
 
 
 def drive_events(observer: Any, run_dir: Path, *, steps: int, start: int = 0) -> None:
-    """Send `observer` the events of a short fit, in the order the trainer emits them (framework/callback.py);
-    a Logger also gets metrics, validation samples, the files the core hands over (framework/engine/tracking.py),
-    a summary and close()."""
-    state = TrainState(step=start, max_steps=start + steps, run_dir=run_dir)
+    """Send `observer` the events of a short fit, in the order the trainer emits them (framework/callback.py),
+    with a small model whose weights change every step and a stand-in `state.evaluate`; a Logger also gets
+    metrics, validation samples, the files the core hands over (framework/engine/tracking.py), a summary and
+    close()."""
+    model = torch.nn.Linear(3, 2)
+    torch.nn.init.constant_(model.weight, 0.0)
+
+    def evaluate(split: str = "val", weights: Any = None, *, prefix: str | None = None) -> dict[str, float]:
+        return {f"{prefix or split}/loss": 0.5}
+
+    state = TrainState(step=start, max_steps=start + steps, run_dir=run_dir, model=model, evaluate=evaluate)
     logger = observer if isinstance(observer, Logger) else None
     observer.on_fit_start(state)
     if logger is not None:
@@ -28,6 +35,8 @@ def drive_events(observer: Any, run_dir: Path, *, steps: int, start: int = 0) ->
         logger.log_artifact(run_dir / "config.yaml")
     for step in range(start + 1, start + steps + 1):
         state.step = step
+        with torch.no_grad():
+            model.weight.add_(1.0)  # what an optimizer step would change
         observer.on_step_end(state)
         if logger is not None:
             logger.log_metrics({"train/loss": 1.0 / step, "train/lr": 1e-3}, step)

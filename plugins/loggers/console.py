@@ -31,10 +31,11 @@ class ConsoleLoggerConfig(ComponentConfig):
         at_least(self, 0, "min_interval_s")
 
 
-def _fmt(metrics: dict[str, float]) -> str:
+def _fmt(metrics: dict[str, float], *, evaluation: bool = False) -> str:
+    """`name value` pairs; an evaluation row keeps prefixes other than `val/` (`val_ema/loss`)."""
     parts = []
     for key, value in metrics.items():
-        short = key.split("/", 1)[-1]
+        short = key if evaluation and not key.startswith("val/") else key.split("/", 1)[-1]
         parts.append(f"{short} {value:.4g}" if isinstance(value, float) else f"{short} {value}")
     return "  ".join(parts)
 
@@ -73,7 +74,7 @@ class ConsoleLogger(Logger):
         is_eval = not any(k.startswith("train/") for k in metrics)
         if self._progress is not None:
             if is_eval:
-                self._progress.console.print(f"step {step}  {_fmt(metrics)}")
+                self._progress.console.print(f"step {step}  {_fmt(metrics, evaluation=True)}")
             else:
                 keys = ("train/loss", "train/lr", "train/tokens_per_s", "train/samples_per_s")
                 info = _fmt({k.split("/")[1]: metrics[k] for k in keys if k in metrics})
@@ -82,7 +83,7 @@ class ConsoleLogger(Logger):
         now = time.monotonic()
         if is_eval or now - self._last_line >= self.cfg.min_interval_s:
             self._last_line = now
-            print(f"step {step}  {_fmt(metrics)}", flush=True)
+            print(f"step {step}  {_fmt(metrics, evaluation=is_eval)}", flush=True)
 
     def close(self, state: TrainState, status: str = "finished") -> None:
         if self._progress is not None:

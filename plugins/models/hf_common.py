@@ -32,6 +32,7 @@ class HFModelConfig(ComponentConfig):
     d_ff: int = 512  # hidden width of the feed-forward layers; from-scratch only
     dropout: float = 0.1  # dropout on embeddings, attention and residual paths; from-scratch only
     max_length: Optional[int] = None  # size of the position table; null: the task's max_length; from-scratch only
+    activation_checkpointing: bool = False  # training: recompute activations in backward (gradient checkpointing)
 
     def validate(self) -> None:
         """Range checks, run before any work (framework.engine.validation)."""
@@ -135,4 +136,10 @@ def build_or_load(
         model = getattr(transformers, model_class)(make_config())
     if vocab_size > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(vocab_size)
+    if cfg.activation_checkpointing:  # transformers recomputes each layer in backward while the model trains
+        enable = getattr(model, "activation_checkpointing_enable", None)  # its name since transformers 5
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model

@@ -8,11 +8,13 @@ it can; masks are bool, True where attending is allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from framework import PlaitError, TaskSpec, at_least, between, divides, require
 from plugins.models.embedding import EmbeddingConfig, make_embedding
@@ -40,6 +42,7 @@ class TransformerConfig(EmbeddingConfig):
     positional: Positional = Positional.learned  # learned | sinusoidal (added to embeddings) | rope (rotates q and k)
     max_length: int = 512  # longest input, in tokens
     norm_eps: float = 1e-5  # LayerNorm epsilon
+    activation_checkpointing: bool = False  # training: keep only each block's input, recompute the rest in backward
 
     def validate(self) -> None:
         """Range checks, run before any work (framework.engine.validation)."""
@@ -193,6 +196,7 @@ class TransformerStack(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(TransformerBlock(cfg, cross=cross) for _ in range(n_layers))
         self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.checkpointing = cfg.activation_checkpointing
 
     def forward(
         self,
@@ -229,11 +233,17 @@ class TransformerStack(nn.Module):
         rope = self.positions.rope(positions)
         x = self.drop(self.positions.add(x, positions))
         new_cache = []
+        # activation checkpointing (training only): each block's activations are recomputed in backward, from its
+        # input; non-reentrant, so keyword arguments pass through and the dropout masks repeat (RNG state restored)
+        recompute = self.checkpointing and self.training and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):
             past = cache[i] if cache else None
-            x, kv = block(
-                x, mask=mask, is_causal=is_causal, rope=rope, past=past, memory=memory, memory_mask=memory_mask
-            )
+            kwargs: dict[str, Any] = {"mask": mask, "is_causal": is_causal, "rope": rope, "past": past}
+            kwargs.update(memory=memory, memory_mask=memory_mask)
+            if recompute:
+                x, kv = checkpoint(block, x, use_reentrant=False, **kwargs)
+            else:
+                x, kv = block(x, **kwargs)
             new_cache.append(kv)
         return self.norm(x), new_cache
 

@@ -44,6 +44,16 @@ def test_save_writes_marker_last_and_prunes(tmp_path: Path) -> None:
     assert torch.equal(load_state(latest_checkpoint(tmp_path / "checkpoints"))["w"], torch.ones(2) * 3)
 
 
+def test_a_save_with_files_prunes_too(tmp_path: Path) -> None:
+    """Files copied into the checkpoint (the tokenizer) must not turn the save into a named, never-pruned one."""
+    (tmp_path / "tokenizer").mkdir()
+    (tmp_path / "tokenizer" / "vocab.json").write_text("{}")
+    ckpt = Checkpointer(tmp_path / "checkpoints", keep_last=1)
+    for step in (1, 2):
+        ckpt.save(step, {"step": step}, {"tokenizer": tmp_path / "tokenizer"})
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["step_0000002"]
+
+
 def test_incomplete_checkpoint_is_ignored(tmp_path: Path) -> None:
     ckpt = Checkpointer(tmp_path / "checkpoints")
     ckpt.save(5, {"step": 5})

@@ -19,6 +19,8 @@ from framework.errors import PlaitError, closest
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
+    from framework.engine.build import Built
+
 T = TypeVar("T", bound="DataclassInstance")
 NULLS = ("null", "none", "~")
 
@@ -28,7 +30,10 @@ class CommonOptions:
     """Options every inference command takes."""
 
     device: Optional[str] = None  # cpu | cuda | auto; null: the run's trainer.device
-    checkpoint: Optional[str] = None  # best | last | <checkpoint dir>; null: the best when kept, else the newest
+    checkpoint: Optional[str] = (
+        None  # best | last | a dir or a name in <run>/checkpoints; null: best when kept, else last
+    )
+    weights: str = "model"  # model: the trained weights | ema: the average a callback=[ema] run kept
 
 
 def _convert(key: str, value: str, hint: Any) -> Any:
@@ -87,3 +92,10 @@ def read_inputs(text: str | None, file: str | None) -> list[str]:
     if not path.is_file():
         raise PlaitError(f"input file not found: {path}")
     return read_lines(path)
+
+
+def open_run(run: str, opts: CommonOptions, overrides: list[str]) -> Built:
+    """Reopen `run` for inference as the common options say: device, checkpoint, weights."""
+    from framework.engine.inference import load_run
+
+    return load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint, weights=opts.weights)

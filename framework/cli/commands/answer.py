@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from framework.cli.commands._common import CommonOptions, parse_args
+from framework.cli.commands._common import CommonOptions, open_run, parse_args
 from framework.data.text_files import read_lines
 from framework.errors import PlaitError
 
 HELP = "answer questions with a trained QA run: plait answer <run> context=... question=... | file=<JSON lines>"
 USAGE = (
     'plait answer <run dir or checkpoint> context="story or passage" question="..." '
-    '| file=<JSON lines with "context" and "question"> [device=cpu] [checkpoint=best|last|<dir>]'
+    '| file=<JSON lines with "context" and "question"> [device=cpu] [checkpoint=best|last|<dir>] [weights=ema]'
 )
 
 
@@ -52,12 +52,12 @@ def read_items(opts: AnswerOptions) -> list[dict[str, Any]]:
 
 def main(argv: list[str]) -> None:
     """Print `answer<TAB>confidence or score<TAB>question` for every input."""
-    from framework.engine.inference import infer, load_run, task_as
+    from framework.engine.inference import infer, task_as
     from framework.task import Answerer
 
     run, opts, overrides = parse_args(argv, AnswerOptions, USAGE)
     items = read_items(opts)
-    built = load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint)
+    built = open_run(run, opts, overrides)
     task: Answerer = task_as(built, Answerer, "answer", "question answering")
     results = infer(built, task.answer, items)
     for item, result in zip(items, results, strict=True):

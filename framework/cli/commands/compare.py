@@ -1,19 +1,40 @@
-"""`plait compare <sweep dir | run dirs...>`: a table and a figure comparing finished runs."""
+"""`plait compare <sweep dir | run dirs...>`: a table and a figure comparing finished runs, where their code and
+configs differ (commit, uncommitted changes, differing keys), and their results over seeds."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
 HELP = "compare runs (a sweep dir or run dirs): throughput, memory, losses, skipped steps; writes csv, md, png"
+LEFT = ("run", "strategy", "group", "metric", "commit", "dirty", "plait commit", "plait dirty", "runs", "dropped")
+
+
+def rich_table(title: str, rows: list[dict[str, str]]) -> Table:
+    """`rows` (column -> text) as a rich table; names and labels left-aligned, numbers right."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    for column in columns:
+        table.add_column(column, justify="left" if column in LEFT else "right")
+    for row in rows:
+        table.add_row(*(row.get(c, "-") for c in columns), style="red" if row.get("diverged", "no") != "no" else None)
+    return table
 
 
 def main(argv: list[str]) -> None:
-    """Parse arguments, compare, print the table and where the files went."""
+    """Parse arguments, compare, print the tables and where the files went."""
     import argparse
     from pathlib import Path
 
     from rich.console import Console
-    from rich.table import Table
 
     from framework.cli.compare import compare, runless_failures
+    from framework.cli.seed_groups import repeated
+    from framework.cli.seed_groups import rows as group_rows
 
     parser = argparse.ArgumentParser(prog="plait compare", description=HELP)
     parser.add_argument("paths", nargs="+", type=Path, help="a multirun directory, or run directories")
@@ -25,16 +46,15 @@ def main(argv: list[str]) -> None:
     )
     args = parser.parse_args(argv)
     result = compare(args.paths, args.out)
-    table = Table(title=f"{len(result.runs)} runs")
-    columns = list(dict.fromkeys(k for row in result.rows for k in row))
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("run", "strategy") else "right")
-    for row in result.rows:
-        table.add_row(*(row.get(c, "-") for c in columns), style="red" if row["diverged"] != "no" else None)
     console = Console(highlight=False)
     if not console.is_terminal:  # logs and pipes: no wrapping at 80 columns
         console = Console(highlight=False, width=240)
-    console.print(table)
+    console.print(rich_table(f"{len(result.runs)} runs", result.rows))
+    if len(result.runs) > 1:
+        console.print(rich_table("what differs: code (provenance.json) and config", result.provenance))
+    if repeated(result.groups):
+        title = f"over seeds: groups ranked by the mean of {result.objective}"
+        console.print(rich_table(title, group_rows(result.groups, fmt=lambda v: f"{v:.4g}")))
     for failure in runless_failures(args.paths):  # from the sweep's summary.csv
         console.print(
             f"trial {failure['trial']} ({failure['overrides']}) has no run: {failure['status']}", soft_wrap=True

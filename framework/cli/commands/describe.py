@@ -1,4 +1,5 @@
 """`plait describe <kind>/<name>`: one component's options; for a scheduler, also its learning-rate curve.
+`plait describe <run dir>`: what the run ran (framework.cli.run_provenance): commit, diff, command, versions.
 
 A scheduler's curve is computed for the run `plait train` would compose: add overrides such as
 `optimizer.lr=3e-4 trainer.max_steps=1000 scheduler.warmup_steps=100`, and `--plot` (or `--plot=PATH`)
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 from framework.errors import PlaitError
 
-HELP = "a component's options: fields, types, defaults, docs and provider (e.g. model/transformer_encoder)"
-USAGE = "plait describe <kind>/<name> [--plot[=PATH]] [key=value ...]   (--plot and overrides: schedulers)"
+HELP = "a component's options (e.g. model/transformer_encoder), or what a run directory ran (commit, command, versions)"
+USAGE = (
+    "plait describe <kind>/<name> [--plot[=PATH]] [key=value ...]   (--plot and overrides: schedulers)\n"
+    "       plait describe <run dir>"
+)
 
 
 def main(argv: list[str]) -> None:
@@ -33,6 +37,13 @@ def main(argv: list[str]) -> None:
             targets.append(arg)
     if len(targets) != 1:
         raise PlaitError(f"usage: {USAGE}   (for example: plait describe model/transformer_encoder)")
+    from pathlib import Path
+
+    from framework.cli.run_provenance import is_run, print_run
+
+    if is_run(Path(targets[0])) and plot is None and not overrides:
+        print_run(Path(targets[0]))
+        return
     kind, _, name = targets[0].partition("/")
     if kind != "scheduler" and (plot is not None or overrides):
         raise PlaitError("--plot and key=value overrides draw a scheduler's curve: plait describe scheduler/<name> ...")

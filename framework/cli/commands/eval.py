@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-from framework.cli.commands._common import CommonOptions, parse_args
+from framework.cli.commands._common import CommonOptions, open_run, parse_args
 from framework.errors import PlaitError
 
 HELP = "evaluate a trained run on a split: plait eval <run dir or checkpoint> [split=test] (writes eval_<split>.json)"
 USAGE = (
     "plait eval <run dir or checkpoint> [split=val|test] [batch_size=N] [device=cpu] [checkpoint=best|last|<dir>] "
-    "[task.<key>=<value> ...]"
+    "[weights=model|ema] [task.<key>=<value> ...]"
 )
-RESULT_FILE = "eval_{split}.json"
+RESULT_FILE = "eval_{split}.json"  # eval_{split}_{weights}.json for weights other than the trained ones
 
 
 @dataclass
@@ -28,10 +28,10 @@ class EvalOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Reopen the run, evaluate the split, print the metrics and write them next to the checkpoint."""
-    from framework.engine.inference import evaluate_split, load_run
+    from framework.engine.inference import evaluate_split
 
     run, opts, overrides = parse_args(argv, EvalOptions, USAGE)
-    built = load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint)
+    built = open_run(run, opts, overrides)
     checkpoint = built.checkpoint
     assert checkpoint is not None
     task = built.task
@@ -44,8 +44,10 @@ def main(argv: list[str]) -> None:
         )
     metrics = evaluate_split(built, split, opts.batch_size)
     details = task.details()
-    result = {"checkpoint": str(checkpoint), "split": split, "overrides": overrides, "metrics": metrics, **details}
-    target = checkpoint / RESULT_FILE.format(split=split)
+    result: dict[str, Any] = {"checkpoint": str(checkpoint), "split": split, "weights": opts.weights}
+    result.update(overrides=overrides, metrics=metrics, **details)
+    suffix = "" if opts.weights == "model" else f"_{opts.weights}"
+    target = checkpoint / RESULT_FILE.format(split=f"{split}{suffix}")
     path: Path | None = target
     try:
         target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

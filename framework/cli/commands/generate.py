@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from framework.cli.commands._common import CommonOptions, parse_args
+from framework.cli.commands._common import CommonOptions, open_run, parse_args
 
 HELP = "sample text from a trained language model: plait generate <run> prompt=... max_new_tokens=200 seed=0"
 USAGE = (
     "plait generate <run dir or checkpoint> [prompt=...] [max_new_tokens=N] [temperature=T] "
-    "[top_k=K] [top_p=P] [seed=S] [samples=N] [beam_size=K] [device=cpu] [checkpoint=best|last|<dir>]"
+    "[top_k=K] [top_p=P] [seed=S] [samples=N] [beam_size=K] [device=cpu] [checkpoint=best|last|<dir>] [weights=ema]"
 )
 
 
@@ -30,11 +30,11 @@ class GenerateOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Print the prompt with its sampled continuation(s)."""
-    from framework.engine.inference import infer, load_run, task_as
+    from framework.engine.inference import infer, task_as
     from framework.task import TextGenerator
 
     run, opts, overrides = parse_args(argv, GenerateOptions, USAGE)
-    built = load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint)
+    built = open_run(run, opts, overrides)
     task: TextGenerator = task_as(built, TextGenerator, "generate", "language modelling")
     for i in range(opts.samples):
         if opts.samples > 1:

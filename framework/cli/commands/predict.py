@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from framework.cli.commands._common import CommonOptions, parse_args, read_inputs
+from framework.cli.commands._common import CommonOptions, open_run, parse_args, read_inputs
 
 HELP = "label texts with a trained classifier: plait predict <run> text=... | file=<one text per line>"
 USAGE = (
     'plait predict <run dir or checkpoint> text="..." | file=<one text per line> [device=cpu] '
-    "[checkpoint=best|last|<dir>]"
+    "[checkpoint=best|last|<dir>] [weights=ema]"
 )
 
 
@@ -25,12 +25,12 @@ class PredictOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Print `label<TAB>probability<TAB>text` for every input."""
-    from framework.engine.inference import infer, load_run, task_as
+    from framework.engine.inference import infer, task_as
     from framework.task import Predictor
 
     run, opts, overrides = parse_args(argv, PredictOptions, USAGE)
     texts = read_inputs(opts.text, opts.file)
-    built = load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint)
+    built = open_run(run, opts, overrides)
     task: Predictor = task_as(built, Predictor, "predict", "classification")
     results = infer(built, task.predict, texts, batch_size=opts.batch_size)
     for text, result in zip(texts, results, strict=True):

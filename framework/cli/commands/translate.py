@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from framework.cli.commands._common import CommonOptions, parse_args, read_inputs
+from framework.cli.commands._common import CommonOptions, open_run, parse_args, read_inputs
 
 HELP = "translate with a trained run: plait translate <run> text=... | file=<path> [beam_size=5]"
 USAGE = (
     'plait translate <run dir or checkpoint> text="..." | file=<one sentence per line> '
-    "[beam_size=N] [length_penalty=A] [max_length=N] [device=cpu] [checkpoint=best|last|<dir>]"
+    "[beam_size=N] [length_penalty=A] [max_length=N] [device=cpu] [checkpoint=best|last|<dir>] [weights=ema]"
 )
 
 
@@ -27,12 +27,12 @@ class TranslateOptions(CommonOptions):
 
 def main(argv: list[str]) -> None:
     """Print one translation per input line."""
-    from framework.engine.inference import infer, load_run, task_as
+    from framework.engine.inference import infer, task_as
     from framework.task import Translator
 
     run, opts, overrides = parse_args(argv, TranslateOptions, USAGE)
     texts = read_inputs(opts.text, opts.file)
-    built = load_run(run, device=opts.device, overrides=overrides, checkpoint=opts.checkpoint)
+    built = open_run(run, opts, overrides)
     task: Translator = task_as(built, Translator, "translate", "translation")
     for line in infer(
         built,
