@@ -244,11 +244,11 @@ class Checkpointer:
         try:
             tmp.mkdir()
             torch.save(state, tmp / STATE_FILE)
-            for name, src in (files or {}).items():
+            for entry, src in (files or {}).items():
                 if src.is_dir():
-                    shutil.copytree(src, tmp / name)
+                    shutil.copytree(src, tmp / entry)
                 elif src.is_file():
-                    shutil.copy2(src, tmp / name)
+                    shutil.copy2(src, tmp / entry)
             fault_point("after_temp_write", step)
             (tmp / MARKER).write_text(f"step {step}\n")
             _fsync_tree(tmp)
