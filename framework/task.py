@@ -144,6 +144,11 @@ class Task(ABC):
         """
         return {}
 
+    def data_files(self) -> dict[str, list[dict[str, Any]]]:
+        """Split -> the files `setup` read ({path, bytes, sha256} each: `framework.record_split`); the build path
+        writes them into the run as `data_files.json`. Empty for generated data."""
+        return {}
+
 
 # Optional inference interfaces: a task kind declares the ones it supports by implementing them (no base class
 # needed). `plait predict|translate|generate|answer` check `isinstance(task, <interface>)` (hence

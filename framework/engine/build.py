@@ -25,6 +25,7 @@ from torch import nn
 
 from framework.callback import Callback
 from framework.capabilities import init_only_fields
+from framework.data.data_files import write_data_files
 from framework.data.encode import tokenizer_threads
 from framework.engine import distributed
 from framework.engine.checkpoint import Loaded, clean_leftovers, load_resume
@@ -294,6 +295,8 @@ def build(
         if checkpoint is not None:
             check_resume(checkpoint.state["config"], cfg, checkpoint.path)  # before any data is read
         spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else None))
+        if distributed.is_main() and (files := task.data_files()):
+            write_data_files(run_dir, files)  # what the run read: each split's files, sizes and hashes
     else:
         if checkpoint is None:
             raise PlaitError("inference needs a checkpoint to load")
