@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Optional, TypeVar
 
-from framework import SPECIAL_TOKENS, ComponentConfig, PlaitError, Tokenizer, at_least, between
+from framework import SPECIAL_TOKENS, ComponentConfig, PlaitError, Tokenizer, at_least, between, limit_bytes
 
 TOKENIZER_FILE = "tokenizer.json"
 MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 1  # the special tokens and at least one learned token
@@ -57,10 +57,13 @@ class HFTokenizer(Tokenizer, Generic[C]):
         return self._tok
 
     def train(self, texts: Iterable[str], length: int | None = None) -> None:
-        """Train the pipeline on `texts`, streamed (`length`: their count when known, for real progress);
-        the special tokens take ids 0..6."""
+        """Train the pipeline on `texts`, streamed (`length`: their count when known, else `len(texts)` when they
+        have one, for real progress), cut at `train_max_bytes` when set; the special tokens take ids 0..6."""
         tok, trainer = self._build()
-        tok.train_from_iterator(texts, trainer=trainer, length=length)
+        if length is None and isinstance(texts, Sized):
+            length = len(texts)
+        limit = getattr(self.cfg, "train_max_bytes", None)
+        tok.train_from_iterator(limit_bytes(texts, limit), trainer=trainer, length=length)
         self._tok = tok
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:

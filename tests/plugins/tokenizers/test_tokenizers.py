@@ -180,6 +180,12 @@ def test_training_from_a_generator_with_a_length_equals_training_on_a_list(name:
     assert from_stream.vocabulary() == from_list.vocabulary()
 
 
+def test_train_max_bytes_trains_on_the_first_bytes_only() -> None:
+    limited = build("char", train_max_bytes=6)
+    limited.train(["abc", "def", "xyz"])  # "abc" + "def" fill the 6 bytes: x, y and z are never seen
+    assert {"a", "f"} <= set(limited.vocabulary()) and "x" not in limited.vocabulary()
+
+
 def test_train_max_bytes_is_a_positive_limit_or_null() -> None:
     assert TOKENIZERS.config("bpe").train_max_bytes is None  # default: all the text
     TOKENIZERS.config("bpe", train_max_bytes=1).validate()
