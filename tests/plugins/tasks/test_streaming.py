@@ -1,0 +1,113 @@
+"""The ragged tasks read their splits into tables and token stores: the same rows, ids, labels and held-out
+selection as reading every split into lists; the second setup reads no file; what a run read is recorded."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny import COMMON, SMALL_TRANSFORMER, char_factory
+
+from framework import TokenStore
+from framework.kinds import TASKS
+from framework.testing import run_quick
+from plugins.tasks import classification
+from plugins.tasks.streaming import SplitRows, memory_source, open_rows
+from plugins.tasks.text_data import DataError, ratio_split, read_parallel, read_records
+from plugins.tasks.token_cache import encode
+
+
+def write_tsv(path: Path, n: int = 40) -> Path:
+    labels = ("neg", "pos", "neutral")
+    path.write_text(
+        "text\tlabel\n" + "".join(f"film {i} was {'ok ' * (i % 5)}fine\t{labels[i % 3]}\n" for i in range(n))
+    )
+    return path
+
+
+def ids(ragged: object) -> list[list[int]]:
+    return [[int(t) for t in ragged[i]] for i in range(len(ragged))]  # type: ignore[index, arg-type]
+
+
+def test_held_out_rows_are_the_rows_ratio_split_picks(tmp_path: Path) -> None:
+    rows = [(f"<m>:{i}", [f"text {i}"]) for i in range(57)]
+    whole = open_rows(memory_source(rows, "t"), tmp_path, ["text"])
+    train, val = whole.held_out(0.2, seed=11)
+    listed_train, listed_val = ratio_split(rows, 0.2, seed=11)
+    assert list(train.texts("text")) == [v[0] for _, v in listed_train]
+    assert [val.column("text")[i] for i in range(len(val))] == [v[0] for _, v in listed_val]
+    assert val.where(0) == listed_val[0][0] and len(train.texts("text")) == len(listed_train)
+    assert isinstance(train, SplitRows) and train.key != val.key != whole.key
+
+
+def test_classification_equals_reading_lists(tmp_path: Path) -> None:
+    path = write_tsv(tmp_path / "d.tsv")
+    task = TASKS.build(TASKS.config("text_classification", train_path=str(path), val_ratio=0.25, seed=3))
+    task.setup(char_factory)
+    train, val = ratio_split(read_records(str(path), ["text", "label"]), 0.25, seed=3)
+    for split, rows in (("train", train), ("val", val)):
+        data = task.data[split]
+        assert isinstance(data.ids, TokenStore)  # memory-mapped from the cache
+        assert ids(data.ids) == ids(encode(task.tokenizer, [text for _, (text, _) in rows]))
+        assert data.labels.tolist() == [task.class_names.index(label) for _, (_, label) in rows]
+
+
+def test_translation_from_compressed_multi_file_splits_equals_reading_lists(tmp_path: Path) -> None:
+    for part in ("a", "b"):
+        for lang, word in (("de", "satz"), ("en", "sentence")):
+            lines = "".join(f"{word} {part} {i}\n" for i in range(12))
+            (tmp_path / f"{part}.{lang}.gz").write_bytes(gzip.compress(lines.encode()))
+    spec = str(tmp_path / "*.{lang}.gz")
+    task = TASKS.build(
+        TASKS.config("translation", train_path=spec, source_lang="de", target_lang="en", val_ratio=0.2, seed=5)
+    )
+    task.setup(char_factory)
+    train, val = ratio_split(read_parallel(spec, ("de", "en")), 0.2, seed=5)
+    for split, rows in (("train", train), ("val", val)):
+        data = task.data[split]
+        assert ids(data.src) == ids(encode(task.src_tok, [s for _, (s, _) in rows]))
+        assert ids(data.tgt) == ids(encode(task.tgt_tok, [t for _, (_, t) in rows]))
+        assert [data.references[i] for i in range(len(rows))] == [t for _, (_, t) in rows]
+    assert task.data_files()["train"][0]["path"].endswith("a.de.gz") and len(task.data_files()["train"]) == 4
+
+
+def test_a_second_setup_reads_no_data_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = TASKS.config("text_classification", train_path=str(write_tsv(tmp_path / "d.tsv")))
+    first = TASKS.build(cfg)
+    first.setup(char_factory)
+
+    def unread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the data file was parsed again")
+
+    monkeypatch.setattr(classification, "read_rows", unread)
+    second = TASKS.build(cfg)
+    second.setup(char_factory)
+    assert second.data["val"].labels.tolist() == first.data["val"].labels.tolist()
+
+
+def test_a_bad_label_of_a_held_out_row_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.tsv"
+    path.write_text("text\tlabel\n" + "".join(f"t{i}\t{'pos' if i != 7 else 'awful'}\n" for i in range(10)))
+    task = TASKS.build(TASKS.config("text_classification", train_path=str(path), labels=["neg", "pos"], seed=1))
+    with pytest.raises(DataError, match=r"d.tsv:9: unknown label 'awful'"):
+        task.setup(char_factory)
+
+
+def test_a_run_records_the_files_it_read(tmp_path: Path) -> None:
+    path = write_tsv(tmp_path / "d.tsv")
+    overrides = [*COMMON, "task=text_classification", f"task.train_path={path}", *SMALL_TRANSFORMER]
+    run_quick([*overrides, "tokenizer=char", "trainer.max_steps=2"], tmp_path / "run")
+    record = json.loads((tmp_path / "run" / "data_files.json").read_text())
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert record == {"train": [{"path": str(path), "bytes": path.stat().st_size, "sha256": sha}]}
+
+
+def test_lengths_for_bucketing_come_from_the_store(tmp_path: Path) -> None:
+    task = TASKS.build(TASKS.config("text_classification", train_path=str(write_tsv(tmp_path / "d.tsv"))))
+    task.setup(char_factory)
+    store = task.data["train"].ids
+    assert np.array_equal(store.lengths(), [len(store[i]) for i in range(len(store))])
