@@ -111,3 +111,18 @@ def test_lengths_for_bucketing_come_from_the_store(tmp_path: Path) -> None:
     task.setup(char_factory)
     store = task.data["train"].ids
     assert np.array_equal(store.lengths(), [len(store[i]) for i in range(len(store))])
+
+
+def test_question_answering_names_the_files_it_read(tmp_path: Path) -> None:
+    from test_question_answering import write_babi
+    from test_squad import write_squad
+
+    root = write_babi(tmp_path / "babi", n_train=5, n_test=2)
+    babi_task = TASKS.build(TASKS.config("question_answering", babi_root=str(root), babi_tasks=[8, 1]))
+    files = babi_task.data_files()
+    assert [Path(f["path"]).name for f in files["train"]] == ["qa8_lists_train.txt", "qa1_single_train.txt"]
+    assert [Path(f["path"]).name for f in files["test"]] == ["qa8_lists_test.txt", "qa1_single_test.txt"]
+    squad = write_squad(tmp_path / "s.json", n_articles=2)
+    squad_task = TASKS.build(TASKS.config("question_answering", format="squad", squad_path=str(squad)))
+    sha = hashlib.sha256(squad.read_bytes()).hexdigest()
+    assert squad_task.data_files() == {"train": [{"path": str(squad), "bytes": squad.stat().st_size, "sha256": sha}]}
