@@ -126,3 +126,23 @@ def test_question_answering_names_the_files_it_read(tmp_path: Path) -> None:
     squad_task = TASKS.build(TASKS.config("question_answering", format="squad", squad_path=str(squad)))
     sha = hashlib.sha256(squad.read_bytes()).hexdigest()
     assert squad_task.data_files() == {"train": [{"path": str(squad), "bytes": squad.stat().st_size, "sha256": sha}]}
+
+
+def test_a_saved_dataset_reads_each_split_into_its_own_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from test_text_data import FakeDataset, FakeDatasetDict
+
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "dataset_dict.json").write_text('{"splits": ["train", "validation"]}')
+    splits = FakeDatasetDict(
+        train=FakeDataset({"text": ["good film", "bad film", "fine"], "label": [1, 0, 1]}),
+        validation=FakeDataset({"text": ["awful"], "label": [0]}),
+    )
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_from_disk=lambda path: splits))
+    task = TASKS.build(TASKS.config("text_classification", train_path=str(saved), val_path=str(saved)))
+    task.setup(char_factory)
+    assert task.data["train"].labels.tolist() == [1, 0, 1] and task.data["val"].labels.tolist() == [0]
+    assert ids(task.data["val"].ids) == task.tokenizer.encode_batch(["awful"])
