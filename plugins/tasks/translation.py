@@ -107,13 +107,11 @@ class TranslationTask(Task):
         c = self.cfg
         langs = (c.source_lang, c.target_lang)
         if detect_format(Path(path), c.format) == "parallel":
-            return file_source(
-                path, split, f"{self.tables.reader}:parallel", lambda: read_parallel_rows(path, langs), c.format, langs
-            )
-        columns = [c.source_column or c.source_lang, c.target_column or c.target_lang]
-        return file_source(
-            path, split, self.tables.reader, lambda: read_rows(path, columns, c.format, split=split), c.format
-        )
+            reader, rows = f"parallel:{langs}", lambda: read_parallel_rows(path, langs)
+        else:
+            columns = [c.source_column or c.source_lang, c.target_column or c.target_lang]
+            reader, rows = self.tables.reader, lambda: read_rows(path, columns, c.format, split=split)
+        return file_source(path, split, reader, rows, c.format, langs)
 
     def _generated(self) -> dict[str, list[Row]]:
         c, n_eval = self.cfg, max(100, self.cfg.demo_size // 10)
