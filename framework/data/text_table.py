@@ -1,5 +1,5 @@
-"""Records as read, before tokenization: a split's text columns (UTF-8, memory-mapped) and its categorical columns
-(int32 codes and their values), written once into the cache and read back in batches, in file order or in any
+"""Records as read, before tokenization: a split's text columns (UTF-8) and its categorical columns (int32 codes
+and their values, memory-mapped), written once into the cache and read back in batches, in file order or in any
 row order, so that a split of any size is never held as a list of Python strings.
 
 A table is a directory: per text column `text-<i>.bin` (each value's UTF-8 bytes and then a NUL byte, which no
@@ -57,46 +57,51 @@ class TableMeta:
 
 
 class TextColumn:
-    """One text column, memory-mapped: a value by row, or values in batches in file order or any row order."""
+    """One text column: a value by row, or values in batches in file order or any row order.
 
-    def __init__(self, data: np.ndarray, offsets: np.ndarray) -> None:
+    Values are read with `pread` (offsets memory-mapped): a table of any size is read in any order at the speed of
+    a memory map, without its pages piling up in this process's resident memory as a mapping's do."""
+
+    def __init__(self, path: Path, offsets: np.ndarray) -> None:
         self.offsets = offsets
-        self._bytes = np.ascontiguousarray(data).data  # a memoryview: slicing it copies nothing
+        self._file = open(path, "rb")  # noqa: SIM115 (read for the column's life; closed with it)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
+    def _read(self, start: int, stop: int) -> bytes:
+        return os.pread(self._file.fileno(), stop - start, start)
+
     def __getitem__(self, row: int) -> str:
-        return bytes(self._bytes[int(self.offsets[row]) : int(self.offsets[row + 1]) - 1]).decode("utf-8")
+        return self._read(int(self.offsets[row]), int(self.offsets[row + 1]) - 1).decode("utf-8")
 
     def batches(self, index: np.ndarray | None = None, size: int = TABLE_BATCH) -> Iterator[list[str]]:
         """The values of rows `index` (None: every row in file order), `size` at a time."""
         n = len(self) if index is None else len(index)
         for start in range(0, n, size):
             if index is None:
-                stop = min(start + size, n)
-                raw = bytes(self._bytes[int(self.offsets[start]) : int(self.offsets[stop])])
+                raw = self._read(int(self.offsets[start]), int(self.offsets[min(start + size, n)]))
             else:
                 rows = np.asarray(index[start : start + size], dtype=np.int64)
-                ends = self.offsets[rows + 1].tolist()
-                raw = b"".join([self._bytes[a:b] for a, b in zip(self.offsets[rows].tolist(), ends, strict=True)])
+                starts, ends = self.offsets[rows].tolist(), self.offsets[rows + 1].tolist()
+                raw = b"".join([self._read(a, b) for a, b in zip(starts, ends, strict=True)])
             values = raw.decode("utf-8").split(END)
             values.pop()  # after the last END
             yield values
 
 
 class TextTable:
-    """A complete table opened read-only: every column is a memory map, nothing is read into memory."""
+    """A complete table opened read-only: nothing is read into memory until asked for."""
 
     def __init__(self, directory: Path) -> None:
         self.path = Path(directory)
         self.meta = TableMeta.read(self.path)
         n = self.meta.n_rows
+        for i, size in enumerate(self.meta.text_bytes):
+            if (found := (self.path / f"text-{i}.bin").stat().st_size) != size:
+                raise DataError(f"{self.path}/text-{i}.bin: {found} bytes, its meta says {size}; delete the table")
         self._texts = {
-            name: TextColumn(
-                _map(self.path / f"text-{i}.bin", BYTES, self.meta.text_bytes[i]),
-                _map(self.path / f"text-{i}.offsets", OFFSET_DTYPE, n + 1),
-            )
+            name: TextColumn(self.path / f"text-{i}.bin", _map(self.path / f"text-{i}.offsets", OFFSET_DTYPE, n + 1))
             for i, name in enumerate(self.meta.texts)
         }
         self._codes = {

@@ -108,7 +108,7 @@ class ColumnRows:
         return self.column[i if self.index is None else int(self.index[i])]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SplitRows:
     """One split: the rows `index` of a table (None: all of them, in file order), and what it is (`key`)."""
 

@@ -234,7 +234,7 @@ def measure(
 ) -> dict[str, Any]:
     """Every measurement of one corpus (and its tiny twin for the startup reference); `start=False`: only the
     direct pipeline and the setup."""
-    name = f"{kind}-{amount:g}"
+    name = f"{kind}-{amount:g}MB" if kind == "lm" else f"{kind}-{int(amount)}"
     spec, files, column = make_corpus(kind, amount, work / name)
     size_mb = sum(Path(f).stat().st_size for f in files) / 1e6
     env = {**env, "PLAIT_CACHE_DIR": str(work / name / "cache")}
