@@ -133,16 +133,37 @@ def precheck(argv: list[str], conf: Path) -> None:
         return
     from omegaconf.errors import InterpolationResolutionError
 
-    try:
-        cfg = _compose(argv, conf)
-    except Exception as exc:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        raise PlaitError(composition_error(exc, argv, conf)) from None
+    cfg = compose_plain(argv, conf)
     try:
         validate_config(cfg)
     except InterpolationResolutionError:
         return  # e.g. ${hydra:...} only resolves inside the Hydra app: train() validates there
+
+
+def compose_plain(argv: list[str], conf: Path) -> DictConfig:
+    """`conf/train.yaml` composed with `argv` (overrides only) as Hydra's app would, outside it: no run directory.
+    A failure is one clear PlaitError (Hydra's own with HYDRA_FULL_ERROR=1)."""
+    try:
+        return _compose(argv, conf)
+    except Exception as exc:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        raise PlaitError(composition_error(exc, argv, conf)) from None
+
+
+def compose_run(argv: list[str], conf: Path) -> DictConfig:
+    """The validated config `plait train <argv>` would run, for commands that act on it without training
+    (`plait prepare`): plugins loaded, credentials refused, options checked, composed, validated."""
+    refuse_secrets(argv)
+    load_plugins()
+    store_schemas()
+    flags = [a for a in argv if a.startswith("-")]
+    if flags:
+        raise PlaitError(f"only overrides (key=value) are taken here, not {' '.join(flags)}")
+    check_overrides(argv, conf)
+    cfg = compose_plain(argv, conf)
+    validate_config(cfg)
+    return cfg
 
 
 def split_sweep_values(argv: list[str], conf: Path) -> tuple[list[str], list[tuple[str, str]]]:

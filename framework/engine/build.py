@@ -10,9 +10,9 @@ No other module constructs components in sequence. Inference reads the run direc
 
 from __future__ import annotations
 
+import json
 import random
-import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +25,6 @@ from torch import nn
 
 from framework.callback import Callback
 from framework.capabilities import init_only_fields
-from framework.data.data_files import write_data_files
 from framework.data.encode import tokenizer_threads
 from framework.engine import distributed
 from framework.engine.checkpoint import Loaded, clean_leftovers, load_resume
@@ -33,9 +32,13 @@ from framework.engine.config import TrainConfig
 from framework.engine.device import resolve_device
 from framework.engine.resume import check_resume
 from framework.engine.threads import ThreadGovernor, ThreadPlan, apply_threads, governor_for, plan_threads
+from framework.engine.tokenizer_factory import TOKENIZER_DIR as TOKENIZER_DIR
+from framework.engine.tokenizer_factory import saved_tokenizers as saved_tokenizers
+from framework.engine.tokenizer_factory import training_tokenizers as training_tokenizers
 from framework.engine.trainer import Components, Trainer
 from framework.engine.validation import validate_config
 from framework.errors import PlaitError
+from framework.files import atomic_write
 from framework.kinds import (
     CALLBACKS,
     LOGGERS,
@@ -45,16 +48,15 @@ from framework.kinds import (
     REGISTRIES,
     SCHEDULERS,
     TASKS,
-    TOKENIZERS,
 )
 from framework.logger import Logger
 from framework.plugins import check_recorded_providers, load_plugins
 from framework.precision import PrecisionStrategy
 from framework.schema import NAME_FIELD
-from framework.task import Task, TaskSpec, TokenizerFactory
-from framework.tokenizer import Tokenizer, directory_digest
+from framework.task import Task, TaskSpec
+from framework.tokenizer import directory_digest
 
-TOKENIZER_DIR = "tokenizer"
+DATA_FILES = "data_files.json"  # in the run directory: the files each split was read from
 INFER_KINDS = ("task", "tokenizer", "model", "precision")  # what reopening a run for inference builds
 RESUME_KINDS = (*INFER_KINDS, "optimizer", "scheduler")  # loggers and callbacks may change on resume
 Mode = Literal["train", "infer"]
@@ -96,48 +98,11 @@ def plugin_versions(cfg: DictConfig) -> dict[str, str]:
     return versions
 
 
-def training_tokenizers(tokenizer_cfg: Any, run_dir: Path, resume_from: Path | None) -> TokenizerFactory:
-    """Tokenizers per role for training: reloaded from the resumed checkpoint, else trained; saved in the run."""
-
-    def factory(role: str, texts: Callable[[], Iterable[str]]) -> Tokenizer:
-        tokenizer = TOKENIZERS.build(tokenizer_cfg)
-        target = run_dir / TOKENIZER_DIR / role
-        saved = resume_from / TOKENIZER_DIR / role if resume_from is not None else None
-        if not distributed.is_main():  # other ranks load what rank 0 trained or restored (one writer)
-            distributed.barrier()
-            tokenizer.load(target)
-            return tokenizer
-        if saved is not None and saved.exists():
-            tokenizer.load(saved)
-            if saved.resolve() != target.resolve():
-                shutil.rmtree(target, ignore_errors=True)
-                shutil.copytree(saved, target)
-        else:
-            tokenizer.train(texts())
-            shutil.rmtree(target, ignore_errors=True)
-            target.mkdir(parents=True)
-            tokenizer.save(target)
-        distributed.barrier()
-        return tokenizer
-
-    return factory
-
-
-def saved_tokenizers(tokenizer_cfg: Any, checkpoint: Path) -> TokenizerFactory:
-    """Tokenizers per role for inference: loaded from the checkpoint, never trained, nothing written."""
-
-    def factory(role: str, texts: Callable[[], Iterable[str]]) -> Tokenizer:
-        saved = checkpoint / TOKENIZER_DIR / role
-        if not saved.is_dir():
-            raise PlaitError(f"the run's tokenizer for '{role}' is missing: {saved} (the checkpoint is incomplete)")
-        tokenizer = TOKENIZERS.build(tokenizer_cfg)
-        try:
-            tokenizer.load(saved)
-        except Exception as exc:  # a damaged file: name it rather than echo a parser's message
-            raise PlaitError(f"cannot load the run's tokenizer from {saved}: {exc}") from None
-        return tokenizer
-
-    return factory
+def record_data_files(task: Task, run_dir: Path) -> None:
+    """Write what the task read (split -> files with sizes and content hashes) to the run's data_files.json."""
+    files = task.data_files()
+    if files:
+        atomic_write(run_dir / DATA_FILES, json.dumps(files, indent=1) + "\n")
 
 
 def providers_needed(checkpoint: Loaded, kinds: tuple[str, ...]) -> dict[str, str]:
@@ -295,8 +260,8 @@ def build(
         if checkpoint is not None:
             check_resume(checkpoint.state["config"], cfg, checkpoint.path)  # before any data is read
         spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else None))
-        if distributed.is_main() and (files := task.data_files()):
-            write_data_files(run_dir, files)  # what the run read: each split's files, sizes and hashes
+        if distributed.is_main():
+            record_data_files(task, run_dir)
     else:
         if checkpoint is None:
             raise PlaitError("inference needs a checkpoint to load")

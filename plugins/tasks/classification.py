@@ -32,9 +32,8 @@ from framework import (
 from plugins.tasks import synthetic_sentiment
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.classification_metrics import accuracy, confusion_matrix, format_report, macro_f1, per_class_report
-from plugins.tasks.streaming import SplitRows, TableReader, TableSource, convert_values, file_source
+from plugins.tasks.split_tables import SplitRows, TableReader, TableSource, convert_values
 from plugins.tasks.text_data import Row, SplitData, TextDataConfig, configured_splits, split_rows
-from plugins.tasks.token_cache import TokenCache
 
 
 @dataclass
@@ -97,7 +96,7 @@ class ClassificationTask(Task):
                     raise DataError(f"{where}: empty text in column '{c.text_column}'; remove the line")
                 yield where, [text, label]
 
-        return file_source(path, split, self.tables.reader, rows, c.format)
+        return self.tables.file_source(path, split, self.tables.reader, rows, c.format)
 
     def _generated(self) -> dict[str, list[Row]]:
         gen = synthetic_sentiment.splits(self.cfg.demo_size, self.cfg.seed)
@@ -143,10 +142,9 @@ class ClassificationTask(Task):
             )
         raise DataError(f"{where}: unknown label '{name}'; known labels: {', '.join(self.class_names)}")
 
-    def _examples(self, rows: SplitRows) -> Examples:
+    def _examples(self, rows: SplitRows, split: str) -> Examples:
         """Token ids (a token store in the cache) and label ids of one split's rows."""
-        cache = TokenCache(self.tokenizer, self.tables.root)
-        ids = cache.encode_stream(lambda: rows.batches("text"), rows.key, "text")
+        ids = self.tables.encode(self.tokenizer, rows, "text", split)
         by_code = convert_values(rows, "label", self._label_id)
         lookup = np.zeros(len(rows.table.values("label")), dtype=np.int64)
         lookup[list(by_code)] = list(by_code.values())
@@ -154,16 +152,16 @@ class ClassificationTask(Task):
 
     def _prepare(self, split: str) -> Examples:
         """One split read on first use (a reopened run reads only the split it evaluates)."""
-        return self._examples(split_rows(self.tables.load(self._source, self._generated, only=split), split))
+        return self._examples(split_rows(self.tables.load(self._source, self._generated, only=split), split), split)
 
     def setup(self, tokenizer_factory: TokenizerFactory) -> TaskSpec:
         """Read and check every split, get the tokenizer, and tokenize (through the on-disk cache)."""
         raw = self.tables.load(self._source, self._generated)
         self.class_names = self._resolve_classes(raw["train"])
-        self.tokenizer = tokenizer_factory("text", lambda: raw["train"].texts("text"))
+        self.tokenizer = self.tables.tokenizer(tokenizer_factory, "text", raw["train"], "text")
         self.pad_id = self.tokenizer.pad_id
         for split, rows in raw.items():
-            self.data[split] = self._examples(rows)
+            self.data[split] = self._examples(rows, split)
         return TaskSpec(
             kind=CLASSIFICATION,
             vocab_size=self.tokenizer.vocab_size,
@@ -178,7 +176,7 @@ class ClassificationTask(Task):
     def restore(self, spec: TaskSpec, tokenizer_factory: TokenizerFactory) -> None:
         """Class names from the saved spec, the tokenizer from the run: no training data is read."""
         self.class_names = list(spec.labels)
-        self.tokenizer = tokenizer_factory("text", list)
+        self.tokenizer = self.tables.tokenizer(tokenizer_factory, "text", None)
         self.pad_id = self.tokenizer.pad_id
 
     def splits(self) -> list[str]:
@@ -188,6 +186,10 @@ class ClassificationTask(Task):
     def data_files(self) -> dict[str, list[dict[str, Any]]]:
         """Split -> the files setup read (path, bytes, sha256)."""
         return self.tables.data_files()
+
+    def prepared(self) -> list[dict[str, Any]]:
+        """What setup read, trained and tokenized, or found ready, with its time (`plait prepare` prints it)."""
+        return list(self.tables.steps)
 
     def _inputs(self, seqs: list[np.ndarray] | list[list[int]]) -> tuple[Tensor, Tensor]:
         unk = self.tokenizer.special_id("unk")

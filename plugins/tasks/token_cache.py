@@ -1,8 +1,7 @@
-"""Tokenize once: token ids of texts, kept in a token store on disk and memory-mapped on the next run.
+"""Tokenize once: token ids of a list of texts, kept in a token store on disk and memory-mapped on the next run.
 
-The key is a hash of what the texts are (a list's texts themselves; for streamed texts, a key the caller gives:
-their files' sizes and content hashes, the reader's options and the rows picked), of the tokenizer's saved files,
-and of a tag naming what was encoded. Each entry is a token store
+The key is a hash of the texts exactly as read from the data files (so any change to the data changes
+it), of the tokenizer's saved files, and of a tag naming what was encoded. Each entry is a token store
 (`framework.TokenStore`): prepared once per node under a lock, written to a temporary directory and renamed
 into place, so an interrupted run never leaves a half-written entry.
 """
@@ -13,14 +12,12 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from framework import (
     ENCODE_BATCH,
     Ragged,
     Tokenizer,
-    TokenStore,
     TokenStoreWriter,
     batched,
     directory_digest,
@@ -81,25 +78,18 @@ class TokenCache:
         """Token ids of `texts` (a memory-mapped store when caching); `tag` says what they are (e.g. "sentiment/train/text")."""
         if self.root is None:
             return encode(self.tokenizer, texts)
-        return self.encode_stream(lambda: batched(texts, ENCODE_BATCH), texts_digest(texts), tag)
-
-    def encode_stream(self, batches: Callable[[], Iterable[list[str]]], key: str, tag: str) -> TokenStore:
-        """Token ids of the texts `batches()` yields, as a memory-mapped store under `root`: `key` says what the
-        texts are (their files' hashes, the reader's options, the rows picked), so they are only read on a miss."""
-        if self.root is None:
-            raise ValueError("encode_stream needs a cache root (a scratch directory when caching is off)")
-        entry_key = hashlib.sha256(f"{tag}\0{self.tokenizer_hash}\0{key}".encode()).hexdigest()
+        key = hashlib.sha256(f"{tag}\0{self.tokenizer_hash}\0{texts_digest(texts)}".encode()).hexdigest()
         filled = False
 
         def fill(writer: TokenStoreWriter) -> None:
             nonlocal filled
             filled = True
-            for ids in encode_batches(self.tokenizer, batches()):
+            for ids in encode_batches(self.tokenizer, batched(texts, ENCODE_BATCH)):
                 writer.append(ids)
 
-        entry = self.root / "tokens" / entry_key[:2] / entry_key
+        entry = self.root / "tokens" / key[:2] / key
         store = prepare_store(entry, fill, vocab_size=self.tokenizer.vocab_size, describes=tag)
         STATS["misses" if filled else "hits"] += 1
         if filled:
-            log.info("tokenized %d texts (%s) -> %s", store.meta.n_sequences, tag, entry)
+            log.info("tokenized %d texts (%s) -> %s", len(texts), tag, entry)
         return store

@@ -8,9 +8,10 @@ on detokenized hypotheses against the raw reference lines; their signatures are 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -41,9 +42,8 @@ from framework import (
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.beam_search import beam_search
 from plugins.tasks.demo_corpora import parallel
-from plugins.tasks.streaming import ColumnRows, SplitRows, TableReader, TableSource, file_source
+from plugins.tasks.split_tables import ColumnRows, SplitRows, TableReader, TableSource
 from plugins.tasks.text_data import Row, SplitData, TextDataConfig, configured_splits, split_rows
-from plugins.tasks.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 N_SAMPLES = 5  # example translations kept in `details()`
@@ -111,7 +111,7 @@ class TranslationTask(Task):
         else:
             columns = [c.source_column or c.source_lang, c.target_column or c.target_lang]
             reader, rows = self.tables.reader, lambda: read_rows(path, columns, c.format, split=split)
-        return file_source(path, split, reader, rows, c.format, langs)
+        return self.tables.file_source(path, split, reader, rows, c.format, langs)
 
     def _generated(self) -> dict[str, list[Row]]:
         c, n_eval = self.cfg, max(100, self.cfg.demo_size // 10)
@@ -121,29 +121,24 @@ class TranslationTask(Task):
             for s, (n, seed) in sizes.items()
         }
 
-    def _pairs(self, rows: SplitRows) -> Pairs:
+    def _pairs(self, rows: SplitRows, split: str) -> Pairs:
         """Token ids of both sides (token stores in the cache) and the raw text of one split."""
-        src_cache = TokenCache(self.src_tok, self.tables.root)
-        tgt_cache = src_cache if self.cfg.shared_vocab else TokenCache(self.tgt_tok, self.tables.root)
-        src = src_cache.encode_stream(lambda: rows.batches("source"), rows.key, "source")
-        tgt = tgt_cache.encode_stream(lambda: rows.batches("target"), rows.key, "target")
+        src = self.tables.encode(self.src_tok, rows, "source", split)
+        tgt = self.tables.encode(self.tgt_tok, rows, "target", split)
         return Pairs(src, tgt, rows.column("source"), rows.column("target"))
 
     def _prepare(self, split: str) -> Pairs:
         """One split read on first use (a reopened run reads only the split it evaluates)."""
-        return self._pairs(split_rows(self.tables.load(self._source, self._generated, only=split), split))
+        return self._pairs(split_rows(self.tables.load(self._source, self._generated, only=split), split), split)
 
     def _tokenizers(self, tokenizer_factory: TokenizerFactory, train: SplitRows | None) -> None:
         """Source and target tokenizers by role (one `shared` tokenizer with shared_vocab), trained on `train`."""
-
-        def texts(*columns: str) -> Callable[[], Iterable[str]]:
-            return lambda: train.texts(*columns) if train is not None else []
-
+        tokenizer = functools.partial(self.tables.tokenizer, tokenizer_factory)
         if self.cfg.shared_vocab:
-            self.src_tok = self.tgt_tok = tokenizer_factory("shared", texts("source", "target"))
+            self.src_tok = self.tgt_tok = tokenizer("shared", train, "source", "target")
         else:
-            self.src_tok = tokenizer_factory("source", texts("source"))
-            self.tgt_tok = tokenizer_factory("target", texts("target"))
+            self.src_tok = tokenizer("source", train, "source")
+            self.tgt_tok = tokenizer("target", train, "target")
         self.pad_id = self.src_tok.pad_id
         self.bos_id, self.eos_id = self.tgt_tok.special_id("bos"), self.tgt_tok.special_id("eos")
         if self.tgt_tok.pad_id != self.pad_id:
@@ -154,7 +149,7 @@ class TranslationTask(Task):
         raw = self.tables.load(self._source, self._generated)
         self._tokenizers(tokenizer_factory, raw["train"])
         for split, rows in raw.items():
-            self.data[split] = self._pairs(rows)
+            self.data[split] = self._pairs(rows, split)
         return TaskSpec(
             kind=SEQ2SEQ,
             vocab_size=self.src_tok.vocab_size,
@@ -176,6 +171,10 @@ class TranslationTask(Task):
     def data_files(self) -> dict[str, list[dict[str, Any]]]:
         """Split -> the files setup read (path, bytes, sha256)."""
         return self.tables.data_files()
+
+    def prepared(self) -> list[dict[str, Any]]:
+        """What setup read, trained and tokenized, or found ready, with its time (`plait prepare` prints it)."""
+        return list(self.tables.steps)
 
     def _sources(self, seqs: Sequence[np.ndarray | list[int]]) -> tuple[Tensor, Tensor]:
         return pad(seqs, self.pad_id, max_length=self.cfg.max_length, empty_id=self.src_tok.special_id("unk"))

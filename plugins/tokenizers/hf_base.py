@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sized
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Optional, TypeVar
@@ -57,13 +57,13 @@ class HFTokenizer(Tokenizer, Generic[C]):
         return self._tok
 
     def train(self, texts: Iterable[str], length: int | None = None) -> None:
-        """Train the pipeline on `texts`, streamed (`length`: their count when known, else `len(texts)` when they
-        have one, for real progress), cut at `train_max_bytes` when set; the special tokens take ids 0..6."""
+        """Train the pipeline on `texts`, streamed (`length`: their count when known, for real progress), or on
+        their first `train_max_bytes` UTF-8 bytes when that is set; the special tokens take ids 0..6."""
         tok, trainer = self._build()
-        if length is None and isinstance(texts, Sized):
-            length = len(texts)
-        limit = getattr(self.cfg, "train_max_bytes", None)
-        tok.train_from_iterator(limit_bytes(texts, limit), trainer=trainer, length=length)
+        max_bytes = getattr(self.cfg, "train_max_bytes", None)
+        if max_bytes is not None:
+            texts, length = limit_bytes(texts, max_bytes), None  # fewer texts than `length`, how many unknown
+        tok.train_from_iterator(texts, trainer=trainer, length=length)
         self._tok = tok
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:

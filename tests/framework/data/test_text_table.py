@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framework import DATA_FILES, TextTable, TextTableWriter, prepare_table, read_data_files, write_data_files
+from framework import TextTable, TextTableWriter, prepare_table
 from framework.errors import DataError
 
 ROWS = [["héllo wörld", "two\nlines", "pos"], ["", "b", "neg"], ["x", "", "pos"], ["😀 emoji", "c", "neutral"]]
@@ -65,9 +65,3 @@ def test_a_token_store_is_not_taken_for_a_table(tmp_path: Path) -> None:
     (tmp_path / "t" / "meta.json").write_text(json.dumps({"format": 1, "n_sequences": 0}))
     with pytest.raises(DataError, match="not a text table"):
         TextTable(tmp_path / "t")
-
-
-def test_data_files_record_round_trips(tmp_path: Path) -> None:
-    record = {"train": [{"path": "a.tsv", "bytes": 3, "sha256": "ab"}]}
-    assert write_data_files(tmp_path, record) == tmp_path / DATA_FILES
-    assert read_data_files(tmp_path) == record and read_data_files(tmp_path / "none") == {}

@@ -16,8 +16,8 @@ from framework import TokenStore
 from framework.kinds import TASKS
 from framework.testing import run_quick
 from plugins.tasks import classification
-from plugins.tasks.streaming import SplitRows, memory_source, open_rows
-from plugins.tasks.text_data import DataError, ratio_split, read_parallel, read_records
+from plugins.tasks.split_tables import SplitRows, TableReader, memory_source
+from plugins.tasks.text_data import DataError, TextDataConfig, ratio_split, read_parallel, read_records
 from plugins.tasks.token_cache import encode
 
 
@@ -35,7 +35,7 @@ def ids(ragged: object) -> list[list[int]]:
 
 def test_held_out_rows_are_the_rows_ratio_split_picks(tmp_path: Path) -> None:
     rows = [(f"<m>:{i}", [f"text {i}"]) for i in range(57)]
-    whole = open_rows(memory_source(rows, "t"), tmp_path, ["text"])
+    whole = TableReader(TextDataConfig(cache_dir=str(tmp_path)), "t", ["text"]).open(memory_source(rows, "t"), "train")
     train, val = whole.held_out(0.2, seed=11)
     listed_train, listed_val = ratio_split(rows, 0.2, seed=11)
     assert list(train.texts("text")) == [v[0] for _, v in listed_train]
