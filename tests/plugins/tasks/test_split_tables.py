@@ -146,3 +146,28 @@ def test_a_saved_dataset_reads_each_split_into_its_own_table(tmp_path: Path, mon
     task.setup(char_factory)
     assert task.data["train"].labels.tolist() == [1, 0, 1] and task.data["val"].labels.tolist() == [0]
     assert ids(task.data["val"].ids) == task.tokenizer.encode_batch(["awful"])
+
+
+def test_a_second_setup_reuses_the_tokenizer_and_plait_prepare_lists_the_steps(tmp_path: Path) -> None:
+    from framework.engine.preparation import prepare_data
+    from framework.testing import compose
+
+    path = write_tsv(tmp_path / "d.tsv")
+    overrides = ["task=text_classification", f"task.train_path={path}", "tokenizer=char", "trainer.device=cpu"]
+    first = prepare_data(compose(overrides))
+    steps = {row["step"]: row for row in first.steps}
+    assert steps["files train"]["hashed"] == 1 and steps["table train"]["state"] == "prepared"
+    assert steps["tokenizer text"]["state"] == "trained"
+    assert steps["tokens train text"]["state"] == steps["tokens val text"]["state"] == "prepared"
+    again = {row["step"]: row for row in prepare_data(compose(overrides)).steps}
+    assert again["files train"]["hashed"] == 0  # the file's hash is remembered for its size, times and inode
+    assert again["table train"]["state"] == "cached" and again["tokenizer text"]["state"] == "loaded"
+    assert again["tokens train text"]["state"] == again["tokens val text"]["state"] == "cached"
+
+
+def test_a_bad_file_is_named_with_its_option(tmp_path: Path) -> None:
+    path = tmp_path / "d.tsv"
+    path.write_text("text\tlabel\ngood\tpos\nbad\n")
+    task = TASKS.build(TASKS.config("text_classification", train_path=str(path)))
+    with pytest.raises(DataError, match=r"^task.train_path: .*d.tsv:3: expected 2 fields, found 1"):
+        task.setup(char_factory)
