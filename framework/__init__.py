@@ -55,6 +55,7 @@ _EXPORTS = {
     "framework.data.token_store": ["Ragged", "StoreMeta", "TokenStore", "token_dtype"],
     "framework.data.store_writer": ["TokenStoreWriter"],
     "framework.data.prepare": ["prepare_store"],
+    "framework.data.text_table": ["TextColumn", "TextTable", "TextTableWriter", "prepare_table"],
     "framework.data.encode": ["ENCODE_BATCH", "encode_batches", "limit_bytes"],
     "framework.data.progress": ["Progress"],
     "framework.sampling": ["sample_next", "sample_tokens"],
@@ -96,6 +97,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     )
     from framework.data.store_writer import TokenStoreWriter
     from framework.data.text_files import read_lines, read_utf8
+    from framework.data.text_table import TextColumn, TextTable, TextTableWriter, prepare_table
     from framework.data.token_store import Ragged, StoreMeta, TokenStore, token_dtype
     from framework.engine.config import TrainConfig, TrainerConfig
     from framework.engine.distributed import any_rank, is_main, rank, world_size

@@ -30,6 +30,7 @@ from framework.data.token_store import (
     token_dtype,
 )
 from framework.errors import DataError
+from framework.files import fsync_dir
 
 
 def temp_prefix(path: Path) -> str:
@@ -45,12 +46,35 @@ def remove_leftovers(path: Path) -> int:
     return len(leftovers)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def staging_dir(path: Path) -> Path:
+    """A new hidden temporary directory beside `path` to build its content in (this process's, by name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{temp_prefix(path)}{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    return tmp
+
+
+def publish_dir(tmp: Path, path: Path, meta_json: str) -> None:
+    """Write `meta_json` into `tmp` last (fsynced), then rename `tmp` into place as `path`.
+
+    When a complete directory is already there (another writer of the same entry finished first), ours is
+    dropped and that one kept; an incomplete directory under the final name is replaced."""
+    with open(tmp / META_FILE, "w") as f:
+        f.write(meta_json)
+        f.flush()
+        os.fsync(f.fileno())
+    fsync_dir(tmp)
+    if path.exists() and not is_complete(path):  # an old-format or foreign directory: set it aside
+        stale = path.parent / f"{temp_prefix(path)}stale-{secrets.token_hex(4)}"
+        os.replace(path, stale)
+        shutil.rmtree(stale, ignore_errors=True)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        if not is_complete(path):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # an equal one was published first: keep that one
+    fsync_dir(path.parent)
 
 
 class TokenStoreWriter:
@@ -70,9 +94,7 @@ class TokenStoreWriter:
         self.extra: dict[str, Any] = {}  # recorded in the meta (set it before commit)
         self.n_sequences = 0
         self.n_tokens = 0  # ids written, those of an unfinished sequence included
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.parent / f"{temp_prefix(self.path)}{os.getpid()}-{secrets.token_hex(4)}"
-        self.tmp.mkdir()
+        self.tmp = staging_dir(self.path)
         self._tokens = open(self.tmp / TOKENS_FILE, "wb")  # noqa: SIM115 (closed in commit / abort)
         self._offsets = open(self.tmp / OFFSETS_FILE, "wb")  # noqa: SIM115
         self._offsets.write(np.zeros(1, OFFSET_DTYPE).tobytes())
@@ -136,22 +158,7 @@ class TokenStoreWriter:
             self.separator,
             extra=self.extra,
         )
-        with open(self.tmp / META_FILE, "w") as f:
-            f.write(meta.to_json())
-            f.flush()
-            os.fsync(f.fileno())
-        _fsync_dir(self.tmp)
-        if self.path.exists() and not is_complete(self.path):  # an old-format or foreign directory: set it aside
-            stale = self.path.parent / f"{temp_prefix(self.path)}stale-{secrets.token_hex(4)}"
-            os.replace(self.path, stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.replace(self.tmp, self.path)
-        except OSError:
-            if not is_complete(self.path):
-                raise
-            shutil.rmtree(self.tmp, ignore_errors=True)  # an equal store was published first: keep that one
-        _fsync_dir(self.path.parent)
+        publish_dir(self.tmp, self.path, meta.to_json())
         return TokenStore(self.path)
 
     def abort(self) -> None:
