@@ -43,15 +43,19 @@ _EXPORTS = {
     "framework.secrets": ["looks_like_secret", "scrub_argv", "scrub_config"],
     # reading users' data: split sources, streaming readers
     "framework.data.formats": ["DataFormat", "detect_format"],
-    "framework.data.sources": ["DataFile", "describe_files", "is_pattern", "record_split", "split_files"],
+    "framework.data.sources": [
+        "DataFile", "compression", "describe_files", "is_pattern", "record_split", "source_files", "split_files",
+    ],
     "framework.data.records": ["Row", "batched"],
     "framework.data.lines": ["text_blocks"],
+    "framework.data.pieces": ["PIECE_CHARS", "text_pieces"],
     "framework.data.readers": ["documents", "read_parallel_rows", "read_rows", "text_lines"],
     "framework.data.hf_disk": ["load_hf_dataset"],
     "framework.data.text_files": ["read_lines", "read_utf8"],
     "framework.data.token_store": ["Ragged", "StoreMeta", "TokenStore", "token_dtype"],
     "framework.data.store_writer": ["TokenStoreWriter"],
     "framework.data.prepare": ["prepare_store"],
+    "framework.data.text_table": ["TextColumn", "TextTable", "TextTableWriter", "prepare_table"],
     "framework.data.encode": ["ENCODE_BATCH", "encode_batches", "limit_bytes"],
     "framework.data.progress": ["Progress"],
     "framework.sampling": ["sample_next", "sample_tokens"],
@@ -77,13 +81,23 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     from framework.data.formats import DataFormat, detect_format
     from framework.data.hf_disk import load_hf_dataset
     from framework.data.lines import text_blocks
+    from framework.data.pieces import PIECE_CHARS, text_pieces
     from framework.data.prepare import prepare_store
     from framework.data.progress import Progress
     from framework.data.readers import documents, read_parallel_rows, read_rows, text_lines
     from framework.data.records import Row, batched
-    from framework.data.sources import DataFile, describe_files, is_pattern, record_split, split_files
+    from framework.data.sources import (
+        DataFile,
+        compression,
+        describe_files,
+        is_pattern,
+        record_split,
+        source_files,
+        split_files,
+    )
     from framework.data.store_writer import TokenStoreWriter
     from framework.data.text_files import read_lines, read_utf8
+    from framework.data.text_table import TextColumn, TextTable, TextTableWriter, prepare_table
     from framework.data.token_store import Ragged, StoreMeta, TokenStore, token_dtype
     from framework.engine.config import TrainConfig, TrainerConfig
     from framework.engine.distributed import any_rank, is_main, rank, world_size

@@ -12,6 +12,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -19,8 +20,15 @@ from torch import Tensor, nn
 
 from framework.tokenizer import Tokenizer
 
-# role ("text", "source", "target") and a thunk giving training text -> a trained or reloaded tokenizer
-TokenizerFactory = Callable[[str, Callable[[], Iterable[str]]], Tokenizer]
+
+class TokenizerFactory(Protocol):
+    """Role ("text", "source", "target") and a thunk giving training text -> a trained or reloaded tokenizer.
+
+    `reuse`: a directory kept for tokenizers trained on exactly these texts (its name a key of the data); the
+    factory loads one trained there with the same options instead of training, and leaves what it trains there."""
+
+    def __call__(self, role: str, texts: Callable[[], Iterable[str]], *, reuse: Path | None = None) -> Tokenizer: ...
+
 
 # Task kinds, and the forward contract a model for each kind follows (shapes: B batch, T/S lengths):
 #   classification:     model(input_ids (B,T) long, attention_mask (B,T) bool) -> logits (B, n_classes)
@@ -132,9 +140,32 @@ class Task(ABC):
     def reduce(self, partials: list[Partials]) -> dict[str, float]:
         """Metrics from every batch's partials (of every process), keyed without prefix (`loss`, ...)."""
 
+    def rank_batches(
+        self, split: str, *, batch_size: int, epoch_seed: int, start: int, rank: int, world: int
+    ) -> Iterator[Batch]:
+        """Process `rank` of `world`'s batches of one pass: of each round of `world` consecutive batches the
+        `rank`-th, an incomplete last round dropped, from batch `start` (a multiple of `world`) on.
+
+        This one makes every batch and keeps its own; a task that can make only its own overrides it, with the
+        same result, so that no process reads the others' data."""
+        round_: list[Batch] = []
+        for batch in self.batches(split, batch_size=batch_size, epoch_seed=epoch_seed, start=start):
+            round_.append(batch)
+            if len(round_) == world:
+                yield round_[rank]
+                round_ = []
+
     def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
         """Batches that evaluation walks: one unshuffled pass over `split`."""
         return self.batches(split, batch_size=batch_size, epoch_seed=0)
+
+    def data_files(self) -> dict[str, list[dict[str, Any]]]:
+        """Split -> the files `setup` read ({path, bytes, sha256} each), saved in the run as data_files.json."""
+        return {}
+
+    def prepared(self) -> list[dict[str, Any]]:
+        """What `setup` prepared or found ready (one row per step: tokenizer, token stores …), for `plait prepare`."""
+        return []
 
     def splits(self) -> list[str]:
         """Splits this task has data for."""

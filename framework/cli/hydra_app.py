@@ -187,6 +187,21 @@ def _validated(cfg: DictConfig) -> bool:
     return True
 
 
+def compose_run(argv: list[str], conf: Path) -> DictConfig:
+    """The validated config `plait train <argv>` would run, for commands that act on it without training
+    (`plait prepare`): plugins loaded, credentials refused, options checked, composed, validated."""
+    refuse_secrets(argv)
+    load_plugins()
+    store_schemas()
+    flags = [a for a in argv if a.startswith("-")]
+    if flags:
+        raise PlaitError(f"only overrides (key=value) are taken here, not {' '.join(flags)}")
+    check_overrides(argv, conf)
+    cfg = _compose_or_fail(argv, conf)
+    validate_config(cfg)
+    return cfg
+
+
 def split_sweep_values(argv: list[str], conf: Path) -> tuple[list[str], list[tuple[str, str]]]:
     """Take out of a sweep the values that cannot even be composed (`optimizer.lr=1e-3,bad`): Hydra would stop
     the whole sweep on them. Returns the command line without them and (override, error) for each, which the

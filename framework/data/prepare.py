@@ -16,11 +16,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from framework.data.store_writer import TokenStoreWriter, remove_leftovers
 from framework.data.token_store import TokenStore, is_complete
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def lock_path(entry: Path) -> Path:
@@ -44,6 +46,23 @@ def entry_lock(entry: Path) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+def prepare_entry(entry: Path, open_: Callable[[Path], T], write: Callable[[], T]) -> T:
+    """The cache entry at `entry`: `open_(entry)` when complete, else `write()` (which publishes it) while this
+    process holds the entry's lock, so concurrent callers on a node write it once and all open the same result."""
+    entry = Path(entry)
+    if is_complete(entry):
+        return open_(entry)
+    with entry_lock(entry):
+        if is_complete(entry):  # another process wrote it while we waited
+            return open_(entry)
+        if removed := remove_leftovers(entry):
+            log.info("removed %d unfinished preparation(s) of %s", removed, entry)
+        start = time.monotonic()
+        made = write()
+        log.info("prepared %s in %.1f s", made, time.monotonic() - start)
+        return made
+
+
 def prepare_store(
     entry: Path,
     fill: Callable[[TokenStoreWriter], None],
@@ -54,17 +73,10 @@ def prepare_store(
 ) -> TokenStore:
     """The store at `entry`: opened when complete, else written by `fill(writer)` while this process holds the
     entry's lock, so concurrent callers on a node fill it once and all open the same result."""
-    entry = Path(entry)
-    if is_complete(entry):
-        return TokenStore(entry)
-    with entry_lock(entry):
-        if is_complete(entry):  # another process filled it while we waited
-            return TokenStore(entry)
-        if removed := remove_leftovers(entry):
-            log.info("removed %d unfinished preparation(s) of %s", removed, entry)
-        start = time.monotonic()
+
+    def write() -> TokenStore:
         with TokenStoreWriter(entry, vocab_size, separator=separator, describes=describes) as writer:
             fill(writer)  # an exception or Ctrl-C here removes what was written
-            store = writer.commit()
-        log.info("prepared %s in %.1f s", store, time.monotonic() - start)
-        return store
+            return writer.commit()
+
+    return prepare_entry(entry, TokenStore, write)

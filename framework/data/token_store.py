@@ -10,7 +10,7 @@ ever appears under its final name complete (`store_writer.TokenStoreWriter` rena
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ class StoreMeta:
     describes: str = ""  # what was encoded, e.g. "sentiment/train/text"
     separator: int | None = None  # id appended after every sequence (LM document boundaries), if any
     format: int = STORE_FORMAT
+    extra: dict[str, Any] = field(default_factory=dict)  # what the preparer adds (e.g. characters read)
 
     def to_json(self) -> str:
         """The meta as the JSON text of `meta.json`."""

@@ -11,12 +11,11 @@ No other module constructs components in sequence. Inference reads the run direc
 from __future__ import annotations
 
 import copy
+import json
 import random
-import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -39,9 +38,13 @@ from framework.engine.monitor import check_monitor
 from framework.engine.resume import check_resume
 from framework.engine.stopping import Watch
 from framework.engine.threads import ThreadGovernor, ThreadPlan, apply_threads, governor_for, plan_threads
+from framework.engine.tokenizer_factory import TOKENIZER_DIR as TOKENIZER_DIR
+from framework.engine.tokenizer_factory import saved_tokenizers as saved_tokenizers
+from framework.engine.tokenizer_factory import training_tokenizers as training_tokenizers
 from framework.engine.trainer import Components, Trainer
 from framework.engine.validation import check_split_sizes, validate_config
 from framework.errors import PlaitError
+from framework.files import atomic_write
 from framework.kinds import (
     CALLBACKS,
     LOGGERS,
@@ -51,16 +54,15 @@ from framework.kinds import (
     REGISTRIES,
     SCHEDULERS,
     TASKS,
-    TOKENIZERS,
 )
 from framework.logger import Logger
 from framework.plugins import check_recorded_providers, load_plugins
 from framework.precision import PrecisionStrategy
 from framework.schema import NAME_FIELD
-from framework.task import Task, TaskSpec, TokenizerFactory
-from framework.tokenizer import Tokenizer, directory_digest
+from framework.task import Task, TaskSpec
+from framework.tokenizer import directory_digest
 
-TOKENIZER_DIR = "tokenizer"
+DATA_FILES = "data_files.json"  # in the run directory: the files each split was read from
 INFER_KINDS = ("task", "tokenizer", "model", "precision")  # what reopening a run for inference builds
 RESUME_KINDS = (*INFER_KINDS, "optimizer", "scheduler")  # loggers and callbacks may change on resume
 Mode = Literal["train", "infer"]
@@ -102,51 +104,11 @@ def plugin_versions(cfg: DictConfig) -> dict[str, str]:
     return versions
 
 
-def training_tokenizers(tokenizer_cfg: Any, run_dir: Path, resume_from: Path | None) -> TokenizerFactory:
-    """Tokenizers per role for training: reloaded from the resumed checkpoint, else trained; saved in the run."""
-
-    def factory(role: str, texts: Callable[[], Iterable[str]]) -> Tokenizer:
-        tokenizer = TOKENIZERS.build(tokenizer_cfg)
-        target = run_dir / TOKENIZER_DIR / role
-        saved = resume_from / TOKENIZER_DIR / role if resume_from is not None else None
-        undo = partial(shutil.rmtree, target, ignore_errors=True)  # a half-written tokenizer is removed
-        if not distributed.is_main():  # other ranks load what rank 0 trained or restored (one writer)
-            distributed.barrier()
-            tokenizer.load(target)
-            return tokenizer
-        if saved is not None and saved.exists():
-            tokenizer.load(saved)
-            if saved.resolve() != target.resolve():
-                with writing(f"the tokenizer {target}", run_dir, undo=undo):
-                    shutil.rmtree(target, ignore_errors=True)
-                    shutil.copytree(saved, target)
-        else:
-            tokenizer.train(texts())
-            with writing(f"the tokenizer {target}", run_dir, undo=undo):
-                shutil.rmtree(target, ignore_errors=True)
-                target.mkdir(parents=True)
-                tokenizer.save(target)
-        distributed.barrier()
-        return tokenizer
-
-    return factory
-
-
-def saved_tokenizers(tokenizer_cfg: Any, checkpoint: Path) -> TokenizerFactory:
-    """Tokenizers per role for inference: loaded from the checkpoint, never trained, nothing written."""
-
-    def factory(role: str, texts: Callable[[], Iterable[str]]) -> Tokenizer:
-        saved = checkpoint / TOKENIZER_DIR / role
-        if not saved.is_dir():
-            raise PlaitError(f"the run's tokenizer for '{role}' is missing: {saved} (the checkpoint is incomplete)")
-        tokenizer = TOKENIZERS.build(tokenizer_cfg)
-        try:
-            tokenizer.load(saved)
-        except Exception as exc:  # a damaged file: name it rather than echo a parser's message
-            raise PlaitError(f"cannot load the run's tokenizer from {saved}: {exc}") from None
-        return tokenizer
-
-    return factory
+def record_data_files(task: Task, run_dir: Path) -> None:
+    """Write what the task read (split -> files with sizes and content hashes) to the run's data_files.json."""
+    files = task.data_files()
+    if files:
+        atomic_write(run_dir / DATA_FILES, json.dumps(files, indent=1) + "\n")
 
 
 def providers_needed(checkpoint: Loaded, kinds: tuple[str, ...]) -> dict[str, str]:
@@ -269,7 +231,7 @@ def build_model(
     def make(node: Any = cfg.model) -> nn.Module:
         return model_factory(spec) if model_factory else MODELS.build(node, spec=spec)
 
-    fixes = model_fixes(cfg.model) if model_factory is None else ["build a smaller model"]
+    fixes = model_fixes(cfg.model, activations=False) if model_factory is None else ["build a smaller model"]
     size = measure_on_meta(lambda: make(without_init_only(cfg.model)))  # pretrained files are not read twice
     check_fits(size, device, fixes)
     with out_of_memory(lambda exc: "while building the model" + (f" ({size})" if size else ""), device, fixes):
@@ -340,6 +302,8 @@ def build(
         small = check_split_sizes(task, tcfg, cfg.get("task"))  # a batch larger than the data fails on every rank
         for warning in small if distributed.is_main() else []:
             print(f"warning: {warning}", file=sys.stderr)
+        if distributed.is_main():
+            record_data_files(task, run_dir)
     else:
         if checkpoint is None:
             raise PlaitError("inference needs a checkpoint to load")

@@ -267,11 +267,11 @@ class Checkpointer:
         try:
             tmp.mkdir()
             torch.save(state, tmp / STATE_FILE)
-            for file_name, src in (files or {}).items():  # not `name`: that one says whether to prune
+            for entry, src in (files or {}).items():
                 if src.is_dir():
-                    shutil.copytree(src, tmp / file_name)
+                    shutil.copytree(src, tmp / entry)
                 elif src.is_file():
-                    shutil.copy2(src, tmp / file_name)
+                    shutil.copy2(src, tmp / entry)
             fault_point("after_temp_write", step)
             (tmp / MARKER).write_text(f"step {step}\n")
             _fsync_tree(tmp)

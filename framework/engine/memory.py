@@ -96,11 +96,12 @@ def memory_error(
     )
 
 
-def model_fixes(model_cfg: Any) -> list[str]:
-    """The model keys that lower its memory: its sizes (with their values) and activation checkpointing."""
+def model_fixes(model_cfg: Any, *, activations: bool = True) -> list[str]:
+    """The model keys that lower its memory: its sizes (with their values), and activation checkpointing when
+    `activations` are what fills it (it does nothing for the parameters themselves)."""
     sizes = [f"model.{k}={model_cfg[k]}" for k in model_cfg if SIZE_KEY.match(str(k)) and model_cfg[k] is not None]
     fixes = [f"shrink the model (now {', '.join(sizes)})" if sizes else "choose a smaller model"]
-    if "activation_checkpointing" in model_cfg and not model_cfg["activation_checkpointing"]:
+    if activations and "activation_checkpointing" in model_cfg and not model_cfg["activation_checkpointing"]:
         fixes.append("set model.activation_checkpointing=true")
     return fixes
 

@@ -125,22 +125,24 @@ class Trainer:
         """`(batch, epoch, batch_in_epoch after it)` from a data position on, endlessly; changes no state.
 
         With N processes, each round of N consecutive batches of the epoch order gives batch r to rank r
-        (an incomplete last round is dropped, so every rank takes the same number of steps);
+        (`task.rank_batches`; an incomplete last round is dropped, so every rank takes the same number of steps);
         `batch_in_epoch` is the global position, the same on every rank. `pin`: batches in pinned memory,
         so that their copies to CUDA run asynchronously.
         """
         world, me = distributed.world_size(), distributed.rank()
         while True:
-            produced, round_ = 0, []
-            for batch in self.parts.task.batches(
-                "train", batch_size=self.cfg.batch_size, epoch_seed=self.cfg.seed + epoch, start=index
+            produced = 0
+            for batch in self.parts.task.rank_batches(
+                "train",
+                batch_size=self.cfg.batch_size,
+                epoch_seed=self.cfg.seed + epoch,
+                start=index,
+                rank=me,
+                world=world,
             ):
-                round_.append(batch)
-                if len(round_) == world:
-                    produced += 1
-                    index += world
-                    yield (pinned(round_[me]) if pin else round_[me]), epoch, index
-                    round_ = []
+                produced += 1
+                index += world
+                yield (pinned(batch) if pin else batch), epoch, index
             if produced == 0 and index == 0:
                 raise PlaitError(
                     f"the train split produced fewer batches than processes ({world}): check the task's training "

@@ -64,6 +64,10 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
         self.answers = sorted({q.answer for q in data.questions})
         return lambda: [s for st in data.stories for s in st.sentences] + [q.text for q in data.questions]
 
+    def _source_files(self) -> dict[str, list[Path]]:
+        files = [babi.task_files(self._babi_dir(), task) for task in self.cfg.babi_tasks]
+        return {split: [f[split] for f in files if split in f] for split in ("train", "test")}
+
     def _read_test(self) -> babi.BabiSplit:
         return babi.read_babi(self._babi_dir(), self.cfg.babi_tasks, "test")
 

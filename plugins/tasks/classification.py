@@ -20,27 +20,21 @@ from framework import (
     Batch,
     DataError,
     Partials,
+    Ragged,
     Task,
     TaskSpec,
     TokenizerFactory,
     at_least,
     model_device,
+    read_rows,
     require,
     special_token_ids,
 )
 from plugins.tasks import synthetic_sentiment
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.classification_metrics import accuracy, confusion_matrix, format_report, macro_f1, per_class_report
-from plugins.tasks.text_data import (
-    Row,
-    SplitData,
-    TextDataConfig,
-    configured_splits,
-    load_splits,
-    read_records,
-    split_rows,
-)
-from plugins.tasks.token_cache import Ragged, TokenCache, cache_root
+from plugins.tasks.split_tables import SplitRows, TableReader, TableSource, convert_values
+from plugins.tasks.text_data import Row, SplitData, TextDataConfig, configured_splits, split_rows
 
 
 @dataclass
@@ -98,18 +92,24 @@ class ClassificationTask(Task):
     def __init__(self, cfg: TextClassificationConfig) -> None:
         self.cfg = cfg
         self.data: SplitData[Examples] = SplitData(self._prepare)
+        self.tables = TableReader(cfg, f"classification:{cfg.text_column}:{cfg.label_column}", ["text"], ["label"])
         self.class_names: list[str] = []
         self.pad_id = 0
         self._details: dict[str, Any] = {}
 
     # -- data ------------------------------------------------------------------------------------
 
-    def _read(self, path: str, split: str) -> list[Row]:
-        rows = read_records(path, [self.cfg.text_column, self.cfg.label_column], self.cfg.format, split=split)
-        for where, (text, _) in rows:
-            if not text.strip():
-                raise DataError(f"{where}: empty text in column '{self.cfg.text_column}'; remove the line")
-        return rows
+    def _source(self, path: str, split: str) -> TableSource:
+        """The labelled sentences of one split's files, streamed; an empty sentence is an error naming its line."""
+        c = self.cfg
+
+        def rows() -> Iterator[Row]:
+            for where, (text, label) in read_rows(path, [c.text_column, c.label_column], c.format, split=split):
+                if not text.strip():
+                    raise DataError(f"{where}: empty text in column '{c.text_column}'; remove the line")
+                yield where, [text, label]
+
+        return self.tables.file_source(path, split, self.tables.reader, rows, c.format)
 
     def _generated(self) -> dict[str, list[Row]]:
         gen = synthetic_sentiment.splits(self.cfg.demo_size, self.cfg.seed)
@@ -126,7 +126,7 @@ class ClassificationTask(Task):
             raise DataError(f"{where}: label '{label}' is not in task.label_map (keys: {', '.join(table)})")
         return table[label.strip()]
 
-    def _resolve_classes(self, train: list[Row]) -> list[str]:
+    def _resolve_classes(self, train: SplitRows) -> list[str]:
         c = self.cfg
         if c.labels is not None:
             if c.n_classes is not None and c.n_classes != len(c.labels):
@@ -137,7 +137,7 @@ class ClassificationTask(Task):
             return list(c.labels)
         if c.n_classes is not None:
             return [str(i) for i in range(c.n_classes)]
-        found = {self._mapped(label, where) for where, (_, label) in train}
+        found = set(convert_values(train, "label", self._mapped).values())
         return sorted(found, key=lambda s: (0, int(s), s) if s.isdigit() else (1, 0, s))
 
     def _label_id(self, label: str, where: str) -> int:
@@ -155,24 +155,26 @@ class ClassificationTask(Task):
             )
         raise DataError(f"{where}: unknown label '{name}'; known labels: {', '.join(self.class_names)}")
 
-    def _examples(self, rows: list[Row]) -> Examples:
-        """Token ids (through the on-disk cache) and label ids of one split's rows."""
-        cache = TokenCache(self.tokenizer, cache_root(self.cfg.cache_dir) if self.cfg.cache else None)
-        labels = np.array([self._label_id(lab, where) for where, (_, lab) in rows])
-        return Examples(cache.encode([text for _, (text, _) in rows], "text"), labels)
+    def _examples(self, rows: SplitRows, split: str) -> Examples:
+        """Token ids (a token store in the cache) and label ids of one split's rows."""
+        ids = self.tables.encode(self.tokenizer, rows, "text", split)
+        by_code = convert_values(rows, "label", self._label_id)
+        lookup = np.zeros(len(rows.table.values("label")), dtype=np.int64)
+        lookup[list(by_code)] = list(by_code.values())
+        return Examples(ids, lookup[rows.codes("label")])
 
     def _prepare(self, split: str) -> Examples:
         """One split read on first use (a reopened run reads only the split it evaluates)."""
-        return self._examples(split_rows(load_splits(self.cfg, self._read, self._generated, only=split), split))
+        return self._examples(split_rows(self.tables.load(self._source, self._generated, only=split), split), split)
 
     def setup(self, tokenizer_factory: TokenizerFactory) -> TaskSpec:
         """Read and check every split, get the tokenizer, and tokenize (through the on-disk cache)."""
-        raw = load_splits(self.cfg, self._read, self._generated)
+        raw = self.tables.load(self._source, self._generated)
         self.class_names = self._resolve_classes(raw["train"])
-        self.tokenizer = tokenizer_factory("text", lambda: [text for _, (text, _) in raw["train"]])
+        self.tokenizer = self.tables.tokenizer(tokenizer_factory, "text", raw["train"], "text")
         self.pad_id = self.tokenizer.pad_id
         for split, rows in raw.items():
-            self.data[split] = self._examples(rows)
+            self.data[split] = self._examples(rows, split)
         return TaskSpec(
             kind=CLASSIFICATION,
             vocab_size=self.tokenizer.vocab_size,
@@ -187,7 +189,7 @@ class ClassificationTask(Task):
     def restore(self, spec: TaskSpec, tokenizer_factory: TokenizerFactory) -> None:
         """Class names from the saved spec, the tokenizer from the run: no training data is read."""
         self.class_names = list(spec.labels)
-        self.tokenizer = tokenizer_factory("text", list)
+        self.tokenizer = self.tables.tokenizer(tokenizer_factory, "text", None)
         self.pad_id = self.tokenizer.pad_id
 
     def metric_names(self) -> list[str]:
@@ -201,6 +203,14 @@ class ClassificationTask(Task):
     def num_examples(self, split: str) -> int | None:
         """Sentences in `split`."""
         return len(self.data[split].labels)
+
+    def data_files(self) -> dict[str, list[dict[str, Any]]]:
+        """Split -> the files setup read (path, bytes, sha256)."""
+        return self.tables.data_files()
+
+    def prepared(self) -> list[dict[str, Any]]:
+        """What setup read, trained and tokenized, or found ready, with its time (`plait prepare` prints it)."""
+        return list(self.tables.steps)
 
     def _inputs(self, seqs: list[np.ndarray] | list[list[int]]) -> tuple[Tensor, Tensor]:
         unk = self.tokenizer.special_id("unk")

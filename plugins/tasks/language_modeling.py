@@ -1,8 +1,9 @@
-"""Causal language modelling over a text file, in packed contiguous blocks; metrics loss and perplexity.
+"""Causal language modelling over text files of any size, in packed contiguous blocks; metrics loss and perplexity.
 
-The text of each split is tokenized as one stream (cached on disk). Training takes `block_size + 1`
-token windows at a per-epoch random offset, shuffled by the epoch seed; evaluation walks the split in
-order. Without a val file the last `val_ratio` of the training text is held out (nanoGPT's split).
+Each split is tokenized once into a token store (documents streamed, end-of-text between them; see
+`plugins/tasks/lm_data.py`) and memory-mapped. Training takes `block_size + 1` token windows at a per-epoch
+random offset, shuffled by the epoch seed, each process of a distributed run slicing only its own windows;
+evaluation walks the split in order. Without a val file the last `val_ratio` of the training tokens is held out.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -27,50 +27,28 @@ from framework import (
     Task,
     TaskSpec,
     TokenizerFactory,
-    read_utf8,
     require,
 )
-from plugins.tasks.demo_corpora import lm_text
 from plugins.tasks.generation import generate_ids
+from plugins.tasks.lm_data import LanguageModelData, LanguageModelDataConfig
 from plugins.tasks.samples import fixed_choice
-from plugins.tasks.text_data import (
-    DataFormat,
-    SplitData,
-    TextDataConfig,
-    configured_splits,
-    detect_format,
-    load_splits,
-    read_records,
-    split_rows,
-)
-from plugins.tasks.token_cache import TokenCache, cache_root
+from plugins.tasks.text_data import SplitData, configured_splits
 
 SAMPLE_TOKENS = 32  # tokens of a sample's prompt, and of its continuation (at most half the block each)
 
 
 @dataclass
-class LanguageModelingConfig(TextDataConfig):
-    """A text to model; without val_path the last val_ratio of it is the validation text."""
+class LanguageModelingConfig(LanguageModelDataConfig):
+    """Text to model; without val_path the last val_ratio of its tokens is the validation text."""
 
-    format: DataFormat = DataFormat.text  # text: the whole file, line breaks kept; tsv/csv/jsonl/hf_disk: rows joined
-    text_column: str = "text"  # column / key holding the text in tsv/csv/jsonl/hf_disk files
     block_size: int = 128  # tokens per training sequence: the model's context
     eval_max_blocks: Optional[int] = None  # evaluate on at most this many blocks; null: the whole split
-    demo_size: int = 3000  # sentences in the generated corpus (when train_path is null)
 
     def validate(self) -> None:
         """Range checks, and only the formats a single text can come from."""
         super().validate()
         allowed = ("auto", "text", "tsv", "csv", "jsonl", "hf_disk")
         require(self.format in allowed, "format", str(self.format), f"one of {', '.join(allowed)}")
-
-
-def tail_split(text: str, val_ratio: float) -> tuple[str, str]:
-    """(first 1 - val_ratio of the characters, the rest)."""
-    if not 0 < val_ratio < 1:
-        raise DataError(f"task.val_ratio={val_ratio} must be between 0 and 1 (or set task.val_path)")
-    cut = int(len(text) * (1 - val_ratio))
-    return text[:cut], text[cut:]
 
 
 class LanguageModelingTask(Task):
@@ -80,52 +58,26 @@ class LanguageModelingTask(Task):
 
     def __init__(self, cfg: LanguageModelingConfig) -> None:
         self.cfg = cfg
+        self.data = LanguageModelData(cfg)
         self.tokens: SplitData[np.ndarray] = SplitData(self._prepare)
         self._chars_per_token: dict[str, float] = {}  # characters of each split's text per token
         self._eval_split = "val"  # the split the current evaluation walks
 
-    def _read(self, path: str, split: str) -> str:
-        fmt = detect_format(Path(path), self.cfg.format)
-        if fmt == "text":
-            text = read_utf8(Path(path).expanduser())
-        else:
-            text = "\n".join(v[0] for _, v in read_records(path, [self.cfg.text_column], fmt, split=split)) + "\n"
-        if not text.strip():
-            raise DataError(f"{path}: no text (task.{split}_path)")
-        return text
-
-    def _texts(self, only: str | None = None) -> dict[str, str]:
-        c = self.cfg
-        return load_splits(
-            c,
-            self._read,
-            lambda: {"train": lm_text(c.demo_size, c.seed)},
-            lambda t: tail_split(t, c.val_ratio),
-            only=only,
-        )
-
-    def _stream(self, split: str, text: str) -> np.ndarray:
-        """The split's text as one token stream (through the on-disk cache), checked to fill a block."""
-        c = self.cfg
-        tokens = TokenCache(self.tokenizer, cache_root(c.cache_dir) if c.cache else None).encode([text], "stream")[0]
-        if len(tokens) < c.block_size + 1:
+    def _prepare(self, split: str) -> np.ndarray:
+        """The ids of one split, memory-mapped, checked to fill a block (a reopened run reads only its split)."""
+        tokens, self._chars_per_token[split] = self.data.tokens(split)
+        if len(tokens) < self.cfg.block_size + 1:
             raise DataError(
-                f"the {split} text has {len(tokens)} tokens, fewer than task.block_size + 1 = {c.block_size + 1}; "
-                "lower task.block_size or give more text"
+                f"the {split} text has {len(tokens)} tokens, fewer than task.block_size + 1 = "
+                f"{self.cfg.block_size + 1}; lower task.block_size or give more text"
             )
-        self._chars_per_token[split] = len(text) / len(tokens)
         return tokens
 
-    def _prepare(self, split: str) -> np.ndarray:
-        """One split read on first use (a reopened run reads only the split it evaluates)."""
-        return self._stream(split, split_rows(self._texts(only=split), split))
-
     def setup(self, tokenizer_factory: TokenizerFactory) -> TaskSpec:
-        """Read the splits, get the tokenizer (trained on the train text), tokenize each split as one stream."""
-        texts = self._texts()
-        self.tokenizer = tokenizer_factory("text", lambda: [texts["train"]])
-        for split, text in texts.items():
-            self.tokens[split] = self._stream(split, text)
+        """Train (or reuse) the tokenizer on the training text, then tokenize each split into its store."""
+        self.tokenizer = self.data.train_tokenizer(tokenizer_factory)
+        for split in self.splits():
+            self.tokens[split]
         return TaskSpec(
             kind=LANGUAGE_MODELING,
             vocab_size=self.tokenizer.vocab_size,
@@ -136,7 +88,7 @@ class LanguageModelingTask(Task):
 
     def restore(self, spec: TaskSpec, tokenizer_factory: TokenizerFactory) -> None:
         """The run's saved tokenizer; no text is read."""
-        self.tokenizer = tokenizer_factory("text", list)
+        self.tokenizer = self.data.tokenizer = tokenizer_factory("text", list)
 
     def metric_names(self) -> list[str]:
         """What `reduce` returns: token loss, perplexity and loss per character (when the split's text is known)."""
@@ -150,6 +102,14 @@ class LanguageModelingTask(Task):
         """Blocks of `task.block_size` tokens in `split` (what `trainer.batch_size` counts)."""
         return (len(self.tokens[split]) - 1) // self.cfg.block_size
 
+    def data_files(self) -> dict[str, list[dict[str, Any]]]:
+        """Split -> the files read (path, bytes, sha256); the held-out val split is part of train's."""
+        return dict(self.data.files)
+
+    def prepared(self) -> list[dict[str, Any]]:
+        """The steps of the last setup: files recorded, tokenizer trained or loaded, stores prepared or found."""
+        return list(self.data.rows)
+
     def _starts(self, split: str, seed: int | None) -> np.ndarray:
         """First token of every block: shuffled with a random offset when seeded, in order otherwise."""
         size, n = self.cfg.block_size, len(self.tokens[split])
@@ -160,12 +120,20 @@ class LanguageModelingTask(Task):
 
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
         """Packed (input_ids, labels) blocks; train shuffled by `epoch_seed`, other splits in order."""
+        return self.rank_batches(split, batch_size=batch_size, epoch_seed=epoch_seed, start=start, rank=0, world=1)
+
+    def rank_batches(
+        self, split: str, *, batch_size: int, epoch_seed: int, start: int, rank: int, world: int
+    ) -> Iterator[Batch]:
+        """Batch b of the epoch order goes to process b % world (whole rounds only, as `Task.rank_batches`); each
+        process slices only its own windows out of the memory map."""
         starts = self._starts(split, epoch_seed if split == "train" else None)
         if split != "train" and self.cfg.eval_max_blocks is not None:
             starts = starts[: self.cfg.eval_max_blocks]
-        tokens, size = self.tokens[split], self.cfg.block_size
-        for b in range(start, math.ceil(len(starts) / batch_size)):
-            rows = np.stack([tokens[s : s + size + 1] for s in starts[b * batch_size : (b + 1) * batch_size]])
+        tokens, window = self.tokens[split], np.arange(self.cfg.block_size + 1)
+        n_batches = math.ceil(len(starts) / batch_size)
+        for b in range(start + rank, n_batches - n_batches % world, world):
+            rows = tokens[starts[b * batch_size : (b + 1) * batch_size, None] + window]
             block = torch.from_numpy(rows.astype(np.int64))
             x, y = block[:, :-1], block[:, 1:]
             yield Batch({"input_ids": x, "labels": y}, n_samples=x.shape[0], n_tokens=x.numel())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, Optional, TypeVar
 
 import numpy as np
@@ -27,6 +28,7 @@ from framework import (
     TaskSpec,
     Tokenizer,
     TokenizerFactory,
+    describe_files,
     model_device,
 )
 from plugins.tasks.batching import bucketed_batches
@@ -165,6 +167,10 @@ class QuestionAnsweringTask(Task, Generic[Data]):
         """What the last reduce found beyond its metrics (a summary table, samples, ...)."""
         return dict(self._details)
 
+    def data_files(self) -> dict[str, list[dict[str, Any]]]:
+        """Split -> the files setup read (path, bytes, sha256)."""
+        return {split: describe_files(paths) for split, paths in self._source_files().items()}
+
     # -- inference -----------------------------------------------------------------------------------
 
     def answer(self, model: nn.Module, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -195,6 +201,10 @@ class QuestionAnsweringTask(Task, Generic[Data]):
     @abstractmethod
     def _read_training(self) -> Texts:
         """Read train and val into `self._raw` (and the answer vocabulary); the tokenizer's training text."""
+
+    @abstractmethod
+    def _source_files(self) -> dict[str, list[Path]]:
+        """Split -> the files it is read from (for the run's record of what it trained on)."""
 
     @abstractmethod
     def _read_test(self) -> Any | None:

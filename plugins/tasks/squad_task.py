@@ -9,6 +9,7 @@ of the articles train, the rest validate. Reading, windows and scoring are in pl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,10 @@ class SquadTask(QuestionAnsweringTask[SquadData]):
         self._raw = {"train": train, "val": val}
         self.answers = []
         return lambda: sorted({ex.context for ex in train}) + [ex.question for ex in train]
+
+    def _source_files(self) -> dict[str, list[Path]]:
+        paths = {"train": self.cfg.squad_path, "test": self.cfg.squad_test_path}
+        return {split: [Path(path).expanduser()] for split, path in paths.items() if path}
 
     def _read_test(self) -> list[squad.SquadExample] | None:
         if not self.cfg.squad_test_path:

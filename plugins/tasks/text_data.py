@@ -84,15 +84,22 @@ def read_parallel(path: str, langs: tuple[str, str]) -> list[Row]:
     return list(read_parallel_rows(path, langs))
 
 
-def ratio_split(rows: list[T], val_ratio: float, seed: int) -> tuple[list[T], list[T]]:
-    """(train, val): a seeded random `val_ratio` share (at least one row) held out; the same seed, the same split."""
+def ratio_indices(n: int, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) row indices of `n` rows: a seeded random `val_ratio` share (at least one row) held out; the same
+    seed, the same split."""
     if not 0 < val_ratio < 1:
         raise DataError(f"task.val_ratio={val_ratio} must be between 0 and 1 (or set task.val_path)")
-    if len(rows) < 2:
-        raise DataError(f"only {len(rows)} example(s): too few to hold out a validation share; set task.val_path")
-    order = np.random.default_rng(seed).permutation(len(rows))
-    n_val = max(1, int(len(rows) * val_ratio))
-    return [rows[i] for i in order[n_val:]], [rows[i] for i in order[:n_val]]
+    if n < 2:
+        raise DataError(f"only {n} example(s): too few to hold out a validation share; set task.val_path")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(n * val_ratio))
+    return order[n_val:], order[:n_val]
+
+
+def ratio_split(rows: list[T], val_ratio: float, seed: int) -> tuple[list[T], list[T]]:
+    """(train, val): the rows `ratio_indices` picks."""
+    train, val = ratio_indices(len(rows), val_ratio, seed)
+    return [rows[i] for i in train], [rows[i] for i in val]
 
 
 def configured_splits(cfg: TextDataConfig, generated: tuple[str, ...] = ("train", "val", "test")) -> list[str]:

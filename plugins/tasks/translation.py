@@ -8,6 +8,7 @@ on detokenized hypotheses against the raw reference lines; their signatures are 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -26,30 +27,24 @@ from framework import (
     Batch,
     Partials,
     PlaitError,
+    Ragged,
     Task,
     TaskSpec,
     TokenizerFactory,
     above,
     at_least,
     between,
+    detect_format,
     model_device,
+    read_parallel_rows,
+    read_rows,
 )
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.beam_search import beam_search
 from plugins.tasks.demo_corpora import parallel
 from plugins.tasks.samples import fixed_choice
-from plugins.tasks.text_data import (
-    Row,
-    SplitData,
-    TextDataConfig,
-    configured_splits,
-    detect_format,
-    load_splits,
-    read_parallel,
-    read_records,
-    split_rows,
-)
-from plugins.tasks.token_cache import Ragged, TokenCache, cache_root
+from plugins.tasks.split_tables import ColumnRows, SplitRows, TableReader, TableSource
+from plugins.tasks.text_data import Row, SplitData, TextDataConfig, configured_splits, split_rows
 
 log = logging.getLogger(__name__)
 N_SAMPLES = 5  # example translations kept in `details()`
@@ -89,8 +84,8 @@ class Pairs:
 
     src: Ragged
     tgt: Ragged
-    sources: list[str]
-    references: list[str]
+    sources: ColumnRows  # raw text by row, read from the memory-mapped table
+    references: ColumnRows
 
 
 class TranslationTask(Task):
@@ -101,17 +96,23 @@ class TranslationTask(Task):
     def __init__(self, cfg: TranslationConfig) -> None:
         self.cfg = cfg
         self.data: SplitData[Pairs] = SplitData(self._prepare)
+        columns = f"{cfg.source_column or cfg.source_lang}:{cfg.target_column or cfg.target_lang}"
+        self.tables = TableReader(cfg, f"translation:{columns}", ["source", "target"])
         self._details: dict[str, Any] = {}
         self._eval_split = "val"  # the split the current evaluation walks (reduce scores against its references)
 
     # -- data ------------------------------------------------------------------------------------
 
-    def _read(self, path: str, split: str) -> list[Row]:
+    def _source(self, path: str, split: str) -> TableSource:
+        """The sentence pairs of one split's files (line-aligned `{lang}` files or two columns), streamed."""
         c = self.cfg
+        langs = (c.source_lang, c.target_lang)
         if detect_format(Path(path), c.format) == "parallel":
-            return read_parallel(path, (c.source_lang, c.target_lang))
-        columns = [c.source_column or c.source_lang, c.target_column or c.target_lang]
-        return read_records(path, columns, c.format, split=split)
+            reader, rows = f"parallel:{langs}", lambda: read_parallel_rows(path, langs)
+        else:
+            columns = [c.source_column or c.source_lang, c.target_column or c.target_lang]
+            reader, rows = self.tables.reader, lambda: read_rows(path, columns, c.format, split=split)
+        return self.tables.file_source(path, split, reader, rows, c.format, langs)
 
     def _generated(self) -> dict[str, list[Row]]:
         c, n_eval = self.cfg, max(100, self.cfg.demo_size // 10)
@@ -121,26 +122,24 @@ class TranslationTask(Task):
             for s, (n, seed) in sizes.items()
         }
 
-    def _pairs(self, rows: list[Row]) -> Pairs:
-        """Token ids of both sides (through the on-disk cache) and the raw text of one split."""
-        root = cache_root(self.cfg.cache_dir) if self.cfg.cache else None
-        src_cache = TokenCache(self.src_tok, root)
-        tgt_cache = src_cache if self.cfg.shared_vocab else TokenCache(self.tgt_tok, root)
-        sources, targets = [p[0] for _, p in rows], [p[1] for _, p in rows]
-        return Pairs(src_cache.encode(sources, "source"), tgt_cache.encode(targets, "target"), sources, targets)
+    def _pairs(self, rows: SplitRows, split: str) -> Pairs:
+        """Token ids of both sides (token stores in the cache) and the raw text of one split."""
+        src = self.tables.encode(self.src_tok, rows, "source", split)
+        tgt = self.tables.encode(self.tgt_tok, rows, "target", split)
+        return Pairs(src, tgt, rows.column("source"), rows.column("target"))
 
     def _prepare(self, split: str) -> Pairs:
         """One split read on first use (a reopened run reads only the split it evaluates)."""
-        return self._pairs(split_rows(load_splits(self.cfg, self._read, self._generated, only=split), split))
+        return self._pairs(split_rows(self.tables.load(self._source, self._generated, only=split), split), split)
 
-    def _tokenizers(self, tokenizer_factory: TokenizerFactory, train: list[Row]) -> None:
-        """Source and target tokenizers by role (one `shared` tokenizer with shared_vocab)."""
+    def _tokenizers(self, tokenizer_factory: TokenizerFactory, train: SplitRows | None) -> None:
+        """Source and target tokenizers by role (one `shared` tokenizer with shared_vocab), trained on `train`."""
+        tokenizer = functools.partial(self.tables.tokenizer, tokenizer_factory)
         if self.cfg.shared_vocab:
-            shared = tokenizer_factory("shared", lambda: [side for _, pair in train for side in pair])
-            self.src_tok = self.tgt_tok = shared
+            self.src_tok = self.tgt_tok = tokenizer("shared", train, "source", "target")
         else:
-            self.src_tok = tokenizer_factory("source", lambda: [src for _, (src, _) in train])
-            self.tgt_tok = tokenizer_factory("target", lambda: [tgt for _, (_, tgt) in train])
+            self.src_tok = tokenizer("source", train, "source")
+            self.tgt_tok = tokenizer("target", train, "target")
         self.pad_id = self.src_tok.pad_id
         self.bos_id, self.eos_id = self.tgt_tok.special_id("bos"), self.tgt_tok.special_id("eos")
         if self.tgt_tok.pad_id != self.pad_id:
@@ -148,10 +147,10 @@ class TranslationTask(Task):
 
     def setup(self, tokenizer_factory: TokenizerFactory) -> TaskSpec:
         """Read the pairs, get source/target (or shared) tokenizers, tokenize through the cache."""
-        raw = load_splits(self.cfg, self._read, self._generated)
+        raw = self.tables.load(self._source, self._generated)
         self._tokenizers(tokenizer_factory, raw["train"])
         for split, rows in raw.items():
-            self.data[split] = self._pairs(rows)
+            self.data[split] = self._pairs(rows, split)
         return TaskSpec(
             kind=SEQ2SEQ,
             vocab_size=self.src_tok.vocab_size,
@@ -164,7 +163,7 @@ class TranslationTask(Task):
 
     def restore(self, spec: TaskSpec, tokenizer_factory: TokenizerFactory) -> None:
         """The run's saved tokenizers; no training data is read."""
-        self._tokenizers(tokenizer_factory, [])
+        self._tokenizers(tokenizer_factory, None)
 
     def metric_names(self) -> list[str]:
         """What `reduce` returns: teacher-forced loss, its perplexity, BLEU and chrF."""
@@ -177,6 +176,14 @@ class TranslationTask(Task):
     def num_examples(self, split: str) -> int | None:
         """Sentence pairs in `split`."""
         return len(self.data[split].src)
+
+    def data_files(self) -> dict[str, list[dict[str, Any]]]:
+        """Split -> the files setup read (path, bytes, sha256)."""
+        return self.tables.data_files()
+
+    def prepared(self) -> list[dict[str, Any]]:
+        """What setup read, trained and tokenized, or found ready, with its time (`plait prepare` prints it)."""
+        return list(self.tables.steps)
 
     def _sources(self, seqs: Sequence[np.ndarray | list[int]]) -> tuple[Tensor, Tensor]:
         return pad(seqs, self.pad_id, max_length=self.cfg.max_length, empty_id=self.src_tok.special_id("unk"))

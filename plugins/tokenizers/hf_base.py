@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Optional, TypeVar
 
-from framework import SPECIAL_TOKENS, ComponentConfig, PlaitError, Tokenizer, at_least, between
+from framework import SPECIAL_TOKENS, ComponentConfig, PlaitError, Tokenizer, at_least, between, limit_bytes
 
 TOKENIZER_FILE = "tokenizer.json"
 MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 1  # the special tokens and at least one learned token
@@ -57,9 +57,12 @@ class HFTokenizer(Tokenizer, Generic[C]):
         return self._tok
 
     def train(self, texts: Iterable[str], length: int | None = None) -> None:
-        """Train the pipeline on `texts`, streamed (`length`: their count when known, for real progress);
-        the special tokens take ids 0..6."""
+        """Train the pipeline on `texts`, streamed (`length`: their count when known, for real progress), or on
+        their first `train_max_bytes` UTF-8 bytes when that is set; the special tokens take ids 0..6."""
         tok, trainer = self._build()
+        max_bytes = getattr(self.cfg, "train_max_bytes", None)
+        if max_bytes is not None:
+            texts, length = limit_bytes(texts, max_bytes), None  # fewer texts than `length`, how many unknown
         tok.train_from_iterator(texts, trainer=trainer, length=length)
         self._tok = tok
 

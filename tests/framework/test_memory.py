@@ -90,8 +90,9 @@ def test_an_allocation_failure_in_a_training_step_is_one_message(
     assert re.search(
         r"error: out of memory in training step 1, on a batch of 8 examples \(input_ids 8x\d+, attention_mask 8x\d+, "
         r"labels 8\): an allocation of 48\.0 GiB failed; cpu has [\d.]+ GiB available of [\d.]+ GiB\. Lower "
-        r"trainer\.batch_size \(now 8; raising trainer\.grad_accum_steps, now 1, keeps the effective batch\) or "
-        r"shrink the model \(now model\.d_model=128, model\.n_layers=2, model\.d_ff=256\)\.",
+        r"trainer\.batch_size \(now 8; raising trainer\.grad_accum_steps, now 1, keeps the effective batch\), "
+        r"shrink the model \(now model\.d_model=128, model\.n_layers=2, model\.d_ff=256\) or set "
+        r"model\.activation_checkpointing=true\.",
         out,
     ), out
     assert previous_run_files(run_dir) == []

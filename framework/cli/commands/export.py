@@ -33,8 +33,8 @@ class ExportOptions:
 def export(path: Path | str, out_dir: Path | str, *, checkpoint: str | None = None, weights: str = "model") -> Path:
     """Export the model (`weights`: which set) and tokenizer(s) of a run or checkpoint to `out_dir`."""
     from framework.capabilities import EXPORTS_TO_TRANSFORMERS, with_capability
-    from framework.engine.build import TOKENIZER_DIR, saved_tokenizers
     from framework.engine.inference import load_run
+    from framework.engine.tokenizer_factory import TOKENIZER_DIR, saved_tokenizers
     from framework.kinds import MODELS
     from framework.schema import NAME_FIELD
 

@@ -109,3 +109,23 @@ def test_writing_holds_one_batch_in_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert TokenStore(tmp_path / "s").n_tokens == 1_000_000
     assert peak < 1_000_000  # a few batches' worth, not the corpus
+
+
+def test_a_sequence_written_in_parts_ends_once_with_its_separator(tmp_path: Path) -> None:
+    with TokenStoreWriter(tmp_path / "s", 10, separator=9) as writer:
+        writer.append_array(np.array([1, 2, 3]), np.array([1, 2]), more=True)  # [1] ends, [2, 3] goes on
+        writer.append_array(np.array([4]), np.array([1]), more=True)  # still going on
+        writer.append_array(np.array([], dtype=np.int64), np.array([], dtype=np.int64))  # nothing: still open
+        writer.append_array(np.array([5, 6]), np.array([1, 1]))  # [2, 3, 4, 5] ends, then [6]
+        writer.extra["characters"] = 12
+    store = TokenStore(tmp_path / "s")
+    assert as_lists(store) == [[1, 9], [2, 3, 4, 5, 9], [6, 9]]
+    assert store.meta.extra == {"characters": 12}
+
+
+def test_an_unfinished_sequence_publishes_nothing(tmp_path: Path) -> None:
+    writer = TokenStoreWriter(tmp_path / "s", 10)
+    writer.append_array(np.array([1, 2]), np.array([2]), more=True)
+    with pytest.raises(RuntimeError, match="never finished"):
+        writer.commit()
+    assert not (tmp_path / "s").exists() and list(tmp_path.iterdir()) == []

@@ -46,22 +46,24 @@ def test_blocks_are_contiguous_shifted_windows_and_resume_exactly() -> None:
     assert torch.equal(val[0][0], torch.from_numpy(np.asarray(task.tokens["val"][:16]).astype(np.int64)))
 
 
-def test_validation_is_the_tail_of_the_text(tmp_path: Path) -> None:
+def test_validation_is_the_last_val_ratio_of_the_training_tokens(tmp_path: Path) -> None:
     text = "".join(f"line number {i}\n" for i in range(100))
     path = tmp_path / "corpus.txt"
     path.write_text(text)
     task = setup(train_path=str(path), val_ratio=0.2)
-    decoded = task.tokenizer.decode(np.asarray(task.tokens["val"]).tolist())
-    assert text.endswith(decoded) and len(decoded) == len(text) - int(len(text) * 0.8)
+    n = len(text) + 1  # one id per character, and end-of-text after the document
+    assert len(task.tokens["val"]) == n - int(n * 0.8) and len(task.tokens["train"]) == int(n * 0.8)
+    assert text.endswith(task.tokenizer.decode(np.asarray(task.tokens["val"]).tolist()))
 
 
-def test_rows_of_a_jsonl_file_are_joined(tmp_path: Path) -> None:
+def test_rows_of_a_jsonl_file_are_documents_ended_by_eos(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     path.write_text("".join(f'{{"body": "paragraph {i} of the text"}}\n' for i in range(40)))
     task = setup(train_path=str(path), format="jsonl", text_column="body")
-    assert "paragraph 0 of the text\nparagraph 1" in task.tokenizer.decode(
-        np.asarray(task.tokens["train"][:60]).tolist()
-    )
+    eos = task.tokenizer.special_id("eos")
+    ids = np.asarray(task.tokens["train"][:60]).tolist()
+    assert ids[: ids.index(eos) + 1] == [*task.tokenizer.encode("paragraph 0 of the text"), eos]
+    assert task.tokenizer.decode(ids).startswith("paragraph 0 of the textparagraph 1")  # eos is a special token
 
 
 def test_text_shorter_than_a_block_is_an_error(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import torch
 
@@ -35,8 +36,8 @@ TRANSLATION = [
 ]
 
 
-def char_factory(role: str, texts: Callable[[], Iterable[str]]) -> Tokenizer:
-    """A tokenizer factory that trains a fresh char tokenizer, as a new run does."""
+def char_factory(role: str, texts: Callable[[], Iterable[str]], *, reuse: Path | None = None) -> Tokenizer:
+    """A tokenizer factory that trains a fresh char tokenizer, as a new run does (never reusing one)."""
     from plugins.tokenizers.char import CharTokenizer, CharTokenizerConfig
 
     tok = CharTokenizer(CharTokenizerConfig())

@@ -187,6 +187,20 @@ def test_train_max_bytes_is_a_positive_limit_or_null() -> None:
         TOKENIZERS.config("bpe", train_max_bytes=0).validate()
 
 
+@pytest.mark.parametrize("name", ["char", "bpe", "byte_level_bpe"])
+def test_train_max_bytes_trains_on_the_first_bytes_only(name: str) -> None:
+    def texts():
+        yield "aaaa bbbb "
+        yield "cccc é"  # the limit ends after "cc": the rest, and the texts after it, are never read
+        raise AssertionError("read past the limit")
+
+    tok = build(name, train_max_bytes=12)
+    tok.train(texts(), length=2)
+    learned = "".join(t for t in tok.vocabulary() if t not in SPECIAL_TOKENS.values())
+    if name != "byte_level_bpe":  # it has every byte from the start
+        assert "c" in learned and "é" not in learned
+
+
 # -- speed on real data -----------------------------------------------------------------------------
 
 MULTI30K = Path(os.environ.get("PLAIT_MULTI30K_DE", "/work/shared/data/multi30k/train.de"))
