@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import torch
 from torch import nn
@@ -270,10 +270,8 @@ class Trainer:
 
     def _checkpoint_this_step(self) -> Path:
         """The checkpoint of the current step: the one already written (unless it lacks a final stop), else a new one."""
-        if self.watch.stop_unsaved or not str(self.last_checkpoint).endswith(f"{self.state.step:07d}"):
-            self.save_checkpoint()
-        assert self.last_checkpoint is not None
-        return self.last_checkpoint
+        fresh = self.watch.stop_unsaved or not str(self.last_checkpoint).endswith(f"{self.state.step:07d}")
+        return self.save_checkpoint() if fresh else cast(Path, self.last_checkpoint)
 
     def _close_loggers(self, status: str) -> None:
         for logger in self.parts.loggers:
