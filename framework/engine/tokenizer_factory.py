@@ -82,7 +82,8 @@ def training_tokenizers(tokenizer_cfg: Any, run_dir: Path, resume_from: Path | N
             else:
                 train_tokenizer(tokenizer, texts())
                 if kept is not None:
-                    keep_tokenizer(tokenizer, kept)
+                    with writing(f"the cached tokenizer {kept}", kept):  # keep_tokenizer leaves nothing half-written
+                        keep_tokenizer(tokenizer, kept)
             with writing(f"the tokenizer {target}", run_dir, undo=undo):
                 shutil.rmtree(target, ignore_errors=True)
                 target.mkdir(parents=True)
