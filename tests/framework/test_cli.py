@@ -21,6 +21,18 @@ def plait(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproces
     return subprocess.run([*PLAIT, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
 
 
+def test_disabling_the_builtin_models_names_what_lacks_a_model(tmp_path: Path) -> None:
+    # the tasks no longer import the models (plugin kinds are independent), so this is a clear error, not an ImportError
+    out = plait("train", "trainer.max_steps=1", cwd=tmp_path, env={"PLAIT_DISABLE_PLUGINS": "models"})
+    assert out.returncode == 2 and "Traceback" not in out.stderr + out.stdout
+    assert "Unknown model 'transformer_encoder'" in out.stderr
+    assert (
+        "plugin 'models' from distribution 'plait' may provide it but is disabled by PLAIT_DISABLE_PLUGINS"
+        in out.stderr
+    )
+    assert not list(tmp_path.iterdir())  # refused before Hydra made a run directory
+
+
 def test_unknown_model_lists_known_names_without_traceback(tmp_path: Path) -> None:
     out = plait("train", "model=nope", cwd=tmp_path)
     assert out.returncode == 2
