@@ -50,7 +50,7 @@ KINDS: dict[str, list[str]] = {
     "lm": ["task=language_modeling", "model=transformer_decoder", "task.block_size=64"],
     "classification": ["task=text_classification", "model=transformer_encoder", "task.max_length=64"],
     "parallel": ["task=translation", "model=transformer_seq2seq", "task.max_length=64", "task.source_lang=src"]
-    + ["task.target_lang=tgt", "task.shared_vocab=true"],
+    + ["task.target_lang=tgt", "task.shared_vocab=true", "task.eval_decode_limit=100"],
 }
 
 
