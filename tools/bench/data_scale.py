@@ -50,7 +50,7 @@ KINDS: dict[str, list[str]] = {
     "lm": ["task=language_modeling", "model=transformer_decoder", "task.block_size=64"],
     "classification": ["task=text_classification", "model=transformer_encoder", "task.max_length=64"],
     "parallel": ["task=translation", "model=transformer_seq2seq", "task.max_length=64", "task.source_lang=src"]
-    + ["task.target_lang=tgt", "task.shared_vocab=true"],
+    + ["task.target_lang=tgt", "task.shared_vocab=true", "task.eval_decode_limit=100"],
 }
 
 
@@ -131,13 +131,16 @@ def train_cli(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_memory(obj: Any, depth: int = 0) -> Any:
-    """`obj` with every token store inside it (attributes, dicts, lists) replaced by an in-memory copy."""
+    """`obj` with every token store or memory map inside it (attributes, dicts, lists) replaced by an in-memory
+    copy."""
     import numpy as np
 
     from framework import Ragged, TokenStore
 
     if isinstance(obj, TokenStore):
         return Ragged(np.array(obj.flat), np.array(obj.offsets))
+    if isinstance(obj, np.memmap):  # a view of a store (an LM split's ids)
+        return np.array(obj)
     if depth > 4 or isinstance(obj, (str, bytes, int, float, np.ndarray)) or obj is None:
         return obj
     if isinstance(obj, dict):
@@ -258,6 +261,7 @@ def measure(
     for feed, results in runs.items():
         done = [r for r in results if "error" not in r]
         row[feed] = {k: statistics.median(r[k] for r in done) for k in FEED_KEYS} if done else results[0]
+        row[feed]["runs"] = [{k: r[k] for k in FEED_KEYS} for r in done]  # each repeat, for the spread
     return row
 
 
