@@ -63,6 +63,7 @@ _EXPORTS = {
     "framework.engine.config": ["TrainConfig", "TrainerConfig"],
     "framework.engine.distributed": ["any_rank", "is_main", "rank", "world_size"],
     "framework.engine.numerics": ["NumericsProbe"],
+    "framework.engine.phases": ["precision_phase"],
     "framework.engine.monitor": ["lower_is_better"],
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -103,6 +104,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     from framework.engine.distributed import any_rank, is_main, rank, world_size
     from framework.engine.monitor import lower_is_better
     from framework.engine.numerics import NumericsProbe
+    from framework.engine.phases import precision_phase
     from framework.errors import (
         ConfigValueError,
         DataError,

@@ -44,6 +44,22 @@ class EarlyStoppingConfig:
 
 
 @dataclass
+class ProfilerConfig:
+    """A torch.profiler window in optimizer steps (`trainer.profiler`): skip `wait`, warm up, record `active`."""
+
+    wait: int = 1  # steps ignored first (start-up, first-touch allocations)
+    warmup: int = 1  # steps traced but discarded (the profiler's own start-up)
+    active: int = 3  # steps recorded: the trace, the operator table and the phase split cover these
+
+    def validate(self) -> None:
+        """Range checks (run with the trainer's)."""
+        from framework.schema import at_least
+
+        at_least(self, 0, "wait", "warmup")
+        at_least(self, 1, "active")
+
+
+@dataclass
 class TrainerConfig:
     """Options of the training loop (`trainer.*`)."""
 
@@ -70,6 +86,12 @@ class TrainerConfig:
     compile: bool = False  # torch.compile the model (inductor: C++ on CPU, Triton on CUDA); checkpoints stay plain
     prefetch_batches: Optional[int] = None  # batches prepared ahead by a thread; null: 2 on CUDA (pinned), 0 on CPU
     strategy: str = "ddp"  # under torchrun: ddp (replicated model) | fsdp (FSDP2 fully_shard); ignored on one process
+    # checks for the first hour with a new model (conf/debug/: debug=fast|overfit|limit|profile set these)
+    verify_reload: bool = False  # at the end: reload the last checkpoint through the resume path, compare one step
+    verify_predict: bool = False  # at the end: one call through the task's plait predict|translate|generate|answer
+    overfit_batches: int = 0  # >0: train on the first n training batches only, repeated; judged by overfit_loss
+    overfit_loss: float = 0.05  # with overfit_batches: the training loss to reach; the run fails when it does not
+    profiler: Optional[ProfilerConfig] = None  # {wait, warmup, active} steps: a torch.profiler trace into profile/
 
     def validate(self) -> None:
         """Range checks, run by `framework.engine.validation.validate_config` before any work."""
@@ -88,10 +110,14 @@ class TrainerConfig:
         at_least(self, 0, "keep_best_checkpoints")
         above(self, 0, "clip_grad_norm")
         resolve_device(self.device)  # a device this machine lacks fails here, before Hydra writes the run directory
-        try:
-            self.early_stopping.validate()
-        except ConfigValueError as exc:
-            raise exc.under("early_stopping") from None
+        at_least(self, 0, "overfit_batches")
+        above(self, 0, "overfit_loss")
+        for name, node in (("early_stopping", self.early_stopping), ("profiler", self.profiler)):
+            try:
+                if node is not None:
+                    node.validate()
+            except ConfigValueError as exc:
+                raise exc.under(name) from None
         if self.max_time is not None:
             parse_duration(self.max_time, "max_time")
         judged = {

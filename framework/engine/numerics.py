@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from framework.errors import PlaitError
+from framework.precision import PrecisionStrategy, params_of
 
 REPORT_FILE = "nan_report.json"
 
@@ -262,3 +263,9 @@ def restore_rng(snapshot: tuple[Tensor, Tensor | None], device: torch.device) ->
     torch.set_rng_state(cpu)
     if cuda is not None:
         torch.cuda.set_rng_state(cuda, device)
+
+
+def step_finite(step_loss: Tensor, precision: PrecisionStrategy, optimizer: torch.optim.Optimizer) -> bool:
+    """`trainer.detect_anomaly_every_step`'s check: the loss, and the gradients unless the strategy skips overflows."""
+    grads = [] if precision.handles_overflow else [t.grad for t in params_of(optimizer)]
+    return all_finite([step_loss, *grads])

@@ -18,6 +18,7 @@ from framework.callback import Callback
 from framework.engine import distributed, provenance
 from framework.engine.build import as_dictconfig, build
 from framework.engine.config import TrainConfig
+from framework.engine.debug_checks import after_fit, debug_observers
 from framework.engine.disk import writing
 from framework.engine.memory import on_batch, out_of_memory, training_fixes
 from framework.engine.run_lock import RunLock, check_fresh_or_resume
@@ -70,6 +71,7 @@ def train(
                 ending=trainer.watch.summary,
             )
         )  # fmt: skip
+        trainer.parts.callbacks.extend(debug_observers(built.cfg, trainer, built.device))  # debug=profile|overfit
 
         def step(exc: BaseException) -> str:
             return on_batch(f"in training step {trainer.state.step + 1}", exc)
@@ -79,6 +81,7 @@ def train(
             out_of_memory(step, built.device, training_fixes(built.cfg)),
         ):
             metrics = trainer.fit()
+        after_fit(built.cfg, run_dir, trainer)  # debug=fast|overfit: the verdict, reload and predict checks
     objective = metrics.get(cfg.objective) if cfg.objective else None
     if objective is None and cfg.objective:
         warnings.warn(

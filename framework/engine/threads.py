@@ -183,6 +183,12 @@ class ThreadGovernor:
             )
         return None
 
+    def tick_and_say(self, step: int, *, loud: bool) -> None:
+        """`tick()`, printing the line of a change at `step` when `loud` (the main process)."""
+        change = self.tick()
+        if change is not None and loud:
+            print(f"step {step}: {change}", flush=True)
+
 
 def governor_for(plan: ThreadPlan) -> ThreadGovernor | None:
     """A governor for an adaptive plan on a system that reports CPU times (Linux), else None."""

@@ -34,10 +34,11 @@ import torch
 from torch import nn
 
 from framework.callback import Callback, TrainState
-from framework.engine import distributed, divergence, numerics
+from framework.engine import distributed, divergence, numerics, overfit
 from framework.engine.checkpoint import PREFIX, Checkpointer, rng_state, set_rng_state
 from framework.engine.config import TrainerConfig
 from framework.engine.evaluation import evaluate
+from framework.engine.phases import BACKWARD, DATA, FORWARD, OPTIMIZER, phase
 from framework.engine.preemption import Preempted, PreemptionHandler, agree_all
 from framework.engine.prefetch import Prefetcher, pinned, prefetch_depth
 from framework.engine.stopping import Watch
@@ -45,7 +46,7 @@ from framework.engine.telemetry import Telemetry
 from framework.engine.threads import ThreadGovernor
 from framework.errors import NonFiniteError, PlaitError
 from framework.logger import Logger
-from framework.precision import PrecisionStrategy, params_of
+from framework.precision import PrecisionStrategy
 from framework.task import Batch, Task
 
 
@@ -106,7 +107,7 @@ class Trainer:
 
     # -- data ------------------------------------------------------------------------------------
 
-    def _train_batches(self) -> Generator[Batch, None, None]:
+    def train_batches(self) -> Generator[Batch, None, None]:
         """Endless batches over epochs; `state.epoch`/`batch_in_epoch` always say what comes next.
 
         With `trainer.prefetch_batches` (on CUDA by default) a thread prepares them ahead (framework.engine.prefetch); the
@@ -114,6 +115,7 @@ class Trainer:
         """
         state, depth = self.state, prefetch_depth(self.cfg.prefetch_batches, self.device)
         stream = self._batch_stream(state.epoch, state.batch_in_epoch, pin=depth > 0 and self.device.type == "cuda")
+        stream = overfit.repeat_first(stream, self.cfg.overfit_batches) if self.cfg.overfit_batches else stream
         source = Prefetcher(stream, depth) if depth > 0 else stream
         try:
             for batch, state.epoch, state.batch_in_epoch in source:
@@ -155,7 +157,7 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         """Train to `max_steps`; returns the last evaluation's metrics (`val/...`)."""
         cfg, state = self.cfg, self.state
-        batches = self._train_batches()
+        batches = self.train_batches()
         final_metrics: dict[str, float] = dict(state.last_metrics)
         evaluated_at = -1
         if state.last_metrics and (state.step >= cfg.max_steps or self.watch.finished):  # relaunched, finished
@@ -167,11 +169,10 @@ class Trainer:
                 while state.step < cfg.max_steps:
                     step = state.step + 1
                     log_now = step % cfg.log_every_n_steps == 0 or step == cfg.max_steps
-                    step_loss = self._forward_backward(batches)
-                    self._update(step_loss, measure=log_now)
+                    self.train_step(batches, measure=log_now)
                     state.step = step
                     if self.governor is not None:
-                        self._govern_threads()
+                        self.governor.tick_and_say(step, loud=distributed.is_main())
                     for obs in self.observers:
                         obs.on_step_end(state)
                     if log_now:
@@ -209,6 +210,11 @@ class Trainer:
             obs.on_fit_start(self.state)
         self.parts.model.train()
 
+    def train_step(self, batches: Iterator[Batch], *, measure: bool) -> torch.Tensor:
+        """One optimizer step from the current state on the next `batches`; returns its loss (also for debug checks)."""
+        self._update(step_loss := self._forward_backward(batches), measure=measure)
+        return step_loss
+
     def _forward_backward(self, batches: Iterator[Batch]) -> torch.Tensor:
         """Forward and backward over `grad_accum_steps` micro-batches; returns their summed loss (detached)."""
         p, accum, window = self.parts, self.cfg.grad_accum_steps, self._telemetry.window
@@ -216,15 +222,17 @@ class Trainer:
         step_loss: torch.Tensor | None = None
         for i in range(accum):
             waited = time.perf_counter()
-            batch = next(batches)
-            window.units += batch.n_tokens if p.task.throughput_unit == "tokens" else batch.n_samples
-            batch = batch.to(self.device)
+            with phase(DATA):  # named ranges for trainer.profiler (framework.engine.profiling)
+                batch = next(batches)
+                window.units += batch.n_tokens if p.task.throughput_unit == "tokens" else batch.n_samples
+                batch = batch.to(self.device)
             window.data_wait_s += time.perf_counter() - waited
             self._replay.batches.append(batch)
             with self._no_sync(i < accum - 1):
-                with p.precision.autocast():
+                with phase(FORWARD), p.precision.autocast():
                     loss = p.task.loss(p.model, batch)
-                p.precision.backward(loss / accum if accum > 1 else loss)
+                with phase(BACKWARD):
+                    p.precision.backward(loss / accum if accum > 1 else loss)
             micro = loss.detach().float()
             step_loss = micro if step_loss is None else step_loss + micro
         assert step_loss is not None
@@ -241,23 +249,17 @@ class Trainer:
     def _update(self, step_loss: torch.Tensor, *, measure: bool) -> None:
         """The optimizer step through the precision strategy; the scheduler follows real updates only."""
         p = self.parts
-        if self.cfg.detect_anomaly_every_step:  # one host sync per step, only when asked for
-            self._check_finite(step_loss)
+        if self.cfg.detect_anomaly_every_step and not numerics.step_finite(step_loss, p.precision, p.optimizer):
+            self._diverged("non-finite loss or gradient (trainer.detect_anomaly_every_step)")  # one sync per step
         try:
-            stepped = p.precision.step(p.optimizer, self.cfg.clip_grad_norm, measure=measure)
+            with phase(OPTIMIZER):
+                stepped = p.precision.step(p.optimizer, self.cfg.clip_grad_norm, measure=measure)
         except NonFiniteError as exc:  # e.g. overflow at the minimum loss scale
             self._diverged(str(exc))
         if stepped:
             p.scheduler.step()
         elif not bool(torch.isfinite(step_loss)):  # read only on overflow steps (already synced)
             self._diverged("the training loss is non-finite (loss scaling cannot fix a forward overflow)")
-
-    def _govern_threads(self) -> None:
-        """Let the governor adjust CPU threads to what neighbours leave free; say so when it changes them."""
-        assert self.governor is not None
-        change = self.governor.tick()
-        if change is not None and distributed.is_main():
-            print(f"step {self.state.step}: {change}", flush=True)
 
     def _log_train_row(self, step: int) -> None:
         """Log the training row of the window since the last one (the only place that reads device values)."""
@@ -278,13 +280,6 @@ class Trainer:
             logger.close(self.state, status)
 
     # -- numerics --------------------------------------------------------------------------------
-
-    def _check_finite(self, step_loss: torch.Tensor) -> None:
-        """Every-step check: the loss, and the gradients unless the strategy skips overflows itself."""
-        p = self.parts
-        grads = [] if p.precision.handles_overflow else [t.grad for t in params_of(p.optimizer)]
-        if not numerics.all_finite([step_loss, *grads]):
-            self._diverged("non-finite loss or gradient (trainer.detect_anomaly_every_step)")
 
     def _diverged(self, reason: str) -> NoReturn:
         """Stop the run: crash checkpoint of the last finished step, this step re-run under hooks, nan_report.json."""

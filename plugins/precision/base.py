@@ -2,6 +2,9 @@
 
 backward(loss):  (loss * scale).backward(); after_backward()      # masters collect gradients
 step():          [unscale + overflow check -> skip] -> clip -> measure -> update() -> after_update()
+
+Scaling, unscaling and the overflow check, the master-weight hooks and the numerics probes are the strategy's
+bookkeeping: each runs inside `precision_phase()`, so a profiled step (`trainer.profiler`) shows their share.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from framework import NumericsProbe, PrecisionStrategy, grad_norm, params_of
+from framework import NumericsProbe, PrecisionStrategy, grad_norm, params_of, precision_phase
 from plugins.precision.policy import keep_fp32
 from plugins.precision.scaler import LossScaleConfig, LossScaler
 
@@ -81,23 +84,31 @@ class BasePrecision(PrecisionStrategy):
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
     def backward(self, loss: Tensor) -> None:
-        (self.scaler.scale_loss(loss) if self.scaler is not None else loss).backward()
-        self.after_backward()
+        if self.scaler is not None:
+            with precision_phase():
+                loss = self.scaler.scale_loss(loss)
+        loss.backward()
+        with precision_phase():
+            self.after_backward()
 
     def step(self, optimizer: torch.optim.Optimizer, clip_grad_norm: float | None, *, measure: bool = False) -> bool:
         params = params_of(optimizer)
         if self.scaler is not None:
             grads = [p.grad for p in params if p.grad is not None]
-            if self.scaler.unscale_(grads):  # overflow: skip this update (the scale already backed off)
+            with precision_phase():
+                overflow = self.scaler.unscale_(grads)
+            if overflow:  # skip this update (the scale already backed off)
                 optimizer.zero_grad(set_to_none=True)
                 return False
         norm = clip_grads_(params, clip_grad_norm) if clip_grad_norm is not None else None
         if measure:
-            self.probe.before_update(params, grad_norm(params) if norm is None else norm)
+            with precision_phase():
+                self.probe.before_update(params, grad_norm(params) if norm is None else norm)
         self.update(optimizer)
-        self.after_update()
-        if measure:
-            self.probe.after_update(params)
+        with precision_phase():
+            self.after_update()
+            if measure:
+                self.probe.after_update(params)
         optimizer.zero_grad(set_to_none=True)
         return True
 

@@ -33,6 +33,7 @@ from framework import (
 from plugins.tasks import synthetic_sentiment
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.classification_metrics import accuracy, confusion_matrix, format_report, macro_f1, per_class_report
+from plugins.tasks.limits import first, limited_count
 from plugins.tasks.split_tables import SplitRows, TableReader, TableSource, convert_values
 from plugins.tasks.text_data import Row, SplitData, TextDataConfig, configured_splits, split_rows
 
@@ -202,7 +203,7 @@ class ClassificationTask(Task):
 
     def num_examples(self, split: str) -> int | None:
         """Sentences in `split`."""
-        return len(self.data[split].labels)
+        return limited_count(len(self.data[split].labels), self.cfg.limit(split))
 
     def data_files(self) -> dict[str, list[dict[str, Any]]]:
         """Split -> the files setup read (path, bytes, sha256)."""
@@ -219,7 +220,7 @@ class ClassificationTask(Task):
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
         """Length-bucketed batches (shuffled by `epoch_seed` for train, length-sorted otherwise)."""
         data = self.data[split]
-        lengths = np.minimum(data.ids.lengths(), self.cfg.max_length)
+        lengths = np.minimum(first(data.ids.lengths(), self.cfg.limit(split)), self.cfg.max_length)
         seed = epoch_seed if split == "train" else None
         for idx in bucketed_batches(lengths, batch_size, seed=seed, pool_batches=self.cfg.bucket_pool_batches)[start:]:
             input_ids, mask = self._inputs([data.ids[i] for i in idx])

@@ -30,6 +30,7 @@ from framework import (
     require,
 )
 from plugins.tasks.generation import generate_ids
+from plugins.tasks.limits import limited_blocks
 from plugins.tasks.lm_data import LanguageModelData, LanguageModelDataConfig
 from plugins.tasks.samples import fixed_choice
 from plugins.tasks.text_data import SplitData, configured_splits
@@ -100,7 +101,8 @@ class LanguageModelingTask(Task):
 
     def num_examples(self, split: str) -> int | None:
         """Blocks of `task.block_size` tokens in `split` (what `trainer.batch_size` counts)."""
-        return (len(self.tokens[split]) - 1) // self.cfg.block_size
+        blocks = (len(self.tokens[split]) - 1) // self.cfg.block_size
+        return limited_blocks(blocks, self.cfg.limit(split), self.cfg.block_size)
 
     def data_files(self) -> dict[str, list[dict[str, Any]]]:
         """Split -> the files read (path, bytes, sha256); the held-out val split is part of train's."""
@@ -113,6 +115,8 @@ class LanguageModelingTask(Task):
     def _starts(self, split: str, seed: int | None) -> np.ndarray:
         """First token of every block: shuffled with a random offset when seeded, in order otherwise."""
         size, n = self.cfg.block_size, len(self.tokens[split])
+        limit = self.cfg.limit(split)  # tokens read: whole blocks, from the start of the split
+        n = n if limit is None else min(n, size * limited_blocks((n - 1) // size, limit, size) + 1)
         rng = np.random.default_rng(seed) if seed is not None else None
         offset = int(rng.integers(size)) if rng is not None and n - 1 >= 2 * size else 0
         starts = offset + np.arange((n - 1 - offset) // size) * size

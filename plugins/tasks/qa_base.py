@@ -22,7 +22,6 @@ from framework import (
     QUESTION_ANSWERING,
     Batch,
     Choice,
-    ComponentConfig,
     PlaitError,
     Task,
     TaskSpec,
@@ -32,6 +31,7 @@ from framework import (
     model_device,
 )
 from plugins.tasks.batching import bucketed_batches
+from plugins.tasks.limits import DataLimitConfig, first, limited_count
 
 
 class QAFormat(Choice):
@@ -45,7 +45,7 @@ FORMATS = QAFormat.values()
 
 
 @dataclass
-class QuestionAnsweringConfig(ComponentConfig):
+class QuestionAnsweringConfig(DataLimitConfig):
     """Where the QA data is and how stories / windows are cut."""
 
     format: QAFormat = QAFormat.babi  # babi: story + question -> answer word | squad: extractive spans, SQuAD v1.1 JSON
@@ -136,13 +136,14 @@ class QuestionAnsweringTask(Task, Generic[Data]):
 
     def num_examples(self, split: str) -> int | None:
         """Items (questions, or context windows for squad) in `split`."""
-        return len(self._lengths(self._split(split)))
+        return limited_count(len(self._lengths(self._split(split))), self.cfg.limit(split))
 
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
         """Shuffled by `epoch_seed` for train; a fixed order otherwise."""
         seed = epoch_seed if split == "train" else None
         data = self._split(split)
-        for idx in bucketed_batches(self._lengths(data), batch_size, seed=seed, pool_batches=1)[start:]:
+        lengths = first(self._lengths(data), self.cfg.limit(split))
+        for idx in bucketed_batches(lengths, batch_size, seed=seed, pool_batches=1)[start:]:
             yield self._batch(data, idx)
 
     # -- loss and evaluation -------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from typing import Any, Generic, Optional, TypeVar
 import numpy as np
 
 from framework import (
-    ComponentConfig,
     DataError,
     at_least,
     between,
@@ -27,12 +26,13 @@ from framework import DataFormat as DataFormat  # the tasks import these from he
 from framework import Row as Row
 from framework import detect_format as detect_format
 from framework import read_utf8 as read_utf8
+from plugins.tasks.limits import DataLimitConfig
 
 T = TypeVar("T")
 
 
 @dataclass
-class TextDataConfig(ComponentConfig):
+class TextDataConfig(DataLimitConfig):
     """Where a text task's data is and how to split and cache it (fields shared by the text tasks)."""
 
     train_path: Optional[str] = None  # a file, a glob ('data/*.txt') or a directory; null: the generated demo corpus
@@ -46,6 +46,7 @@ class TextDataConfig(ComponentConfig):
 
     def validate(self) -> None:
         """Range checks shared by the text tasks (and every int field they add that counts something)."""
+        super().validate()
         between(self, "val_ratio", 0, 1, low_open=True, high_open=True)
         counts: tuple[str, ...] = ("max_length", "block_size", "bucket_pool_batches", "demo_size", "eval_max_blocks")
         counts += ("beam_size", "eval_beam_size", "max_decode_length", "eval_decode_limit")

@@ -42,6 +42,7 @@ from framework import (
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.beam_search import beam_search
 from plugins.tasks.demo_corpora import parallel
+from plugins.tasks.limits import first, limited_count
 from plugins.tasks.samples import fixed_choice
 from plugins.tasks.split_tables import ColumnRows, SplitRows, TableReader, TableSource
 from plugins.tasks.text_data import Row, SplitData, TextDataConfig, configured_splits, split_rows
@@ -175,7 +176,7 @@ class TranslationTask(Task):
 
     def num_examples(self, split: str) -> int | None:
         """Sentence pairs in `split`."""
-        return len(self.data[split].src)
+        return limited_count(len(self.data[split].src), self.cfg.limit(split))
 
     def data_files(self) -> dict[str, list[dict[str, Any]]]:
         """Split -> the files setup read (path, bytes, sha256)."""
@@ -208,6 +209,7 @@ class TranslationTask(Task):
         """Length-bucketed (src_ids, src_mask, tgt_in, tgt_out) batches; train shuffled by `epoch_seed`."""
         data, limit = self.data[split], self.cfg.max_length
         lengths = np.maximum(np.minimum(data.src.lengths(), limit), np.minimum(data.tgt.lengths() + 1, limit))
+        lengths = first(lengths, self.cfg.limit(split))
         for idx in bucketed_batches(
             lengths,
             batch_size,
@@ -220,7 +222,8 @@ class TranslationTask(Task):
         """Batches sorted by source length: they are decoded, and similar lengths decode fastest."""
         self._eval_split = split
         data = self.data[split]
-        for idx in bucketed_batches(data.src.lengths(), batch_size, seed=None, pool_batches=1):
+        lengths = first(data.src.lengths(), self.cfg.limit(split))
+        for idx in bucketed_batches(lengths, batch_size, seed=None, pool_batches=1):
             yield self._batch(data, idx)
 
     # -- loss, metrics, decoding -----------------------------------------------------------------
