@@ -60,7 +60,8 @@ def sparkline(values: list[float], width: int = 40) -> str:
     """The curve in one line of block characters, highest value tallest (log scale, so the tail is visible)."""
     if not values:
         return ""
-    picked = [values[round(i * (len(values) - 1) / max(width - 1, 1))] for i in range(min(width, len(values)))]
+    n = min(width, len(values))
+    picked = [values[round(i * (len(values) - 1) / max(n - 1, 1))] for i in range(n)]
     logs = [math.log(max(v, 1e-12)) for v in picked]
     low, high = min(logs), max(logs)
     bars = "▁▂▃▄▅▆▇█"
