@@ -125,16 +125,18 @@ def check_split_sizes(task: Task, trainer: Any, task_cfg: Any | None) -> list[st
     """Once the task has read its data: a batch larger than the training split is an error naming both numbers
     (each step would take the whole split); a validation split of fewer than MIN_VAL_EXAMPLES examples is a
     warning, returned, naming the task's keys that hold out more."""
+    keys = task_cfg if task_cfg is not None else {}  # None: a task given as an object (from Python)
     n_train = task.num_examples("train")
     if n_train is not None and trainer.batch_size > n_train:
+        limit = keys.get("train_limit")
         raise ConfigValueError(
             "trainer.batch_size",
-            f"={trainer.batch_size} is larger than the training split ({n_train} examples); use at most {n_train}",
+            f"={trainer.batch_size} is larger than the training split ({n_train} examples"
+            f"{f' under task.train_limit={limit}' if limit is not None else ''}); use at most {n_train}",
         )
     n_val = task.num_examples("val") if "val" in task.splits() else None
-    if n_val is None or n_val >= MIN_VAL_EXAMPLES:
+    if n_val is None or n_val >= MIN_VAL_EXAMPLES or keys.get("eval_limit") is not None:  # a limit asked for few
         return []
-    keys = task_cfg if task_cfg is not None else {}  # None: a task given as an object (from Python)
     fixes = [f"raise task.val_ratio (now {keys['val_ratio']})"] if "val_ratio" in keys else []
     fixes += ["give a validation file with task.val_path=<file>"] if "val_path" in keys else []
     fix = f"; {' or '.join(fixes)}" if fixes else ""

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from test_experiments import fake_data_root
 from tiny import char_factory
 
-from framework.engine.validation import validate_config
+from framework.engine.validation import check_split_sizes, validate_config
 from framework.errors import ConfigValueError
 from framework.kinds import TASKS
 from framework.task import Task
@@ -86,3 +87,11 @@ def test_every_task_has_the_keys_and_checks_them(task: str) -> None:
     assert cfg.task.train_limit == 5000 and cfg.task.eval_limit == 500
     with pytest.raises(ConfigValueError, match=r"task\.train_limit"):
         validate_config(compose([f"task={task}", "task.train_limit=0"]))
+
+
+def test_split_size_checks_know_the_limits() -> None:
+    cfg = compose(["task.demo_size=300", "task.train_limit=6", "task.eval_limit=3", "trainer.batch_size=4"])
+    task = built("sentiment", demo_size=300, train_limit=6, eval_limit=3)
+    assert check_split_sizes(task, cfg.trainer, cfg.task) == []  # few validation examples were asked for
+    with pytest.raises(ConfigValueError, match=r"larger than the training split \(6 examples under task.train_limit=6"):
+        check_split_sizes(task, OmegaConf.create({"batch_size": 8}), cfg.task)
