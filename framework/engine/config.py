@@ -6,6 +6,8 @@ in the ConfigStore when its plugin registers (see `framework.registry`).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -59,6 +61,25 @@ class ProfilerConfig:
         at_least(self, 1, "active")
 
 
+def profiler_window(node: Any) -> ProfilerConfig:
+    """`trainer.profiler` (a mapping of wait, warmup, active) as a checked ProfilerConfig; a ConfigValueError
+    naming the key and the fix otherwise."""
+    from framework.errors import ConfigValueError
+
+    names = [f.name for f in dataclasses.fields(ProfilerConfig)]
+    usage = f": must be null or {{{', '.join(names)}}} in steps, e.g. trainer.profiler={{wait:1,warmup:1,active:3}}"
+    if not isinstance(node, Mapping) or set(node) - set(names):
+        raise ConfigValueError("profiler", f"={node}{usage}")
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in node.values()):
+        raise ConfigValueError("profiler", f"={dict(node)}{usage}")
+    window = ProfilerConfig(**{str(k): int(v) for k, v in node.items()})
+    try:
+        window.validate()
+    except ConfigValueError as exc:
+        raise exc.under("profiler") from None
+    return window
+
+
 @dataclass
 class TrainerConfig:
     """Options of the training loop (`trainer.*`)."""
@@ -91,7 +112,9 @@ class TrainerConfig:
     verify_predict: bool = False  # at the end: one call through the task's plait predict|translate|generate|answer
     overfit_batches: int = 0  # >0: train on the first n training batches only, repeated; judged by overfit_loss
     overfit_loss: float = 0.05  # with overfit_batches: the training loss to reach; the run fails when it does not
-    profiler: Optional[ProfilerConfig] = None  # {wait, warmup, active} steps: a torch.profiler trace into profile/
+    # null, or {wait, warmup, active} in steps (ProfilerConfig): a torch.profiler trace into <run>/profile/. Typed
+    # Any because OmegaConf cannot merge a command-line mapping into a null dataclass node; checked by validate()
+    profiler: Any = None
 
     def validate(self) -> None:
         """Range checks, run by `framework.engine.validation.validate_config` before any work."""
@@ -112,12 +135,12 @@ class TrainerConfig:
         resolve_device(self.device)  # a device this machine lacks fails here, before Hydra writes the run directory
         at_least(self, 0, "overfit_batches")
         above(self, 0, "overfit_loss")
-        for name, node in (("early_stopping", self.early_stopping), ("profiler", self.profiler)):
-            try:
-                if node is not None:
-                    node.validate()
-            except ConfigValueError as exc:
-                raise exc.under(name) from None
+        try:
+            self.early_stopping.validate()
+        except ConfigValueError as exc:
+            raise exc.under("early_stopping") from None
+        if self.profiler is not None:
+            profiler_window(self.profiler)
         if self.max_time is not None:
             parse_duration(self.max_time, "max_time")
         judged = {

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from framework.callback import Callback
 from framework.engine import distributed
-from framework.engine.config import ProfilerConfig
+from framework.engine.config import profiler_window
 from framework.engine.overfit import OverfitWatch, verdict
 from framework.engine.profiling import StepProfiler
 from framework.engine.trainer import Trainer
@@ -29,8 +29,7 @@ def debug_observers(cfg: DictConfig, trainer: Trainer, device: torch.device) -> 
     if tcfg.overfit_batches:
         observers.append(OverfitWatch(trainer.history, float(tcfg.overfit_loss)))
     if tcfg.profiler is not None:
-        window = ProfilerConfig(**{k: int(v) for k, v in tcfg.profiler.items()})
-        observers.append(StepProfiler(window, trainer.state.run_dir, device))
+        observers.append(StepProfiler(profiler_window(tcfg.profiler), trainer.state.run_dir, device))
     return observers
 
 

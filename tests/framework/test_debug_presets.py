@@ -95,3 +95,16 @@ def test_verify_reload_catches_state_the_checkpoint_does_not_restore(
     monkeypatch.setattr(distributed, "load_optimizer_state", lambda model, optimizer, state: None)  # a broken resume
     with pytest.raises(PlaitError, match=r"verify_reload failed: one step after reloading .*step_0000003 differs"):
         train(cfg, tmp_path / "run")
+
+
+def test_the_profiler_window_is_given_on_the_command_line_and_checked() -> None:
+    from framework.engine.validation import validate_config
+    from framework.errors import ConfigValueError
+
+    cfg = compose(["trainer.profiler={wait:0,active:2}"])
+    validate_config(cfg)
+    assert OmegaConf.to_container(cfg.trainer.profiler) == {"wait": 0, "active": 2}  # warmup: its default
+    with pytest.raises(ConfigValueError, match=r"trainer\.profiler\.active=0 is not allowed: must be >= 1"):
+        validate_config(compose(["trainer.profiler={active:0}"]))
+    with pytest.raises(ConfigValueError, match=r"trainer\.profiler=.*must be null or \{wait, warmup, active\}"):
+        validate_config(compose(["trainer.profiler={actve:2}"]))
