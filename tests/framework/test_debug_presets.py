@@ -108,3 +108,11 @@ def test_the_profiler_window_is_given_on_the_command_line_and_checked() -> None:
         validate_config(compose(["trainer.profiler={active:0}"]))
     with pytest.raises(ConfigValueError, match=r"trainer\.profiler=.*must be null or \{wait, warmup, active\}"):
         validate_config(compose(["trainer.profiler={actve:2}"]))
+
+
+def test_an_unknown_option_lists_the_known_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run_cli(["debug=fats"], tmp_path, monkeypatch, capsys)
+    assert code == 2 and "Unknown debug 'fats'. Known debugs: fast, limit, none, overfit, profile." in out
+    assert "Closest match: 'fast'" in out and list(tmp_path.iterdir()) == []
