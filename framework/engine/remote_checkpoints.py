@@ -75,14 +75,14 @@ def check_url(url: str) -> None:
     parts = urlsplit(url)
     if "@" in parts.netloc:
         raise ConfigValueError(
-            f"trainer.{KEY}",
+            KEY,
             f"={_redacted(url)} holds credentials; they would be written into config.yaml. Give the URL without "
             "them and put the credentials where the storage's own client reads them (AWS_ACCESS_KEY_ID / "
             "AWS_SECRET_ACCESS_KEY or ~/.aws for s3://, GOOGLE_APPLICATION_CREDENTIALS for gs://)",
         )
     if parts.query or parts.fragment:
         raise ConfigValueError(
-            f"trainer.{KEY}",
+            KEY,
             f"={parts.scheme}://{parts.netloc}{parts.path}?...: options in the URL are not accepted (config.yaml "
             "records it); set them in the environment (e.g. AWS_ENDPOINT_URL, FSSPEC_S3_* variables) instead",
         )
@@ -103,7 +103,7 @@ def _filesystem_class(scheme: str) -> Any:
         ) from None
     except ValueError:
         raise ConfigValueError(
-            f"trainer.{KEY}", f": unknown storage scheme {scheme}://; use s3://, gs://, file://, memory:// or a path"
+            KEY, f": unknown storage scheme {scheme}://; use s3://, gs://, file://, memory:// or a path"
         ) from None
 
 
@@ -117,6 +117,8 @@ class RemoteCheckpoints:
         self.url = url if is_url(url) else str(Path(url).expanduser().absolute())
         self.local = Path(local)
         self.scheme = urlsplit(self.url).scheme if is_url(self.url) else "file"
+        for chatty in ("botocore", "aiobotocore"):  # INFO lines on every client creation ("Found credentials in ...")
+            logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger(chatty).level))
         self.fs, self.root = fsspec.core.url_to_fs(self.url, skip_instance_cache=True)  # the environment of now
         self.root = self.root.rstrip("/")
         self.confirmed: set[int] = set()  # steps whose upload is confirmed (complete remotely)
