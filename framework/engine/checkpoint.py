@@ -238,8 +238,8 @@ class Mirror(Protocol):
     """A remote copy of the checkpoints (framework.engine.remote_checkpoints): a save waits for the upload in flight
     before committing, prunes only what was uploaded, then hands the new checkpoint over."""
 
-    def wait(self) -> None:
-        """Block until the upload in flight is done (raise when it failed)."""
+    def wait(self) -> str | None:
+        """Block until the upload in flight is done; returns what went wrong when it failed."""
 
     def is_confirmed(self, checkpoint: Path) -> bool:
         """True when `checkpoint` is complete remotely, so its local copy may be pruned."""

@@ -122,6 +122,7 @@ class RemoteCheckpoints:
         self.fs, self.root = fsspec.core.url_to_fs(self.url, skip_instance_cache=True)  # the environment of now
         self.root = self.root.rstrip("/")
         self.confirmed: set[int] = set()  # steps whose upload is confirmed (complete remotely)
+        self.released: set[int] = set()  # steps pruned by policy once a newer upload was confirmed
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._failed: Path | None = None
@@ -173,7 +174,6 @@ class RemoteCheckpoints:
             self.fs.rm_file(self._path(f"{PREFIX}{step:07d}", MARKER))
         if self.fs.exists(directory):
             self.fs.rm(directory, recursive=True)
-        self.confirmed.discard(step)
 
     def check_fresh(self, overwrite: bool) -> None:
         """Refuse to start a new run over another run's remote checkpoints; with `overwrite`, delete them."""
@@ -245,14 +245,17 @@ class RemoteCheckpoints:
             self._start(pending, keep)
 
     def is_confirmed(self, checkpoint: Path) -> bool:
-        """True when `checkpoint` (a local step directory) is complete remotely, so its local copy may be pruned."""
-        return checkpoint_step(checkpoint) in self.confirmed
+        """True when `checkpoint` (a local step directory) may be pruned locally: its upload is confirmed, or it was
+        dropped by the pruning and a newer upload is confirmed (no copy of it is needed anywhere)."""
+        return checkpoint_step(checkpoint) in self.confirmed | self.released
 
     def submit(self, checkpoint: Path, keep: set[int]) -> None:
-        """Upload a just-committed local checkpoint in the background; then delete the remote checkpoints whose
-        steps are not in `keep` (what the local pruning kept). Waits for the previous upload first."""
+        """Upload a just-committed local checkpoint in the background, with any kept one whose upload failed before;
+        then delete the remote checkpoints whose steps are not in `keep` (what the local pruning kept). Waits for
+        the previous upload first."""
         self.wait()
-        self._start([checkpoint], keep)
+        unsent = [p for p in list_checkpoints(self.local) if checkpoint_step(p) in keep - self.confirmed]
+        self._start(sorted({*unsent, checkpoint}, key=checkpoint_step), keep)
 
     def _start(self, checkpoints: list[Path], keep: set[int]) -> None:
         self._thread = threading.Thread(
@@ -269,7 +272,8 @@ class RemoteCheckpoints:
             for step in self.remote_steps(complete_only=False):
                 if step not in keep:
                     self._delete(step)
-        except BaseException as exc:  # reported by the next wait(), in the training thread
+            self.released |= {checkpoint_step(p) for p in list_checkpoints(self.local)} - keep
+        except BaseException as exc:  # said by the next wait(), in the training thread
             self._error = exc
 
     def upload(self, checkpoint: Path) -> None:
@@ -289,18 +293,31 @@ class RemoteCheckpoints:
         self.fs.put_file(str(checkpoint / MARKER), self._path(checkpoint.name, MARKER))
         self.confirmed.add(step)
 
-    def wait(self) -> None:
-        """Block until the upload in flight is done; a failed upload is an error naming the checkpoint and URL."""
+    def wait(self) -> str | None:
+        """Block until the upload in flight is done. A failed one is said on stderr and returned; training goes on,
+        its checkpoint stays local (never pruned unconfirmed) and is uploaded again with the next one."""
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        if self._error is not None:
-            exc, self._error = self._error, None
-            which = self._failed.name if self._failed is not None else "a checkpoint"
+        if self._error is None:
+            return None
+        exc, self._error = self._error, None
+        which = self._failed.name if self._failed is not None else "the pruning"
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        problem = f"uploading {which} to {self.url} failed ({type(exc).__name__}: {detail})"
+        print(f"warning: {problem}; it stays in {self.local} and is tried again at the next save", file=sys.stderr)
+        return problem
+
+    def finish(self) -> None:
+        """The end of the run: wait for the last upload; a checkpoint that never reached the remote is an error saying
+        how to send it (the same command with trainer.resume=auto uploads what is missing, without training)."""
+        problem = self.wait()
+        missing = [p.name for p in list_checkpoints(self.local) if not self.is_confirmed(p)]
+        if missing:
             raise PlaitError(
-                f"uploading {which} to {self.url} failed ({type(exc).__name__}: {exc}); the local checkpoints are "
-                f"kept in {self.local}. Fix the storage and resume with trainer.resume=auto"
-            ) from exc
+                f"{', '.join(missing)} did not reach {self.url}" + (f" ({problem})" if problem else "") + f"; they are "
+                f"kept in {self.local}. Fix the storage and run the same command with trainer.resume=auto to upload them"
+            )
 
     def __enter__(self) -> RemoteCheckpoints:
         return self
@@ -308,12 +325,9 @@ class RemoteCheckpoints:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         """The end of training, however it ended: wait for the last upload (a preempted run's checkpoint too)."""
         if kind is None:
+            self.finish()
+        else:
             self.wait()
-            return
-        try:
-            self.wait()
-        except PlaitError as upload_error:
-            print(f"error: {upload_error}", file=sys.stderr)
 
 
 def prepare(checkpoint_dir: str | None, run_dir: Path, resume: str | None, overwrite: bool) -> RemoteCheckpoints | None:

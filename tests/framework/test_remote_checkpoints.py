@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,63 @@ def test_credentials_in_the_url_and_a_missing_extra_are_refused_without_echoing_
             validate_config(compose(["trainer.checkpoint_dir=gs://bucket/run"]))
 
 
+def test_uploads_run_in_the_background_and_a_failed_one_keeps_its_local_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, calls = f"memory://{tmp_path.name}/run", []
+    original = RemoteCheckpoints.upload
+
+    def slow_then_failing(self: RemoteCheckpoints, checkpoint: Path) -> None:
+        calls.append(checkpoint.name)
+        time.sleep(0.4)  # a slow network
+        if len(calls) == 1:
+            raise ConnectionError("connection reset by peer")
+        original(self, checkpoint)
+
+    monkeypatch.setattr(RemoteCheckpoints, "upload", slow_then_failing)
+    remote = RemoteCheckpoints(url, tmp_path / "checkpoints")
+    checkpointer = Checkpointer(tmp_path / "checkpoints", keep_last=1)
+    remote.attach(checkpointer)
+    started = time.perf_counter()
+    checkpointer.save(1, {"x": 1})
+    assert time.perf_counter() - started < 0.3  # the save did not wait for its upload
+    checkpointer.save(2, {"x": 2})  # step 1's upload failed: said, and step 1 kept locally until step 2 is up
+    assert "uploading step_0000001 to memory://" in capsys.readouterr().err
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["step_0000001", "step_0000002"]
+    remote.finish()
+    assert calls == ["step_0000001", "step_0000002"] and remote.remote_steps() == [2]  # 1 is pruned: not re-sent
+    checkpointer.save(3, {"x": 3})  # pruned to keep_last=1, locally and remotely
+    remote.finish()
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["step_0000003"]
+    assert remote.remote_steps() == [3]
+
+
+def test_a_kept_checkpoint_whose_upload_failed_is_sent_again_and_the_end_says_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = {"step_0000001", "step_0000002"}
+    original = RemoteCheckpoints.upload
+
+    def flaky(self: RemoteCheckpoints, checkpoint: Path) -> None:
+        if checkpoint.name in failing:
+            failing.discard(checkpoint.name)
+            raise ConnectionError("connection reset by peer")
+        original(self, checkpoint)
+
+    monkeypatch.setattr(RemoteCheckpoints, "upload", flaky)
+    remote = RemoteCheckpoints(f"memory://{tmp_path.name}/run", tmp_path / "checkpoints")
+    checkpointer = Checkpointer(tmp_path / "checkpoints", keep_last=0)  # keeps all: a failed one must be re-sent
+    remote.attach(checkpointer)
+    checkpointer.save(1, {"x": 1})
+    checkpointer.save(2, {"x": 2})  # step 1 failed: sent again now, before step 2
+    with pytest.raises(PlaitError, match=r"step_0000002 did not reach memory://.*trainer.resume=auto to upload them"):
+        remote.finish()  # step 2 failed at the end of the run
+    again = RemoteCheckpoints(f"memory://{tmp_path.name}/run", tmp_path / "checkpoints")
+    again.attach(Checkpointer(tmp_path / "checkpoints", keep_last=0))  # the relaunch uploads what is missing
+    again.finish()
+    assert again.remote_steps() == [1, 2]
+
+
 class _Mirror:
     """A mirror whose uploads are confirmed only when the test says so."""
 
@@ -157,8 +215,8 @@ class _Mirror:
         self.confirmed: set[int] = set()
         self.submitted: list[tuple[str, set[int]]] = []
 
-    def wait(self) -> None:
-        pass
+    def wait(self) -> str | None:
+        return None
 
     def is_confirmed(self, checkpoint: Path) -> bool:
         return int(checkpoint.name[len("step_") :]) in self.confirmed
