@@ -18,6 +18,7 @@ from framework.cli.run_files import (
     metric_rows,
     run_names,
 )
+from framework.engine.model_summary import SUMMARY_FILE, read_summary, summary_lines
 from framework.engine.provenance import DATA_RECORD, PROVENANCE_FILE, read
 
 COMPARED = ("runtime.", "packages.", "env.", "host.hostname", "host.cpu_count", "data")  # shown when they differ
@@ -104,6 +105,11 @@ def describe_lines(run_dir: Path) -> list[tuple[str, str]]:
                 f", uncommitted changes in {earlier['git'].get('diff')}" if dirty.startswith("yes") else ""
             )
             lines.append(("earlier", f"{earlier.get('created')} | {code} | {shlex.join(earlier.get('command', []))}"))
+    summary = read_summary(run_dir)
+    if summary is None:
+        lines.append(("model", f"no summary recorded (no {SUMMARY_FILE}: a run from before Plait recorded it)"))
+    else:
+        lines += [("model" if i == 0 else "", text.strip()) for i, text in enumerate(summary_lines(summary))]
     if metrics:
         lines.append(("metrics", "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())))
     return lines

@@ -20,6 +20,7 @@ from framework.engine.build import as_dictconfig, build
 from framework.engine.config import TrainConfig
 from framework.engine.disk import writing
 from framework.engine.memory import on_batch, out_of_memory, training_fixes
+from framework.engine.model_summary import record_model_summary
 from framework.engine.run_lock import RunLock, check_fresh_or_resume
 from framework.engine.summary import RunResult
 from framework.engine.tracking import Tracking
@@ -64,6 +65,8 @@ def train(
             save_config(built.cfg, run_dir / CONFIG_FILE)
             with writing(f"the provenance record in {run_dir}", run_dir):
                 record = provenance.write(run_dir, resumed=built.checkpoint is not None)
+            model, processes = distributed.unwrap(built.model), distributed.world_size()
+            record_model_summary(model, built.task, cfg.trainer.batch_size, run_dir, processes=processes)
         trainer = built.trainer()
         if remote is not None:
             remote.attach(trainer.checkpointer)  # each checkpoint uploaded in the background
