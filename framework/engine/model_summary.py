@@ -194,8 +194,12 @@ def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:
     """`run_dir/model_summary.json`, written whole (temporary file renamed over it)."""
     path = run_dir / SUMMARY_FILE
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # never a torn file left behind
+        raise
     return path
 
 
