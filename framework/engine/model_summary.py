@@ -85,11 +85,12 @@ def training_flops(
 
     `loss` takes the model it should run (the meta copy, or `model` itself) and moves its inputs to that model's
     device (`framework.task.model_device`). Nothing of `model` changes: weights, gradients, modes, random streams."""
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from framework.engine.memory import random_states_kept
+
     def count(target: nn.Module) -> int:
-        with torch.random.fork_rng(devices=[]), FlopCounterMode(display=False) as counter:
+        with random_states_kept(), FlopCounterMode(display=False) as counter:
             value = loss(target)
             value.backward()
         return int(counter.get_total_flops())
@@ -112,9 +113,9 @@ def training_flops(
 
 def one_batch(task: Task, batch_size: int) -> Batch:
     """The first training batch, read without touching the run's random streams."""
-    import torch
+    from framework.engine.memory import random_states_kept
 
-    with torch.random.fork_rng(devices=[]):
+    with random_states_kept():
         batches = task.batches("train", batch_size=batch_size, epoch_seed=0)
         try:
             return next(iter(batches))

@@ -5,10 +5,12 @@ plus attention's 12 x layers x d_model x context; describe and compare read the 
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -75,6 +77,7 @@ class NoMetaTask:
     """A task whose loss reads a value back (`.item()`), which a meta tensor cannot give: counted for real."""
 
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0):
+        random.random(), np.random.rand()  # a task drawing from the global streams: they must be restored
         yield Batch({"ids": torch.randint(0, 10, (batch_size, 5))}, n_samples=batch_size, n_tokens=batch_size * 5)
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
@@ -84,7 +87,7 @@ class NoMetaTask:
 
 def test_summary_counts_tied_weights_once_and_frozen_apart_and_falls_back_to_the_real_model() -> None:
     model = Frozen()
-    rng = torch.get_rng_state()
+    rng = torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy()
     summary = summarize_model(model, NoMetaTask(), batch_size=3)  # type: ignore[arg-type]
     rows = {r["module"]: r for r in summary["modules"]}
     assert rows["embed"] == {"module": "embed", "parameters": 40, "trainable": 40, "frozen": 0}
@@ -97,7 +100,8 @@ def test_summary_counts_tied_weights_once_and_frozen_apart_and_falls_back_to_the
     forward, backward = encoder + head, encoder + 2 * head  # the frozen encoder's weight gets no gradient
     assert summary["flops_per_batch"] == forward + backward == 4560
     assert summary["flops_per_token"] == summary["flops_per_batch"] / 15
-    assert torch.equal(torch.get_rng_state(), rng) and model.training
+    assert torch.equal(torch.get_rng_state(), rng[0]) and random.getstate() == rng[1] and model.training
+    assert (np.random.get_state()[1] == rng[2]).all()
     assert all(p.grad is None for p in model.parameters())
     assert "6 x parameters: 360" in summary_lines(summary)[-1]
 
