@@ -178,20 +178,28 @@ def write_plait(built: Built, model: nn.Module, out: Path) -> Exported:
     if out.exists() and any(out.iterdir()) and not is_complete(out):
         raise PlaitError(f"{out} exists and is not a Plait checkpoint; export into a new or empty directory")
     assert built.state is not None and built.checkpoint is not None
+    if out.resolve() == built.checkpoint.resolve():
+        raise PlaitError(f"{out} is the checkpoint being exported; export into another directory")
     state = {k: v for k, v in built.state.items() if k not in TRAINING_ONLY}
     state["model"] = model.state_dict()
     state["exported_from"] = str(built.checkpoint)
     source = built.checkpoint / TOKENIZER_DIR
     files = {TOKENIZER_DIR: source} if source.exists() else {}
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()  # the checkpoint is renamed into place
-    written = Checkpointer(out.parent, keep_last=0).save(int(state.get("step", 0)), state, files, name=out.name)
-    reopened = load_run(written, device="cpu")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".tmp-export-{out.name}-{os.getpid()}"  # ours alone: nothing else there is touched
+    try:  # the checkpoint commit protocol inside the staging directory, then one rename into place
+        staged = Checkpointer(staging, keep_last=0).save(int(state.get("step", 0)), state, files, name=out.name)
+        if out.exists():  # an empty directory or an earlier export: replaced whole
+            os.replace(out, staging / "replaced")
+        os.replace(staged, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    reopened = load_run(out, device="cpu")
     for (name, want), got in zip(model.state_dict().items(), reopened.model.state_dict().values(), strict=True):
         if not torch.equal(want, got):
-            raise PlaitError(f"the exported checkpoint {written} does not reopen with the weight {name} intact")
-    assert (written / MARKER).is_file()
-    return Exported("plait", written, "reopened through the commands' load path: every weight identical")
+            raise PlaitError(f"the exported checkpoint {out} does not reopen with the weight {name} intact")
+    assert (out / MARKER).is_file()
+    return Exported("plait", out, "reopened through the commands' load path: every weight identical")
 
 
 def write_transformers(built: Built, model: nn.Module, out: Path) -> Exported:

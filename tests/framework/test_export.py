@@ -107,6 +107,10 @@ def test_plait_format_is_a_checkpoint_the_commands_open(
 
     predict_main([str(out), "text=a fine film"])
     assert "a fine film" in capsys.readouterr().out
+    export_main([str(runs["classifier"]), str(out), "format=plait", "weights=model"])  # an earlier export: replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]  # no staging directory left beside it
+    with pytest.raises(PlaitError, match="is the checkpoint being exported"):
+        export_main([str(out), str(out)])
 
 
 def test_an_unknown_format_is_an_error_listing_the_formats(tmp_path: Path) -> None:
