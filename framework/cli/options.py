@@ -70,6 +70,9 @@ def as_key_values(argv: list[str], options: type[DataclassInstance]) -> list[str
             continue
         key, sep, value = arg[2:].partition("=")
         key = key.replace("-", "_")
+        if not sep and key not in hints:  # unknown: reported as such by the parser, whatever follows it
+            out.append(f"{key}=")
+            continue
         if not sep:
             following = argv[i] if i < len(argv) else None
             is_value = following is not None and not following.startswith("--")

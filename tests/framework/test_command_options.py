@@ -43,7 +43,7 @@ def test_every_command_that_opens_a_run_is_covered() -> None:
 
 
 @pytest.mark.parametrize("name", list(RUN_COMMANDS))
-@pytest.mark.parametrize("spelling", [["bogus=1"], ["--bogus", "1"], ["--bogus=1"]])
+@pytest.mark.parametrize("spelling", [["bogus=1"], ["--bogus", "1"], ["--bogus=1"], ["--bogus"]])
 def test_an_unknown_option_is_the_same_error_everywhere(name: str, spelling: list[str], tmp_path: Path) -> None:
     with pytest.raises(PlaitError, match=r"unknown option 'bogus'\. Options: .*usage: plait " + name):
         load_command(name).main([*positional(name, tmp_path), *spelling])

@@ -63,6 +63,7 @@ def command_usage(name: str) -> str:
 
         comments = field_comments(options)
         lines += ["", STYLE + ":"]
+        lines += [] if dataclasses.fields(options) else ["  (none)"]
         for f in dataclasses.fields(options):
             default = f.default if f.default is not dataclasses.MISSING else "(required)"
             lines.append(f"  {f.name:<20} {comments.get(f.name, '')}  [default: {default}]")
