@@ -43,10 +43,23 @@ class NotifyConfig(ComponentConfig):
     title: str = "plait"  # the start of every message's title: "<title> <status>: <run directory name>"
 
     def validate(self) -> None:
-        """Range checks."""
+        """Range checks, and the URL's variable set: a run that was asked to notify fails before any work."""
         at_least(self, 0, "every_n_evals")
         if not self.url_env.strip():
             raise PlaitError("callback.notify.url_env is empty: name the environment variable holding the URL")
+        urls_from(self.url_env)
+
+
+def urls_from(variable: str) -> str:
+    """The apprise URL(s) in the environment variable `variable`; a clear error when it is unset or empty."""
+    urls = os.environ.get(variable, "").strip()
+    if not urls:
+        raise PlaitError(
+            f"callback=notify sends to the apprise URL in the environment variable {variable}, which is not set "
+            f"(or empty): export {variable}='slack://T/B/C' (any apprise URL), or name another variable with "
+            "callback.notify.url_env=..."
+        )
+    return urls
 
 
 def import_apprise() -> Any:
@@ -142,12 +155,4 @@ class Notify(Callback):
 @CALLBACKS.register("notify", config=NotifyConfig)
 def build_notify(cfg: NotifyConfig, *, run_dir: Path) -> Notify:
     """Messages (Slack, e-mail, webhooks ... through apprise) when the run ends; the URL from the environment."""
-    apprise = import_apprise()
-    urls = os.environ.get(cfg.url_env, "").strip()
-    if not urls:
-        raise PlaitError(
-            f"callback=notify sends to the apprise URL in the environment variable {cfg.url_env}, which is not set "
-            f"(or empty): export {cfg.url_env}='slack://T/B/C' (any apprise URL), or name another variable with "
-            "callback.notify.url_env=..."
-        )
-    return Notify(cfg, apprise, urls)
+    return Notify(cfg, import_apprise(), urls_from(cfg.url_env))

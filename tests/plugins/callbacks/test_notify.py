@@ -47,7 +47,7 @@ def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """A local webhook server; PLAIT_NOTIFY_URL points at it. Yields the messages it received."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     server.received = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     monkeypatch.setenv("PLAIT_NOTIFY_URL", f"json://127.0.0.1:{server.server_port}/hooks/{TOKEN}")
     yield server.received  # type: ignore[attr-defined]
@@ -108,6 +108,29 @@ def test_finish_and_crash_reach_a_local_webhook_and_the_url_reaches_no_file(
     assert TOKEN not in capsys.readouterr().out
 
 
+def test_divergence_preemption_and_every_nth_evaluation_are_sent(webhook: list[dict[str, Any]], tmp_path: Path) -> None:
+    from framework.kinds import CALLBACKS
+    from framework.plugins import load_plugins
+
+    load_plugins()
+    notify = CALLBACKS.build({"_name_": "notify", "every_n_evals": 2}, run_dir=tmp_path)
+    state = TrainState(step=0, max_steps=9, run_dir=tmp_path / "run")
+    notify.on_fit_start(state)
+    for state.step in (3, 6):
+        notify.on_eval_end(state, {"val/loss": state.step / 10})
+    state.last_metrics = {"val/loss": 0.6}
+    notify.on_run_end(state, "diverged", "the mean training loss of the steps up to 7 is non-finite")
+    notify.on_run_end(state, "preempted", "stopped on SIGTERM at step 7")
+    assert [(m["title"], m["type"]) for m in webhook] == [
+        ("plait evaluation: run", "info"), ("plait diverged: run", "failure"), ("plait preempted: run", "warning")
+    ]  # fmt: skip
+    assert webhook[0]["message"] == f"step 6/9 of {tmp_path / 'run'}\nval/loss 0.6"
+    assert "run diverged (non-finite numbers) at step 6/9" in webhook[1]["message"]
+    assert "error: the mean training loss of the steps up to 7 is non-finite" in webhook[1]["message"]
+    assert "last metrics:\nval/loss 0.6" in webhook[1]["message"]
+    assert "resume with trainer.resume=auto" in webhook[2]["message"]
+
+
 def test_an_unreachable_webhook_is_a_warning_that_does_not_name_the_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,13 +146,15 @@ def test_an_unreachable_webhook_is_a_warning_that_does_not_name_the_url(
 
 
 def test_a_missing_url_or_apprise_is_a_clear_error_before_training(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from framework.kinds import CALLBACKS
     from framework.plugins import load_plugins
 
-    load_plugins()
     monkeypatch.delenv("PLAIT_NOTIFY_URL", raising=False)
+    code, out = run_cli(["callback=notify", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, monkeypatch, capsys)
+    assert code == 2 and "PLAIT_NOTIFY_URL, which is not set" in out and not (tmp_path / "run").exists()
+    load_plugins()
     with pytest.raises(PlaitError, match=r"environment variable PLAIT_NOTIFY_URL, which is not set .*export"):
         CALLBACKS.build({"_name_": "notify"}, run_dir=tmp_path)
     monkeypatch.setenv("PLAIT_NOTIFY_URL", f"nonsense-{TOKEN}")
