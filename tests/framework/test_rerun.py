@@ -164,3 +164,19 @@ def test_bad_rerun_arguments_are_one_clear_error(tmp_path: Path, capsys: pytest.
     ]:
         code, out = plait(["rerun", *args], capsys)
         assert code == 2 and message in " ".join(out.split()), (args, out)
+
+
+def test_a_rerun_under_torchrun_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    code, out = plait(["rerun", str(tmp_path)], capsys)
+    assert code == 2 and "not under torchrun" in out
+
+
+def test_a_resumed_rerun_keeps_its_parent_and_a_fresh_start_drops_it(tmp_path: Path) -> None:
+    parent = {"run_dir": "/runs/first", "overrides": ["optimizer.lr=0.1"]}
+    assert provenance.write(tmp_path, parent=parent)["parent"] == parent
+    assert provenance.write(tmp_path, resumed=True)["parent"] == parent  # continued in place
+    assert "parent" not in provenance.write(tmp_path)  # trainer.overwrite=true: a new run, not a rerun

@@ -9,6 +9,7 @@ another component (model=lstm) needs `plait train`. The new run's provenance.jso
 Warns when the git commit, the uncommitted changes or an installed package (Plait, a dependency, a plugin)
 differ from what the past run recorded; with --strict these refuse the rerun before anything is written.
 A stopped rerun continues in place: plait rerun <new run> trainer.resume=auto hydra.run.dir=<new run>.
+It runs in one process (not under torchrun).
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ def main(argv: list[str]) -> None:
     if not source.is_dir():
         raise PlaitError(f"{source} is not a directory: give a run's directory (it holds config.yaml)")
     refuse_secrets(args[1:])  # first: nothing may be written while a credential is on the command line
+    from framework.engine.distributed import launched
+
+    if launched():
+        raise PlaitError(
+            "plait rerun runs in one process, not under torchrun: rerun here, or start the run under torchrun "
+            "with plait train (then its config is composed again from conf/)"
+        )
 
     from framework.cli.rerun import rerun
     from framework.engine.config import store_schemas
