@@ -36,16 +36,18 @@ def end_status(error: BaseException | None) -> str:
 def end_run(
     observers: Sequence[Callback], loggers: Sequence[Logger], state: TrainState, error: BaseException | None = None
 ) -> None:
-    """Tell `observers` how the run ended, then close `loggers`. While an error is on its way out, an observer
-    that fails here is a warning, never a second error in place of the first."""
+    """Tell `observers` how the run ended, then close `loggers` (always). While an error is on its way out, an
+    observer that fails here is a warning, never a second error in place of the first."""
     status = end_status(error)
     reason = None if error is None else (str(error).strip() or type(error).__name__)
-    for observer in observers:
-        try:
-            observer.on_run_end(state, status, reason)
-        except Exception as exc:
-            if error is None:
-                raise
-            warnings.warn(f"{type(observer).__name__}.on_run_end failed: {exc}", stacklevel=2)
-    for logger in loggers:
-        logger.close(state, LOGGER_STATUS[status])
+    try:
+        for observer in observers:
+            try:
+                observer.on_run_end(state, status, reason)
+            except Exception as exc:
+                if error is None:
+                    raise
+                warnings.warn(f"{type(observer).__name__}.on_run_end failed: {exc}", stacklevel=2)
+    finally:  # the loggers' records are closed even when an observer's end failed
+        for logger in loggers:
+            logger.close(state, LOGGER_STATUS[status])

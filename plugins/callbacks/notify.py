@@ -111,7 +111,11 @@ class Notify(Callback):
         """Deliver one message from the main process; a failure is a warning without the URL."""
         if not is_main():
             return
-        if not self.notifier.notify(body=body, title=title, notify_type=kind):
+        try:
+            delivered = bool(self.notifier.notify(body=body, title=title, notify_type=kind))
+        except Exception:  # a notification never fails the run; the error's text may hold the URL: not shown
+            delivered = False
+        if not delivered:
             warnings.warn(
                 f"callback=notify could not deliver '{title}' to ${self.cfg.url_env} (the URL is not shown)",
                 stacklevel=2,

@@ -75,3 +75,12 @@ def test_an_observer_failing_at_the_end_of_a_crash_warns_and_the_crash_is_what_i
     with warned, pytest.raises(RuntimeError, match="disk on fire"):
         run.fit()
     assert heard.events[-1] == ("close:failed", None, 2)  # the loggers are still closed
+
+
+def test_an_observer_failing_at_the_end_of_a_finished_run_fails_it_and_the_loggers_still_close(tmp_path: Path) -> None:
+    run = toy_trainer("fp32", tmp_path, callbacks=[FailsAtEnd()])
+    heard = Heard()
+    run.parts.loggers.append(heard)
+    with pytest.raises(ValueError, match="the webhook is down"):
+        run.fit()
+    assert heard.events == [("end:finished", None, 6), ("close:finished", None, 6)]
