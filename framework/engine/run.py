@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from framework.callback import Callback
-from framework.engine import distributed, provenance
+from framework.engine import distributed, provenance, remote_checkpoints
 from framework.engine.build import as_dictconfig, build
 from framework.engine.config import TrainConfig
 from framework.engine.disk import writing
@@ -56,8 +56,12 @@ def train(
     with RunLock(run_dir) if distributed.is_main() else contextlib.nullcontext() as lock:
         if lock is not None and lock.note:
             print(f"note: {lock.note}", file=sys.stderr)
+        remote = None
         if lock is not None:
             check_fresh_or_resume(run_dir, cfg.trainer.resume, cfg.trainer.overwrite)
+            remote = remote_checkpoints.prepare(
+                cfg.trainer.checkpoint_dir, run_dir, cfg.trainer.resume, cfg.trainer.overwrite
+            )  # reachable, not another run's; resume=auto on a new machine: the newest remote checkpoint fetched
         distributed.barrier()
         built = build(cfg, run_dir, mode="train", callbacks=callbacks or ())
         record = None
@@ -66,6 +70,8 @@ def train(
             with writing(f"the provenance record in {run_dir}", run_dir):
                 record = provenance.write(run_dir, resumed=built.checkpoint is not None, parent=parent)
         trainer = built.trainer()
+        if remote is not None:
+            remote.attach(trainer.checkpointer)  # each checkpoint uploaded in the background
         if record is not None:  # every checkpoint carries it too
             trainer.static_state["provenance"] = record
         trainer.parts.callbacks.append(
@@ -80,6 +86,7 @@ def train(
             return on_batch(f"in training step {trainer.state.step + 1}", exc)
 
         with (
+            remote or contextlib.nullcontext(),  # waits for the last upload, however training ends
             writing(f"the run's files in {run_dir}", run_dir, then=RESUME),
             out_of_memory(step, built.device, training_fixes(built.cfg)),
         ):
