@@ -96,8 +96,15 @@ def _resumes(overrides: Sequence[str]) -> bool:
 
 def rerun_config(source: Path, overrides: list[str], *, in_place: bool = False) -> DictConfig:
     """The past run's recorded config with `overrides`. A new run does not take over a resume of the past run's
-    own checkpoints (it resumed after a stop): it starts from the beginning."""
+    own checkpoints (it resumed after a stop): it starts from the beginning; nor its remote checkpoint prefix
+    (trainer.checkpoint_dir), which the overrides must change."""
     cfg = with_overrides(recorded_config(source), overrides)
+    remote = cfg.trainer.get("checkpoint_dir")
+    if remote and not in_place and not any(o.lstrip("+").startswith("trainer.checkpoint_dir=") for o in overrides):
+        raise PlaitError(
+            f"the run kept its checkpoints at trainer.checkpoint_dir={remote}; a new run needs a place of its own: "
+            "add trainer.checkpoint_dir=<another prefix> (or trainer.checkpoint_dir=null for the run's checkpoints/)"
+        )
     resume = cfg.trainer.resume
     if resume not in (None, "auto") and not in_place and not _resumes(overrides):
         own = Path(resume).resolve()

@@ -152,6 +152,9 @@ def test_bad_rerun_arguments_are_one_clear_error(tmp_path: Path, capsys: pytest.
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text("optimizer:\n  _name_: adamw\n  lr: 0.01\n")
+    remote = tmp_path / "remote"  # a run that kept its checkpoints in object storage: a rerun needs its own prefix
+    remote.mkdir()
+    (remote / "config.yaml").write_text("trainer:\n  checkpoint_dir: s3://bucket/runs/first\n")
     for args, message in [
         ([], "usage: plait rerun <run dir>"),
         ([str(tmp_path / "none")], "is not a directory"),
@@ -161,6 +164,7 @@ def test_bad_rerun_arguments_are_one_clear_error(tmp_path: Path, capsys: pytest.
         ([str(run_dir), "hydra.job.name=x"], "config overrides and hydra.run.dir=<dir> only"),
         ([str(run_dir), f"hydra.run.dir={run_dir}"], "is the run itself"),
         ([str(run_dir), "logger.wandb.api_key=abc"], "looks like a credential"),
+        ([str(remote), "trainer.seed=3"], "kept its checkpoints at trainer.checkpoint_dir=s3://bucket/runs/first"),
     ]:
         code, out = plait(["rerun", *args], capsys)
         assert code == 2 and message in " ".join(out.split()), (args, out)
