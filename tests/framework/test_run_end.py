@@ -42,7 +42,8 @@ def fit(run_dir: Path, *callbacks: Callback, **trainer: object) -> Heard:
     """Fit a toy run with `callbacks` (and a Heard logger); returns the logger, whatever the fit raised."""
     heard = Heard()
     spike = trainer.pop("spike_steps", frozenset())
-    run = toy_trainer("fp32", run_dir, callbacks=list(callbacks), spike_steps=spike, **trainer)  # type: ignore[arg-type]
+    short = {"max_steps": 3, "eval_every_n_steps": 3, "checkpoint_every_n_steps": 3, **trainer}
+    run = toy_trainer("fp32", run_dir, callbacks=list(callbacks), spike_steps=spike, **short)  # type: ignore[arg-type]
     run.parts.loggers.append(heard)
     with contextlib.suppress(BaseException):  # the test reads what the observers heard
         run.fit()
@@ -50,12 +51,12 @@ def fit(run_dir: Path, *callbacks: Callback, **trainer: object) -> Heard:
 
 
 def test_each_way_out_of_fit_is_one_end_event_then_the_loggers_close(tmp_path: Path) -> None:
-    assert fit(tmp_path / "ok").events == [("end:finished", None, 6), ("close:finished", None, 6)]
+    assert fit(tmp_path / "ok").events == [("end:finished", None, 3), ("close:finished", None, 3)]
     diverged = fit(tmp_path / "nan", spike_steps={2}, detect_anomaly_every_step=True).events
     assert [e[0] for e in diverged] == ["end:diverged", "close:failed"] and "non-finite" in str(diverged[0][1])
     crashed = fit(tmp_path / "crash", RaiseAt(2, RuntimeError("disk on fire"))).events
     assert crashed == [("end:crashed", "disk on fire", 2), ("close:failed", None, 2)]
-    preempted = fit(tmp_path / "term", RaiseAt(4, Preempted("SIGTERM", 4))).events
+    preempted = fit(tmp_path / "term", RaiseAt(3, Preempted("SIGTERM", 3))).events
     assert [e[0] for e in preempted] == ["end:preempted", "close:interrupted"] and "SIGTERM" in str(preempted[0][1])
     assert [e[0] for e in fit(tmp_path / "ctrl-c", RaiseAt(1, KeyboardInterrupt())).events] == [
         "end:preempted", "close:interrupted"
