@@ -39,11 +39,16 @@ def save_config(cfg: DictConfig, path: Path) -> None:
 
 
 def train(
-    config: TrainConfig | DictConfig | dict[str, Any], run_dir: Path | str, callbacks: list[Callback] | None = None
+    config: TrainConfig | DictConfig | dict[str, Any],
+    run_dir: Path | str,
+    callbacks: list[Callback] | None = None,
+    *,
+    parent: dict[str, Any] | None = None,
 ) -> RunResult:
     """Build every component from `config` and train; returns metrics and where things were written.
 
-    `callbacks` are extra Callback objects (for use from Python), after those the config names.
+    `callbacks` are extra Callback objects (for use from Python), after those the config names. `parent`: the past
+    run this one reruns, recorded in provenance.json (framework.cli.rerun).
     """
     cfg = as_dictconfig(config)
     validate_config(cfg)  # bad values fail before the run directory is touched (build checks again, for Python use)
@@ -64,7 +69,7 @@ def train(
         if distributed.is_main():
             save_config(built.cfg, run_dir / CONFIG_FILE)
             with writing(f"the provenance record in {run_dir}", run_dir):
-                record = provenance.write(run_dir, resumed=built.checkpoint is not None)
+                record = provenance.write(run_dir, resumed=built.checkpoint is not None, parent=parent)
             model, processes = distributed.unwrap(built.model), distributed.world_size()
             record_model_summary(model, built.task, cfg.trainer.batch_size, run_dir, processes=processes)
         trainer = built.trainer()

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 HELP = "compare runs (a sweep dir or run dirs): throughput, memory, losses, skipped steps; writes csv, md, png"
 USAGE = "plait compare <sweep dir | run dir> [<run dir> ...] [out=<dir>] [log=true]"
-LEFT = ("run", "strategy", "group", "metric", "commit", "dirty", "plait commit", "plait dirty", "runs", "dropped")
+LEFT = (
+    "run", "strategy", "group", "metric", "commit", "dirty", "parent", "plait commit", "plait dirty", "runs", "dropped"
+)  # fmt: skip
 
 
 def rich_table(title: str, rows: list[dict[str, str]]) -> Table:
