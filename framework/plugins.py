@@ -36,7 +36,7 @@ from framework.providers import (
     record_clash,
     store_node,
 )
-from framework.registry import Registry
+from framework.registry import Registry, store_component_schemas
 
 ENTRY_POINT_GROUP = "plait.plugins"
 #: The plugin API major this Plait implements. A plugin declares the one it targets as a module attribute
@@ -106,7 +106,16 @@ def conf_dir() -> Path:
 
 
 def load_plugins() -> list[BrokenPlugin]:
-    """Import every `plait.plugins` entry point once (all-or-nothing each); return the ones that failed."""
+    """Import every `plait.plugins` entry point once (all-or-nothing each) and put every component's schema in
+    Hydra's ConfigStore, ready to compose; return the plugins that failed."""
+    broken = discover_plugins()
+    store_component_schemas()
+    return broken
+
+
+def discover_plugins() -> list[BrokenPlugin]:
+    """Import every `plait.plugins` entry point once (all-or-nothing each), leaving declared schemas unimported:
+    enough to list and describe components. Return the ones that failed."""
     blocked = blocked_plugins()
     for ep in _entry_points():
         key = f"{ep.name}={ep.value}"
@@ -180,7 +189,8 @@ def store_presets(conf: Path, distribution: str) -> list[tuple[str, str, Path]]:
     repo = ConfigStore.instance().repo
     for path in sorted(conf.glob("*/*.yaml")):
         group, name = path.parent.name, path.stem
-        taken = f"{name}.yaml" in repo.get(group, {}) or name in _builtin_presets(group)
+        registered = group in REGISTRIES and name in REGISTRIES[group]
+        taken = registered or f"{name}.yaml" in repo.get(group, {}) or name in _builtin_presets(group)
         if taken:
             owner = PRESETS.get((group, name), (BUILTIN_DISTRIBUTION, path))[0]
             record_clash(Clash(group, name, owner, distribution, qualified_key(distribution, name)))
@@ -200,7 +210,7 @@ PRESETS: dict[tuple[str, str], tuple[str, Path]] = {}  # (group, option) -> (dis
 
 def preset_source(group: str, name: str) -> tuple[str, Path] | None:
     """(distribution, file) of a preset option: one shipped by a plugin, or one in Plait's own conf/."""
-    load_plugins()
+    discover_plugins()
     if (group, name) in PRESETS:
         return PRESETS[(group, name)]
     from framework.plugins import conf_dir
@@ -214,7 +224,7 @@ def preset_source(group: str, name: str) -> tuple[str, Path] | None:
 
 def presets() -> dict[tuple[str, str], tuple[str, Path]]:
     """Every preset option: Plait's conf/ presets and those shipped by plugins, (group, name) -> (dist, file)."""
-    load_plugins()
+    discover_plugins()
     from framework.plugins import conf_dir
 
     found: dict[tuple[str, str], tuple[str, Path]] = {}
@@ -317,6 +327,7 @@ __all__ = [
     "ProviderVersionWarning",
     "blocked_plugins",
     "check_recorded_providers",
+    "discover_plugins",
     "load_plugins",
     "plugin_report",
     "plugin_search_paths",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework import LOGGERS, Choice, ComponentConfig, Logger, TrainState, at_least
+from framework import Choice, ComponentConfig, Logger, TrainState, at_least
 
 
 class ProgressBar(Choice):
@@ -93,7 +93,6 @@ class ConsoleLogger(Logger):
             print(f"training {status} at step {state.step}", file=sys.stderr, flush=True)
 
 
-@LOGGERS.register("console", config=ConsoleLoggerConfig)
 def build_console(cfg: ConsoleLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> ConsoleLogger:
     """Progress bar on a terminal, throttled plain lines elsewhere."""
     return ConsoleLogger(cfg)
