@@ -19,6 +19,9 @@ class ProgressBar(Choice):
     never = "never"
 
 
+STARTUP_KEY = "sys/startup_s"  # in the first logged row: seconds from process start to the end of the first step
+
+
 @dataclass
 class ConsoleLoggerConfig(ComponentConfig):
     """Options of the console logger."""
@@ -72,6 +75,9 @@ class ConsoleLogger(Logger):
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         is_eval = not any(k.startswith("train/") for k in metrics)
+        if STARTUP_KEY in metrics:  # the first row of the process: how long until the first step ended
+            line = f"step {step} reached {metrics[STARTUP_KEY]:.1f} s after start (imports, data, build, first steps)"
+            (self._progress.console.print if self._progress is not None else print)(line)
         if self._progress is not None:
             if is_eval:
                 self._progress.console.print(f"step {step}  {_fmt(metrics, evaluation=True)}")
