@@ -15,6 +15,7 @@ module that registers its components when imported. Loading is ordered and all-o
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import warnings
@@ -30,6 +31,7 @@ from framework.providers import (
     BrokenPlugin,
     Clash,
     DisabledPlugin,
+    _loading,
     distribution_id,
     providing,
     qualified_key,
@@ -110,6 +112,7 @@ def load_plugins() -> list[BrokenPlugin]:
     Hydra's ConfigStore, ready to compose; return the plugins that failed."""
     broken = discover_plugins()
     store_component_schemas()
+    store_preset_nodes()
     return broken
 
 
@@ -181,28 +184,51 @@ def _builtin_presets(group: str) -> set[str]:
 
 
 def store_presets(conf: Path, distribution: str) -> list[tuple[str, str, Path]]:
-    """Make each `conf/<group>/<name>.yaml` an option `<group>=<name>` (provider-qualified when taken)."""
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
+    """Make each `conf/<group>/<name>.yaml` an option `<group>=<name>` (provider-qualified when taken). Recorded
+    here; its ConfigStore node is stored by `store_preset_nodes` (at once when schemas are already stored)."""
+    import yaml  # type: ignore[import-untyped]  # parsed now: a broken file fails its plugin (OmegaConf stores it later)
 
     stored = []
-    repo = ConfigStore.instance().repo
     for path in sorted(conf.glob("*/*.yaml")):
+        yaml.safe_load(path.read_text(encoding="utf-8"))
         group, name = path.parent.name, path.stem
         registered = group in REGISTRIES and name in REGISTRIES[group]
-        taken = registered or f"{name}.yaml" in repo.get(group, {}) or name in _builtin_presets(group)
+        taken = registered or (group, name) in PRESETS or name in _builtin_presets(group)
         if taken:
             owner = PRESETS.get((group, name), (BUILTIN_DISTRIBUTION, path))[0]
             record_clash(Clash(group, name, owner, distribution, qualified_key(distribution, name)))
             name = qualified_key(distribution, name)
+        PRESETS[(group, name)] = (distribution, path)
+        _unstored_presets.append((group, name))
+        stored.append((group, name, path))
+        if _loading:  # a plugin failing later leaves none of its presets behind
+            _loading[-1].undo.append(functools.partial(_forget_preset, group, name))
+    if Registry.schemas_stored:
+        store_preset_nodes()
+    return stored
+
+
+def store_preset_nodes() -> None:
+    """Put the recorded plugin presets into Hydra's ConfigStore (before anything composes)."""
+    from omegaconf import OmegaConf
+
+    while _unstored_presets:
+        group, name = _unstored_presets.pop(0)
+        distribution, path = PRESETS[(group, name)]
         text = path.read_text(encoding="utf-8")
         node = OmegaConf.create(text) if text.strip() else OmegaConf.create({})
         multi = group in REGISTRIES and REGISTRIES[group].multi
         package = _package_header(text) or (REGISTRIES[group].package(name) if multi else None)
         store_node(group, name, node, package=package, provider=distribution)
-        PRESETS[(group, name)] = (distribution, path)
-        stored.append((group, name, path))
-    return stored
+
+
+_unstored_presets: list[tuple[str, str]] = []  # plugin presets recorded but not yet in the ConfigStore
+
+
+def _forget_preset(group: str, name: str) -> None:
+    PRESETS.pop((group, name), None)
+    if (group, name) in _unstored_presets:
+        _unstored_presets.remove((group, name))
 
 
 PRESETS: dict[tuple[str, str], tuple[str, Path]] = {}  # (group, option) -> (distribution, YAML file) of plugin presets
