@@ -33,6 +33,7 @@ from framework.providers import (
     DisabledPlugin,
     _loading,
     distribution_id,
+    plugin_entry_points,
     providing,
     qualified_key,
     record_clash,
@@ -66,20 +67,6 @@ def blocked_plugins() -> set[str]:
     """Entry-point or distribution names the user disabled through PLAIT_DISABLE_PLUGINS (comma separated),
     normalised (`plait-broken` and `plait_broken` are the same name)."""
     return {_normalise(p) for p in os.environ.get("PLAIT_DISABLE_PLUGINS", "").split(",") if p.strip()}
-
-
-def _entry_points() -> list[metadata.EntryPoint]:
-    """Every entry point of the group: the built-ins first, then by distribution name, then entry-point name."""
-
-    def order(ep: metadata.EntryPoint) -> tuple[bool, str, str]:
-        dist = ep.dist.name if ep.dist is not None else ""
-        return (dist != BUILTIN_DISTRIBUTION, distribution_id(dist), ep.name)
-
-    unique = {
-        (ep.name, ep.value, ep.dist.name if ep.dist else ""): ep
-        for ep in metadata.entry_points().select(group=ENTRY_POINT_GROUP)
-    }
-    return sorted(unique.values(), key=order)
 
 
 def check_api(module: ModuleType, distribution: str) -> None:
@@ -120,13 +107,12 @@ def discover_plugins() -> list[BrokenPlugin]:
     """Import every `plait.plugins` entry point once (all-or-nothing each), leaving declared schemas unimported:
     enough to list and describe components. Return the ones that failed."""
     blocked = blocked_plugins()
-    for ep in _entry_points():
+    for ep in plugin_entry_points():
         key = f"{ep.name}={ep.value}"
         if key in _loaded:
             continue
         _loaded.add(key)
-        dist = ep.dist.name if ep.dist is not None else "unknown"
-        version = ep.dist.version if ep.dist is not None else "unknown"
+        dist, version = ep.distribution, ep.version
         if _normalise(ep.name) in blocked or _normalise(dist) in blocked:
             Registry.disabled.append(DisabledPlugin(ep.name, dist))
             continue
@@ -263,8 +249,9 @@ def presets() -> dict[tuple[str, str], tuple[str, Path]]:
     return found
 
 
+@functools.cache
 def installed_version(distribution: str) -> str | None:
-    """The installed version of a distribution, or None when it is not installed."""
+    """The installed version of a distribution, or None when it is not installed (read once per process)."""
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
@@ -327,15 +314,9 @@ def plugin_report() -> dict[str, Any]:
     """Everything `plait doctor` shows about plugins: entry points with versions, failures, disabled, clashes."""
     load_plugins()
     entries = []
-    for ep in _entry_points():
-        dist = ep.dist.name if ep.dist is not None else "unknown"
+    for ep in plugin_entry_points():
         entries.append(
-            {
-                "entry_point": ep.name,
-                "module": ep.value,
-                "distribution": dist,
-                "version": ep.dist.version if ep.dist is not None else "unknown",
-            }
+            {"entry_point": ep.name, "module": ep.value, "distribution": ep.distribution, "version": ep.version}
         )
     return {
         "api": PLAIT_API,

@@ -17,7 +17,6 @@ registries of the eight kinds live in `framework.kinds`.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
 import importlib
@@ -26,7 +25,7 @@ import inspect
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from types import CodeType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from framework.errors import DuplicateComponentError, PlaitError, UnknownComponentError, closest
@@ -66,25 +65,33 @@ def _check_ref(ref: str, what: str) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _syntax_tree(module: str) -> ast.Module | None:
-    """The parsed source of `module`, found without importing it (its parent packages are imported)."""
+def _module_code(module: str) -> CodeType | None:
+    """The compiled code of `module`, from its bytecode cache when fresh, without running it (its parent packages
+    are imported to find it)."""
     spec = importlib.util.find_spec(module)
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    return ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    get_code = getattr(spec.loader, "get_code", None) if spec is not None else None
+    return get_code(module) if callable(get_code) else None
 
 
 def source_doc(ref: str) -> str | None:
-    """The docstring of the function or class that `module:attr` names, read from the source without importing
-    it; None when the source cannot be read (then the caller imports it)."""
+    """The docstring of the function that `module:attr` names, read from the module's compiled code without
+    running it; None when it cannot be read there (then the caller imports the function)."""
     module, _, attr = ref.partition(":")
-    node: Any = _syntax_tree(module)
+    try:
+        code = _module_code(module)
+    except (ImportError, SyntaxError, ValueError):  # importing the factory then names the problem
+        return None
     for part in attr.split("."):
-        defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-        node = next((n for n in getattr(node, "body", []) if isinstance(n, defs) and n.name == part), None)
-        if node is None:
-            return None
-    return ast.get_docstring(node)
+        consts = code.co_consts if code is not None else ()
+        code = next((c for c in consts if isinstance(c, CodeType) and c.co_name == part), None)
+    if code is None or not code.co_flags & inspect.CO_OPTIMIZED:  # a class body's const 0 is its name, not a doc
+        return None
+    if not code.co_consts or not isinstance(code.co_consts[0], str):
+        return None
+    flag = getattr(inspect, "CO_HAS_DOCSTRING", None)  # Python 3.14+: flagged; before, the docstring is const 0
+    if flag is not None and not code.co_flags & flag:
+        return None
+    return inspect.cleandoc(code.co_consts[0])
 
 
 @dataclass

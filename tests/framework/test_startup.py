@@ -99,21 +99,44 @@ def build_gadget(cfg: GadgetConfig) -> tuple[str, int]:
     return "gadget", cfg.size
 
 
-def test_declare_imports_nothing_until_built_and_stores_the_schema_later(monkeypatch: pytest.MonkeyPatch) -> None:
+GADGET_MODULE = '''
+from dataclasses import dataclass
+
+from framework import ComponentConfig
+
+
+@dataclass
+class GadgetConfig(ComponentConfig):
+    size: int = 2  # how big
+
+
+def build_gadget(cfg: GadgetConfig) -> tuple[str, int]:
+    """A gadget, built by reference.
+
+    Its second line.
+    """
+    return "gadget", cfg.size
+'''
+
+
+def test_declare_imports_nothing_until_built_and_stores_the_schema_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "gadget_plugin.py").write_text(GADGET_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(Registry, "schemas_stored", False)  # as in a fresh `plait list`: nothing stored yet
     registry: Registry[tuple[str, int]] = Registry("gadget_test")
-    here = __name__
-    registry.declare("gadget", config=f"{here}:GadgetConfig", factory=f"{here}:build_gadget")
-    entry = registry._entry("gadget")
-    assert entry.lazy and not entry._resolved  # nothing imported yet
-    assert registry.description("gadget") == "A gadget, built by reference."
-    assert not entry._resolved and "gadget.yaml" not in ConfigStore.instance().repo.get("gadget_test", {})
+    registry.declare("gadget", config="gadget_plugin:GadgetConfig", factory="gadget_plugin:build_gadget")
+    assert registry.description("gadget") == "A gadget, built by reference.\n\nIts second line."
+    assert "gadget_plugin" not in sys.modules  # read from its compiled code, not imported
+    assert "gadget.yaml" not in ConfigStore.instance().repo.get("gadget_test", {})
     store_component_schemas()
+    assert "gadget_plugin" in sys.modules  # the schema is imported to be stored
     node = ConfigStore.instance().repo["gadget_test"]["gadget.yaml"].node
     assert node["_name_"] == "gadget" and node["size"] == 2
     assert registry.build({"_name_": "gadget", "size": 5}) == ("gadget", 5)
-    registry.declare("later", config=f"{here}:GadgetConfig", factory=f"{here}:build_gadget")  # after: stored at once
-    assert "later.yaml" in ConfigStore.instance().repo["gadget_test"]
+    registry.declare("later", config="gadget_plugin:GadgetConfig", factory="gadget_plugin:build_gadget")
+    assert "later.yaml" in ConfigStore.instance().repo["gadget_test"]  # schemas stored: at once
 
 
 def test_declare_rejects_malformed_references_and_names_a_missing_one(monkeypatch: pytest.MonkeyPatch) -> None:
