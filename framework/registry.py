@@ -248,11 +248,11 @@ class Registry(Generic[T]):
         self._unstored.clear()
 
     def _store(self, name: str, config: type) -> None:
-        from omegaconf import OmegaConf
+        """Store the schema as option `name` of the kind's group, its `_name_` set (ConfigStore converts it once)."""
+        from hydra.core.config_store import ConfigStore
 
-        node = OmegaConf.structured(config)
-        node[NAME_FIELD] = name
-        store_node(self.group, name, node, package=self.package(name), provider=self.kind)
+        store_node(self.group, name, config, package=self.package(name), provider=self.kind)
+        ConfigStore.instance().repo[self.group][f"{name}.yaml"].node[NAME_FIELD] = name
 
     def package(self, name: str) -> str | None:
         """Where an option's fields land in the composed config: `logger.<name>` for multi kinds, else the group."""

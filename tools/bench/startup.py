@@ -5,7 +5,8 @@ modules (torch, numpy, transformers) each command imports.
 
 Targets (issue 22): `plait list`, `plait describe <kind>/<key>` and `plait --help` <= 0.5 s, `plait train --help`
 <= 1.0 s (Hydra composes there), none of them importing torch, numpy or transformers. Commands run interleaved so a
-busy phase of the machine hits all of them; the CPU, its threads and the load average are printed with the table.
+busy phase of the machine hits all of them; the CPU, its threads and the load average are printed with the table,
+and so is each command's CPU time (user + system), which other jobs on a shared machine inflate far less.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -70,11 +72,15 @@ def main() -> None:
     args = ap.parse_args()
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    cpu: dict[str, list[float]] = {name: [] for name in COMMANDS}
     for _ in range(args.repeats):
         for name, argv in COMMANDS.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             subprocess.run(command(argv), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             times[name].append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     load_after = os.getloadavg()
     torch_s = statistics.median(times['python -c "import torch"'])
     print(
@@ -82,13 +88,17 @@ def main() -> None:
         f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after"
     )
     print()
-    print(f"| command | median s (of {args.repeats}) | min-max | vs import torch | heavy modules imported |")
-    print("|---|---|---|---|---|")
+    print(
+        f"| command | median s (of {args.repeats}) | min-max | vs import torch | CPU s (median) | heavy modules imported |"
+    )
+    print("|---|---|---|---|---|---|")
     for name, values in times.items():
         argv = COMMANDS[name]
         heavy = "torch" if argv is None else ", ".join(heavy_imports(argv)) or "none"
         med = statistics.median(values)
-        print(f"| `{name}` | {med:.2f} | {min(values):.2f}-{max(values):.2f} | {med / torch_s:.2f}x | {heavy} |")
+        spread = f"{min(values):.2f}-{max(values):.2f}"
+        cpu_s = statistics.median(cpu[name])
+        print(f"| `{name}` | {med:.2f} | {spread} | {med / torch_s:.2f}x | {cpu_s:.2f} | {heavy} |")
 
 
 if __name__ == "__main__":
