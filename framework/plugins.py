@@ -41,7 +41,6 @@ from framework.providers import (
 )
 from framework.registry import Registry, store_component_schemas
 
-ENTRY_POINT_GROUP = "plait.plugins"
 #: The plugin API major this Plait implements. A plugin declares the one it targets as a module attribute
 #: `PLAIT_API = 1` in its entry-point module; a different major is skipped with one warning.
 PLAIT_API = 1

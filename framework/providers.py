@@ -54,6 +54,7 @@ class Clash:
 
 
 BUILTIN_DISTRIBUTION = "plait"  # the built-ins' distribution: its keys are never taken over
+ENTRY_POINT_GROUP = "plait.plugins"  # the entry-point group every plugin (the built-ins too) is found through
 
 
 def distribution_id(distribution: str) -> str:
@@ -172,7 +173,7 @@ def plugin_entry_points() -> tuple[PluginEntry, ...]:
     entry-point name. Each distribution's metadata is parsed once (reading it is most of what listing costs)."""
     found: dict[tuple[str, str, str], PluginEntry] = {}
     known: dict[int, tuple[str, str]] = {}  # id(distribution) -> (name, version)
-    for ep in metadata.entry_points().select(group="plait.plugins"):
+    for ep in metadata.entry_points().select(group=ENTRY_POINT_GROUP):
         if ep.dist is not None and id(ep.dist) not in known:
             meta = ep.dist.metadata
             known[id(ep.dist)] = (meta["Name"], meta["Version"])

@@ -25,12 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def first_line(obj: Any) -> str:
-    """First line of an object's docstring, or ''."""
-    return first_line_of(inspect.getdoc(obj) or "")
-
-
-def first_line_of(doc: str) -> str:
+def first_line(doc: str) -> str:
     """First line of a docstring, or ''."""
     return doc.splitlines()[0] if doc else ""
 
@@ -92,7 +87,7 @@ def print_list(kind: str | None = None) -> None:
             registry = REGISTRIES[k]
             for name in registry.names():
                 info = registry.source(name)
-                rows.append((name, f"{info.distribution} {info.version}", first_line_of(registry.description(name))))
+                rows.append((name, f"{info.distribution} {info.version}", first_line(registry.description(name))))
         for (group, name), (dist, path) in found.items():
             if group == k:
                 rows.append((name, f"{dist} {installed_version(dist) or ''}".strip(), preset_summary(path)))
