@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -168,3 +169,59 @@ def test_a_declared_key_clashes_and_rolls_back_like_a_registered_one() -> None:
         registry.declare("broken_gadget", **ref)
         raise RuntimeError("the plugin fails half-way")
     assert "broken_gadget" not in registry and "broken_gadget" not in registry._unstored
+
+
+OLD_STYLE = '''
+from dataclasses import dataclass
+
+from framework import MODELS, ComponentConfig
+
+
+@dataclass
+class DecoratedConfig(ComponentConfig):
+    width: int = 3  # how wide
+
+
+@MODELS.register("decorated_model", config=DecoratedConfig)
+def build_decorated(cfg, *, spec):
+    """Registered the old way, by decorator."""
+    return None
+'''
+DECLARED = """
+from framework import MODELS
+
+MODELS.declare("declared_model", config="plait_declared.parts:DeclaredConfig", factory="plait_declared.parts:build")
+"""
+DECLARED_PARTS = '''
+from dataclasses import dataclass
+
+from framework import ComponentConfig
+
+
+@dataclass
+class DeclaredConfig(ComponentConfig):
+    depth: int = 4  # how deep
+
+
+def build(cfg, *, spec):
+    """Declared by reference."""
+    return None
+'''
+
+
+def test_old_style_and_declared_third_party_plugins_are_both_listed_and_described(tmp_path: Path) -> None:
+    from test_plugins import make_distribution  # tests/framework is on sys.path (pytest rootdir)
+
+    make_distribution(tmp_path, "plait-decorated", "1.0", {"plait_decorated.py": OLD_STYLE})
+    parts = {"plait_declared/__init__.py": DECLARED, "plait_declared/parts.py": DECLARED_PARTS}
+    make_distribution(tmp_path, "plait-declared", "2.0", parts)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "COLUMNS": "200"}
+    plait = [sys.executable, "-m", "framework.cli"]
+    listed = subprocess.run([*plait, "list", "model"], env=env, capture_output=True, text=True, cwd=ROOT, check=True)
+    rows = {line.split("│")[2].strip(): line for line in listed.stdout.splitlines() if line.count("│") >= 4}
+    assert "plait-decorated 1.0" in rows["decorated_model"] and "by decorator" in rows["decorated_model"]
+    assert "plait-declared 2.0" in rows["declared_model"] and "Declared by reference" in rows["declared_model"]
+    described = subprocess.run(
+        [*plait, "describe", "model/declared_model"], env=env, capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert "model.depth" in described.stdout and "how deep" in described.stdout
