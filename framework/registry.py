@@ -5,7 +5,8 @@ Two ways to register, both through a plugin's entry-point module:
 - `MODELS.declare("lstm", config="pkg.configs:LSTMConfig", factory="pkg.rnn:build_lstm")` names the factory and
   the schema as `module:attr` references. Nothing is imported until a run builds the component (or `describe`
   needs its schema), so `plait list` and every `--help` read the declarations without importing torch. The
-  description that `plait list` prints is the factory's docstring, read from its source file.
+  description that `plait list` prints is the factory's docstring, read from its module's compiled code without
+  running it.
 - `@MODELS.register("lstm", config=LSTMConfig)` above the factory: the module that holds it is imported to
   register, so listing imports it (and whatever it imports) too. Kept for plugins written that way.
 
@@ -180,8 +181,8 @@ class Registry(Generic[T]):
     def declare(self, name: str, *, config: str, factory: str, describe_here: str | None = None) -> None:
         """Register `name` by reference, importing nothing: `config` is the `module:Class` of its dataclass schema
         (keep it in a module that imports no torch), `factory` the `module:function` that builds it
-        (`factory(cfg, **deps)`). `plait list` shows the first line of the factory's docstring, read from its
-        source. `describe_here`: optional `module:function` whose text `plait describe` adds."""
+        (`factory(cfg, **deps)`). `plait list` shows the first line of the factory's docstring, read without
+        running its module. `describe_here`: optional `module:function` whose text `plait describe` adds."""
         _check_ref(config, f"{self.kind} '{name}': config")
         _check_ref(factory, f"{self.kind} '{name}': factory")
         self._add(name, _Entry(factory, config, provider_of(factory.partition(":")[0]), describe_here))

@@ -80,7 +80,7 @@ def test_declared_components_resolve_and_their_source_docstring_is_the_factory_d
             if registry.source(name).distribution != "plait":
                 continue
             builtins += 1
-            description = registry.description(name)  # read from the source file
+            description = registry.description(name)  # read from compiled code, not imported
             factory = registry.factory(name)  # imported now
             assert callable(factory) and description, f"{registry.kind} '{name}'"
             assert description == inspect.getdoc(factory), f"{registry.kind} '{name}'"
