@@ -1,7 +1,7 @@
 """Start-up time of the CLI: medians of N runs of each command, next to `python -c "import torch"`, and which heavy
 modules (torch, numpy, transformers) each command imports.
 
-    OMP_NUM_THREADS=1 python tools/bench/startup.py [--repeats 5]
+    OMP_NUM_THREADS=1 python tools/bench/startup.py [--repeats 5] [--baseline /path/to/main/checkout]
 
 Targets (issue 22): `plait list`, `plait describe <kind>/<key>` and `plait --help` <= 0.5 s, `plait train --help`
 <= 1.0 s (Hydra composes there), none of them importing torch, numpy or transformers. Commands run interleaved so a
@@ -65,40 +65,54 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def timed(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run of `cmd`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def summary(values: list[float]) -> str:
+    """`median (min-max)` of a list of seconds."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
 def main() -> None:
-    """Time every command `--repeats` times, interleaved; print a markdown table of medians, spread, heavy imports."""
+    """Time every command `--repeats` times, interleaved (with `--baseline`: also on another checkout, alternating);
+    print a markdown table of wall and CPU medians and the heavy modules each command imports."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--baseline", help="another checkout's root (e.g. main's), run alternately as the 'before'")
     args = ap.parse_args()
+    trees: dict[str, dict[str, str] | None] = {"now": None}
+    if args.baseline:
+        trees = {"before": {**os.environ, "PYTHONPATH": args.baseline}, "after": None}
     load_before = os.getloadavg()
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    cpu: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {(t, n): [] for t in trees for n in COMMANDS}
     for _ in range(args.repeats):
         for name, argv in COMMANDS.items():
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t0 = time.perf_counter()
-            subprocess.run(command(argv), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times[name].append(time.perf_counter() - t0)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            for tree, env in trees.items():
+                runs[(tree, name)].append(timed(command(argv), env))
     load_after = os.getloadavg()
-    torch_s = statistics.median(times['python -c "import torch"'])
     print(
         f"CPU: {cpu_name()}, {os.cpu_count()} threads, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
-        f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+        f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after; medians of {args.repeats}"
     )
     print()
-    print(
-        f"| command | median s (of {args.repeats}) | min-max | vs import torch | CPU s (median) | heavy modules imported |"
-    )
-    print("|---|---|---|---|---|---|")
-    for name, values in times.items():
-        argv = COMMANDS[name]
+    columns = [f"{tree}: {what}" for tree in trees for what in ("wall s (min-max)", "CPU s")]
+    heavy_column = "heavy modules imported" + (" (after)" if args.baseline else "")
+    print(f"| command | {' | '.join(columns)} | {heavy_column} |")
+    print("|---" * (len(columns) + 2) + "|")
+    for name, argv in COMMANDS.items():
+        cells = []
+        for tree in trees:
+            walls, cpus = zip(*runs[(tree, name)], strict=True)
+            cells += [summary(list(walls)), f"{statistics.median(cpus):.2f}"]
         heavy = "torch" if argv is None else ", ".join(heavy_imports(argv)) or "none"
-        med = statistics.median(values)
-        spread = f"{min(values):.2f}-{max(values):.2f}"
-        cpu_s = statistics.median(cpu[name])
-        print(f"| `{name}` | {med:.2f} | {spread} | {med / torch_s:.2f}x | {cpu_s:.2f} | {heavy} |")
+        print(f"| `{name}` | {' | '.join(cells)} | {heavy} |")
 
 
 if __name__ == "__main__":
