@@ -26,8 +26,8 @@ _EXPORTS = {
     ],
     "framework.plugins": ["PLAIT_API"],
     # the kinds' contracts and what their implementations share
+    "framework.task_kinds": ["CLASSIFICATION", "LANGUAGE_MODELING", "QUESTION_ANSWERING", "SEQ2SEQ"],
     "framework.task": [
-        "CLASSIFICATION", "LANGUAGE_MODELING", "QUESTION_ANSWERING", "SEQ2SEQ",
         "Answerer", "Batch", "Partials", "Predictor", "Task", "TaskSpec", "TextGenerator", "TokenizerFactory",
         "Translator", "model_device",
     ],
@@ -137,10 +137,6 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     from framework.schema import NAME_FIELD, Choice, ComponentConfig, above, at_least, between, divides, require
     from framework.secrets import looks_like_secret, scrub_argv, scrub_config
     from framework.task import (
-        CLASSIFICATION,
-        LANGUAGE_MODELING,
-        QUESTION_ANSWERING,
-        SEQ2SEQ,
         Answerer,
         Batch,
         Partials,
@@ -152,6 +148,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         Translator,
         model_device,
     )
+    from framework.task_kinds import CLASSIFICATION, LANGUAGE_MODELING, QUESTION_ANSWERING, SEQ2SEQ
     from framework.tokenizer import SPECIAL_TOKENS, Tokenizer, directory_digest, special_token_ids
 
 

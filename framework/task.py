@@ -18,6 +18,10 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from framework.task_kinds import CLASSIFICATION as CLASSIFICATION  # re-exported: the kinds were defined here
+from framework.task_kinds import LANGUAGE_MODELING as LANGUAGE_MODELING
+from framework.task_kinds import QUESTION_ANSWERING as QUESTION_ANSWERING
+from framework.task_kinds import SEQ2SEQ as SEQ2SEQ
 from framework.tokenizer import Tokenizer
 
 
@@ -30,31 +34,8 @@ class TokenizerFactory(Protocol):
     def __call__(self, role: str, texts: Callable[[], Iterable[str]], *, reuse: Path | None = None) -> Tokenizer: ...
 
 
-# Task kinds, and the forward contract a model for each kind follows (shapes: B batch, T/S lengths):
-#   classification:     model(input_ids (B,T) long, attention_mask (B,T) bool) -> logits (B, n_classes)
-#   language_modeling:  model(input_ids (B,T) long, attention_mask (B,T) bool | None) -> logits (B, T, vocab)
-#                       optional: model.forward_cached(input_ids, cache) -> (logits, cache) for fast decoding,
-#                                 model.reorder_cache(cache, rows) -> cache for beam search
-#   seq2seq:            model(src_ids (B,S), src_mask (B,S) bool, tgt_in (B,T)) -> logits (B, T, target vocab)
-#                       and model.encode(src_ids, src_mask) -> memory,
-#                           model.decode(tgt_in, memory, src_mask) -> logits (B, T, target vocab)
-#                       optional: model.decode_cached(tgt_new, memory, src_mask, cache) -> (logits, cache) and
-#                                 model.reorder_cache(cache, rows) -> cache: beam search feeds one token per step
-#   question_answering, format "babi" (story form, answer selection):
-#       model(story_ids (B, N, L) long, question_ids (B, Q) long) -> answer logits (B, spec.n_classes)
-#       The story is N sentences (oldest first, padded at the end with all-pad sentences) of L tokens each:
-#       a memory network stores one memory per sentence and encodes time by sentence index, which a flat
-#       sequence would lose; a flat encoder gets one sequence back with
-#       plugins.models.kinds.flatten_story(story, question, pad_id).
-#   question_answering, format "squad" (span form, extractive):
-#       model(input_ids (B, T) long, attention_mask (B, T) bool) -> (start_logits (B, T), end_logits (B, T))
-#       input_ids = [cls] question [sep] context window [sep]; the task masks non-context positions.
-#       (the form is spec.extra["format"]; padding is spec.pad_id)
-# Masks are True on real tokens; padding is on the right.
-CLASSIFICATION = "classification"
-LANGUAGE_MODELING = "language_modeling"
-SEQ2SEQ = "seq2seq"
-QUESTION_ANSWERING = "question_answering"
+# The task kinds and the forward contract of a model for each: framework/task_kinds.py (no torch there, so that
+# config schemas can name the kinds).
 
 Partials = dict[str, Any]  # one batch's evaluation results: tensors, numbers, lists
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework import CALLBACKS, Callback, ComponentConfig, PlaitError, TrainState, at_least, is_main
+from framework import Callback, ComponentConfig, PlaitError, TrainState, at_least, is_main
 
 EXTRA = "pip install 'plait[notify]'"
 HEADLINES = {
@@ -156,7 +156,6 @@ class Notify(Callback):
         self.wall_before = float(state.get("wall_s", 0.0))
 
 
-@CALLBACKS.register("notify", config=NotifyConfig)
 def build_notify(cfg: NotifyConfig, *, run_dir: Path) -> Notify:
     """Messages (Slack, e-mail, webhooks ... through apprise) when the run ends; the URL from the environment."""
     return Notify(cfg, import_apprise(), urls_from(cfg.url_env))

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 from framework import Batch, special_token_ids
 from plugins.tasks import babi
 from plugins.tasks.batching import pad
-from plugins.tasks.qa_base import QAFormat, QuestionAnsweringTask, Texts
+from plugins.tasks.configs import QAFormat
+from plugins.tasks.qa_base import QuestionAnsweringTask, Texts
 from plugins.tasks.samples import fixed_choice
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")

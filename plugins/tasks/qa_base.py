@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -21,8 +20,6 @@ from torch import Tensor, nn
 from framework import (
     QUESTION_ANSWERING,
     Batch,
-    Choice,
-    ComponentConfig,
     PlaitError,
     Task,
     TaskSpec,
@@ -32,38 +29,7 @@ from framework import (
     model_device,
 )
 from plugins.tasks.batching import bucketed_batches
-
-
-class QAFormat(Choice):
-    """Which question-answering problem `task.format` selects (and which task class serves it)."""
-
-    babi = "babi"  # story + question -> one answer out of the answer vocabulary
-    squad = "squad"  # question + context -> extractive span (SQuAD v1.1 JSON)
-
-
-FORMATS = QAFormat.values()
-
-
-@dataclass
-class QuestionAnsweringConfig(ComponentConfig):
-    """Where the QA data is and how stories / windows are cut."""
-
-    format: QAFormat = QAFormat.babi  # babi: story + question -> answer word | squad: extractive spans, SQuAD v1.1 JSON
-    babi_root: Optional[str] = None  # folder holding en/ (1k) and en-10k/ (10k), e.g. ${data_root}/babi
-    babi_size: str = "1k"  # 1k | 10k | a path to a folder of qa<N>_*_{train,test}.txt files
-    babi_tasks: list[int] = field(default_factory=lambda: [1])  # bAbI tasks 1..20 trained and scored jointly
-    memory_size: int = 50  # babi: the most recent statements of the story kept per question
-    max_sentence_length: int = 20  # babi: tokens kept per story sentence
-    max_question_length: int = 32  # tokens kept per question (both formats)
-    squad_path: Optional[str] = None  # squad: a SQuAD v1.1 JSON file, e.g. ${data_root}/squad/dev-v1.1.json
-    squad_train_fraction: float = 0.8  # squad: the first share of articles trains, the rest is val
-    squad_test_path: Optional[str] = None  # squad: optional separate file evaluated as split=test
-    max_length: int = 256  # squad: input tokens per window ([cls] question [sep] context [sep])
-    doc_stride: int = 128  # squad: context tokens between the starts of consecutive windows
-    max_answer_length: int = 30  # squad: longest predicted answer, in tokens
-    val_ratio: float = 0.1  # babi: share of each task's training stories held out for validation
-    seed: int = 1234  # seed of the babi train/val split
-
+from plugins.tasks.configs import QAFormat, QuestionAnsweringConfig
 
 Data = TypeVar("Data")  # one split of a form, featurised: what its batches are cut from
 Texts = Callable[[], Iterable[str]]  # the tokenizer's training text, produced only when it is trained

@@ -35,6 +35,7 @@ from framework import (
     prepare_table,
     source_files,
 )
+from plugins.tasks.configs import TextDataConfig
 from plugins.tasks.streaming import (
     TOKENIZERS_DIR,
     cached_store,
@@ -45,7 +46,7 @@ from plugins.tasks.streaming import (
     store_row,
     timed,
 )
-from plugins.tasks.text_data import TextDataConfig, load_splits, ratio_indices
+from plugins.tasks.text_data import load_splits, ratio_indices
 from plugins.tasks.token_cache import cache_root, tokenizer_digest
 
 T = TypeVar("T")

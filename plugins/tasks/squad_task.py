@@ -20,7 +20,8 @@ from torch import Tensor, nn
 from framework import Batch, DataError, PlaitError, Tokenizer
 from plugins.tasks import squad
 from plugins.tasks.batching import pad
-from plugins.tasks.qa_base import QAFormat, QuestionAnsweringConfig, QuestionAnsweringTask, Texts
+from plugins.tasks.configs import QAFormat, QuestionAnsweringConfig
+from plugins.tasks.qa_base import QuestionAnsweringTask, Texts
 from plugins.tasks.samples import fixed_choice
 
 

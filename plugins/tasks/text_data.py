@@ -7,17 +7,13 @@ and says how to fix it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from framework import (
-    ComponentConfig,
     DataError,
-    at_least,
-    between,
     is_pattern,
     read_parallel_rows,
     read_rows,
@@ -27,29 +23,9 @@ from framework import DataFormat as DataFormat  # the tasks import these from he
 from framework import Row as Row
 from framework import detect_format as detect_format
 from framework import read_utf8 as read_utf8
+from plugins.tasks.configs import TextDataConfig
 
 T = TypeVar("T")
-
-
-@dataclass
-class TextDataConfig(ComponentConfig):
-    """Where a text task's data is and how to split and cache it (fields shared by the text tasks)."""
-
-    train_path: Optional[str] = None  # a file, a glob ('data/*.txt') or a directory; null: the generated demo corpus
-    val_path: Optional[str] = None  # null: a deterministic val_ratio share of the training data
-    test_path: Optional[str] = None  # optional held-out data (`plait eval <run> split=test`)
-    format: DataFormat = DataFormat.auto  # auto: from the suffix (saved HF dataset: hf_disk; {lang}: parallel)
-    val_ratio: float = 0.1  # share of the training data held out for validation when val_path is null
-    seed: int = 1234  # seed of the generated corpus and of the train/val split
-    cache: bool = True  # tokenize once and reuse the token ids from disk on the next run
-    cache_dir: Optional[str] = None  # null: $PLAIT_CACHE_DIR, else ~/.cache/plait
-
-    def validate(self) -> None:
-        """Range checks shared by the text tasks (and every int field they add that counts something)."""
-        between(self, "val_ratio", 0, 1, low_open=True, high_open=True)
-        counts: tuple[str, ...] = ("max_length", "block_size", "bucket_pool_batches", "demo_size", "eval_max_blocks")
-        counts += ("beam_size", "eval_beam_size", "max_decode_length", "eval_decode_limit")
-        at_least(self, 1, *(n for n in counts if n in vars(self)))
 
 
 def check_path(path: str, key: str) -> None:

@@ -39,7 +39,7 @@ from framework.engine.config import TrainerConfig
 from framework.engine.trainer import Components, Trainer
 from framework.kinds import OPTIMIZERS, PRECISIONS, SCHEDULERS
 from framework.plugins import load_plugins
-from plugins.optimizers import param_groups
+from framework import param_groups
 
 WARM = 5  # step gaps left out of each round's median: first-call allocations, autocast caches
 CLIP = 1.0
