@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework import Callback, ComponentConfig, PlaitError, TrainState, at_least, is_main
+from framework import Callback, ComponentConfig, PlaitError, TrainState, at_least
 
 EXTRA = "pip install 'plait[notify]'"
 HEADLINES = {
@@ -109,6 +109,8 @@ class Notify(Callback):
 
     def send(self, title: str, body: str, kind: str) -> None:
         """Deliver one message from the main process; a failure is a warning without the URL."""
+        from framework import is_main  # here: the config above is read by `--help`, which imports no torch
+
         if not is_main():
             return
         try:
