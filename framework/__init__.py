@@ -29,7 +29,7 @@ _EXPORTS = {
     "framework.task": [
         "CLASSIFICATION", "LANGUAGE_MODELING", "QUESTION_ANSWERING", "SEQ2SEQ",
         "Answerer", "Batch", "Partials", "Predictor", "Task", "TaskSpec", "TextGenerator", "TokenizerFactory",
-        "Translator", "model_device",
+        "Translator", "VAL", "check_val_set_names", "extra_val_split", "extra_val_splits", "model_device",
     ],
     "framework.tokenizer": ["SPECIAL_TOKENS", "Tokenizer", "directory_digest", "special_token_ids"],
     "framework.precision": ["PrecisionStrategy", "grad_norm", "params_of"],
@@ -141,6 +141,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         LANGUAGE_MODELING,
         QUESTION_ANSWERING,
         SEQ2SEQ,
+        VAL,
         Answerer,
         Batch,
         Partials,
@@ -150,6 +151,9 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         TextGenerator,
         TokenizerFactory,
         Translator,
+        check_val_set_names,
+        extra_val_split,
+        extra_val_splits,
         model_device,
     )
     from framework.tokenizer import SPECIAL_TOKENS, Tokenizer, directory_digest, special_token_ids

@@ -9,6 +9,7 @@ one batch's partial results (`eval_step`) and turns all of them into metrics (`r
 from __future__ import annotations
 
 import dataclasses
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from framework.errors import ConfigValueError
 from framework.tokenizer import Tokenizer
 
 
@@ -57,6 +59,31 @@ SEQ2SEQ = "seq2seq"
 QUESTION_ANSWERING = "question_answering"
 
 Partials = dict[str, Any]  # one batch's evaluation results: tensors, numbers, lists
+
+VAL = "val"  # the main validation split; an extra validation set `name` is the split `val/<name>`
+_VAL_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def extra_val_split(name: str) -> str:
+    """The split of the extra validation set `name`: `val/<name>`, whose metrics are logged as `val/<name>/<metric>`."""
+    return f"{VAL}/{name}"
+
+
+def extra_val_splits(splits: Iterable[str]) -> list[str]:
+    """The extra validation sets among a task's `splits` (the `val/<name>` ones), in their order."""
+    return [s for s in splits if s.startswith(f"{VAL}/")]
+
+
+def check_val_set_names(names: Iterable[str], key: str = "extra_val_paths") -> None:
+    """Names of extra validation sets become metric names (`val/<name>/...`): letters, digits, `_`, `.`, `-` only
+    (`key`: the config field holding them, as a schema's `validate` names it)."""
+    for name in names:
+        if not _VAL_SET_NAME.fullmatch(str(name)):
+            raise ConfigValueError(
+                f"{key}.{name}",
+                ": a validation set's name is part of its metric names (val/<name>/<metric>); use letters, digits, "
+                "'_', '.' or '-' (for example test_2016)",
+            )
 
 
 @dataclass

@@ -37,7 +37,7 @@ from framework.callback import Callback, TrainState
 from framework.engine import distributed, divergence, numerics
 from framework.engine.checkpoint import PREFIX, Checkpointer, rng_state, set_rng_state
 from framework.engine.config import TrainerConfig
-from framework.engine.evaluation import evaluate
+from framework.engine.evaluation import evaluate_sets
 from framework.engine.preemption import Preempted, PreemptionHandler, agree_all
 from framework.engine.prefetch import Prefetcher, pinned, prefetch_depth
 from framework.engine.stopping import Watch
@@ -313,7 +313,7 @@ class Trainer:
         """Evaluate on `split` under the precision's autocast (with `weights` swapped in), log and return the
         metrics as `<prefix or split>/...`; they join `state.last_metrics`. Callbacks call it as `state.evaluate`."""
         p = self.parts
-        raw = evaluate(
+        raw = evaluate_sets(
             distributed.unwrap(p.model),
             p.task,
             split,

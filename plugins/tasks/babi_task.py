@@ -22,6 +22,7 @@ from plugins.tasks import babi
 from plugins.tasks.batching import pad
 from plugins.tasks.qa_base import QAFormat, QuestionAnsweringTask, Texts
 from plugins.tasks.samples import fixed_choice
+from plugins.tasks.text_data import check_path
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _LINE_ID = re.compile(r"^\s*\d+\s+")
@@ -52,8 +53,8 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
     format = QAFormat.babi
 
     def splits(self) -> list[str]:
-        """train, val (held-out stories) and test (the test files)."""
-        return ["train", "val", "test"]
+        """train, val (held-out stories), test (the test files) and the extra validation sets."""
+        return ["train", "val", "test", *self._extra_splits()]
 
     # -- reading and featurising ---------------------------------------------------------------------
 
@@ -70,6 +71,10 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
 
     def _read_test(self) -> babi.BabiSplit:
         return babi.read_babi(self._babi_dir(), self.cfg.babi_tasks, "test")
+
+    def _read_extra(self, path: str, key: str) -> babi.BabiSplit:
+        check_path(path, key)
+        return babi.read_babi(Path(path).expanduser(), self.cfg.babi_tasks, "test")
 
     def _babi_dir(self) -> Path:
         return babi.babi_dir(self.cfg.babi_root, self.cfg.babi_size)

@@ -28,7 +28,9 @@ from framework import (
     TaskSpec,
     Tokenizer,
     TokenizerFactory,
+    check_val_set_names,
     describe_files,
+    extra_val_split,
     model_device,
 )
 from plugins.tasks.batching import bucketed_batches
@@ -63,6 +65,13 @@ class QuestionAnsweringConfig(ComponentConfig):
     max_answer_length: int = 30  # squad: longest predicted answer, in tokens
     val_ratio: float = 0.1  # babi: share of each task's training stories held out for validation
     seed: int = 1234  # seed of the babi train/val split
+    # more validation sets, {name: path}, evaluated beside val and logged as val/<name>/<metric>: squad a SQuAD
+    # v1.1 JSON file, babi a folder of qa<N>_*_test.txt files (their test stories of task.babi_tasks)
+    extra_val_paths: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """The extra validation sets' names make metric names."""
+        check_val_set_names(self.extra_val_paths)
 
 
 Data = TypeVar("Data")  # one split of a form, featurised: what its batches are cut from
@@ -129,6 +138,9 @@ class QuestionAnsweringTask(Task, Generic[Data]):
                 test = self._read_test()
                 if test is not None:
                     self._raw["test"] = test
+            extra = {extra_val_split(name): path for name, path in self.cfg.extra_val_paths.items()}
+            if split in extra and split not in self._raw:
+                self._raw[split] = self._read_extra(extra[split], f"task.extra_val_paths.{split.split('/', 1)[1]}")
             if split not in self._raw:
                 raise PlaitError(f"split '{split}' has no data; splits: {', '.join(self.splits())}")
             self._data[split] = self._featurise(self._raw.pop(split))
@@ -209,6 +221,14 @@ class QuestionAnsweringTask(Task, Generic[Data]):
     @abstractmethod
     def _read_test(self) -> Any | None:
         """The test split as read, or None when this form / config has none."""
+
+    @abstractmethod
+    def _read_extra(self, path: str, key: str) -> Any:
+        """An extra validation set as read from `path` (named by the config key `key` in errors)."""
+
+    def _extra_splits(self) -> list[str]:
+        """The extra validation sets of task.extra_val_paths, as splits (`val/<name>`)."""
+        return [extra_val_split(name) for name in self.cfg.extra_val_paths]
 
     @abstractmethod
     def _spec_parts(self) -> tuple[int | None, int, dict[str, Any]]:
