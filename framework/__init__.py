@@ -28,7 +28,7 @@ _EXPORTS = {
     # the kinds' contracts and what their implementations share
     "framework.task": [
         "CLASSIFICATION", "LANGUAGE_MODELING", "QUESTION_ANSWERING", "SEQ2SEQ",
-        "Answerer", "Batch", "Partials", "Predictor", "Task", "TaskSpec", "TextGenerator", "TokenizerFactory",
+        "Answerer", "Batch", "Partials", "Predictor", "Task", "TaskSpec", "TextGenerator", "TokenBatcher", "TokenizerFactory",
         "Translator", "VAL", "check_val_set_names", "extra_val_split", "extra_val_splits", "model_device",
     ],
     "framework.tokenizer": ["SPECIAL_TOKENS", "Tokenizer", "directory_digest", "special_token_ids"],
@@ -54,6 +54,7 @@ _EXPORTS = {
     "framework.data.text_files": ["read_lines", "read_utf8"],
     "framework.data.token_store": ["Ragged", "StoreMeta", "TokenStore", "token_dtype"],
     "framework.data.store_writer": ["TokenStoreWriter"],
+    "framework.data.token_budget": ["budget_batches", "padded_tokens"],
     "framework.data.prepare": ["prepare_store"],
     "framework.data.text_table": ["TextColumn", "TextTable", "TextTableWriter", "prepare_table"],
     "framework.data.encode": ["ENCODE_BATCH", "encode_batches", "limit_bytes"],
@@ -98,6 +99,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     from framework.data.store_writer import TokenStoreWriter
     from framework.data.text_files import read_lines, read_utf8
     from framework.data.text_table import TextColumn, TextTable, TextTableWriter, prepare_table
+    from framework.data.token_budget import budget_batches, padded_tokens
     from framework.data.token_store import Ragged, StoreMeta, TokenStore, token_dtype
     from framework.engine.config import TrainConfig, TrainerConfig
     from framework.engine.distributed import any_rank, is_main, rank, world_size
@@ -149,6 +151,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         Task,
         TaskSpec,
         TextGenerator,
+        TokenBatcher,
         TokenizerFactory,
         Translator,
         check_val_set_names,

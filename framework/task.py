@@ -137,6 +137,17 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def rank_rounds(batches: Iterable[Batch], rank: int, world: int) -> Iterator[Batch]:
+    """Process `rank` of `world`'s share of `batches`: of each round of `world` consecutive batches the `rank`-th,
+    an incomplete last round dropped (every process takes the same number of steps)."""
+    round_: list[Batch] = []
+    for batch in batches:
+        round_.append(batch)
+        if len(round_) == world:
+            yield round_[rank]
+            round_ = []
+
+
 class Task(ABC):
     """Data, loss and metrics of one learning problem."""
 
@@ -175,12 +186,7 @@ class Task(ABC):
 
         This one makes every batch and keeps its own; a task that can make only its own overrides it, with the
         same result, so that no process reads the others' data."""
-        round_: list[Batch] = []
-        for batch in self.batches(split, batch_size=batch_size, epoch_seed=epoch_seed, start=start):
-            round_.append(batch)
-            if len(round_) == world:
-                yield round_[rank]
-                round_ = []
+        return rank_rounds(self.batches(split, batch_size=batch_size, epoch_seed=epoch_seed, start=start), rank, world)
 
     def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
         """Batches that evaluation walks: one unshuffled pass over `split`."""
@@ -232,6 +238,18 @@ class Task(ABC):
 # needed). `plait predict|translate|generate|answer` check `isinstance(task, <interface>)` (hence
 # runtime_checkable) and call them under no_grad and the precision's autocast (framework.engine.inference);
 # a task finds the device with `model_device(model)`.
+
+
+@runtime_checkable
+class TokenBatcher(Protocol):
+    """`trainer.max_tokens`: a task of variable-length examples that can batch by a token budget (fairseq's
+    `--max-tokens`). Without it, a run that sets trainer.max_tokens fails before any work."""
+
+    def token_batches(self, split: str, *, max_tokens: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """Batches of one pass over `split`, each at most `max_tokens` tokens with padding (length-bucketed, e.g.
+        by `framework.budget_batches`), shuffled by `epoch_seed` for train, skipping the first `start`; the same
+        seed, the same batches."""
+        ...
 
 
 @runtime_checkable

@@ -35,6 +35,7 @@ from torch import nn
 
 from framework.callback import Callback, TrainState
 from framework.engine import distributed, divergence, numerics
+from framework.engine.batching import epoch_batches
 from framework.engine.checkpoint import PREFIX, Checkpointer, rng_state, set_rng_state
 from framework.engine.config import TrainerConfig
 from framework.engine.evaluation import evaluate_sets
@@ -125,28 +126,22 @@ class Trainer:
         """`(batch, epoch, batch_in_epoch after it)` from a data position on, endlessly; changes no state.
 
         With N processes, each round of N consecutive batches of the epoch order gives batch r to rank r
-        (`task.rank_batches`; an incomplete last round is dropped, so every rank takes the same number of steps);
+        (framework.engine.batching: `trainer.batch_size` examples, or `trainer.max_tokens` tokens, each; an
+        incomplete last round is dropped, so every rank takes the same number of steps);
         `batch_in_epoch` is the global position, the same on every rank. `pin`: batches in pinned memory,
         so that their copies to CUDA run asynchronously.
         """
         world, me = distributed.world_size(), distributed.rank()
         while True:
             produced = 0
-            for batch in self.parts.task.rank_batches(
-                "train",
-                batch_size=self.cfg.batch_size,
-                epoch_seed=self.cfg.seed + epoch,
-                start=index,
-                rank=me,
-                world=world,
-            ):
+            for batch in epoch_batches(self.parts.task, self.cfg, epoch=epoch, start=index, rank=me, world=world):
                 produced += 1
                 index += world
                 yield (pinned(batch) if pin else batch), epoch, index
             if produced == 0 and index == 0:
                 raise PlaitError(
                     f"the train split produced fewer batches than processes ({world}): check the task's training "
-                    "data, or lower trainer.batch_size"
+                    "data, or lower trainer.batch_size (trainer.max_tokens)"
                 )
             epoch, index = epoch + 1, 0
 

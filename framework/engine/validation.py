@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from framework.engine.batching import token_batcher
 from framework.engine.monitor import check_monitor, monitor_used
 from framework.errors import ConfigValueError, closest
 from framework.kinds import REGISTRIES
@@ -117,8 +118,12 @@ def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:
                 _check_keys(sub, registry.config_class(name), prefix, f"{kind} '{name}'")
             typed = _typed(lambda r=registry, s=sub: to_dataclass(r, s), prefix)
             _run_checks(typed, prefix)
-    if "task" not in skip and monitor_used(trainer):  # tasks are cheap to construct; setup() is what reads data
-        check_monitor(trainer, cfg.get("objective", TrainConfig.objective), REGISTRIES["task"].build(cfg.task))
+    if "task" not in skip and (monitor_used(trainer) or trainer.max_tokens is not None):
+        task = REGISTRIES["task"].build(cfg.task)  # tasks are cheap to construct; setup() is what reads data
+        if monitor_used(trainer):
+            check_monitor(trainer, cfg.get("objective", TrainConfig.objective), task)
+        if trainer.max_tokens is not None:
+            token_batcher(task, trainer.max_tokens)  # a task of fixed-length examples cannot batch by tokens
 
 
 def check_split_sizes(task: Task, trainer: Any, task_cfg: Any | None) -> list[str]:

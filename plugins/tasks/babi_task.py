@@ -129,6 +129,10 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
         lengths: np.ndarray = np.minimum(data.n_context, self.cfg.memory_size)
         return lengths
 
+    def _token_lengths(self, data: BabiData) -> np.ndarray:
+        """Story tokens, as padded: the sentences kept times task.max_sentence_length (at most)."""
+        return self._lengths(data) * self.cfg.max_sentence_length
+
     def _story_tensor(self, stories: list[list[np.ndarray]]) -> Tensor:
         """(B, N, L) ids: each story's sentences, oldest first, padded with all-pad sentences at the end."""
         c = self.cfg

@@ -28,6 +28,7 @@ from framework import (
     TaskSpec,
     Tokenizer,
     TokenizerFactory,
+    budget_batches,
     check_val_set_names,
     describe_files,
     extra_val_split,
@@ -157,6 +158,13 @@ class QuestionAnsweringTask(Task, Generic[Data]):
         for idx in bucketed_batches(self._lengths(data), batch_size, seed=seed, pool_batches=1)[start:]:
             yield self._batch(data, idx)
 
+    def token_batches(self, split: str, *, max_tokens: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """`trainer.max_tokens`: batches of at most `max_tokens` tokens by the form's lengths, padding counted."""
+        seed = epoch_seed if split == "train" else None
+        data = self._split(split)
+        for idx in budget_batches(np.maximum(self._token_lengths(data), 1), max_tokens, seed=seed)[start:]:
+            yield self._batch(data, idx)
+
     # -- loss and evaluation -------------------------------------------------------------------------
 
     def loss(self, model: nn.Module, batch: Batch) -> Tensor:
@@ -241,6 +249,10 @@ class QuestionAnsweringTask(Task, Generic[Data]):
     @abstractmethod
     def _lengths(self, data: Data) -> np.ndarray:
         """The length of each item of `data`, for bucketing."""
+
+    def _token_lengths(self, data: Data) -> np.ndarray:
+        """The padded length in tokens of each item of `data` (what trainer.max_tokens counts); default `_lengths`."""
+        return self._lengths(data)
 
     @abstractmethod
     def _batch(self, data: Data, idx: np.ndarray) -> Batch:
