@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from test_validation import run_cli
 
+from framework.cli.commands import load_command
 from framework.engine.run import train
 from framework.testing import compose
 from plugins.tasks.synthetic_sentiment import generate
@@ -24,7 +25,7 @@ SMALL = [
     "model.d_ff=64",
     "trainer.max_steps=30",
     "trainer.eval_every_n_steps=10",
-    "trainer.checkpoint_every_n_steps=30",
+    "trainer.checkpoint_every_n_steps=10",
     "trainer.log_every_n_steps=10",
 ]
 
@@ -35,6 +36,7 @@ def sentiment_tsv(path: Path, n: int, seed: int) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_each_evaluation_logs_every_set_and_the_best_checkpoint_follows_an_extra_set(tmp_path: Path) -> None:
     val = sentiment_tsv(tmp_path / "val.tsv", 30, 2)
     other = sentiment_tsv(tmp_path / "other.tsv", 30, 3)
@@ -54,6 +56,9 @@ def test_each_evaluation_logs_every_set_and_the_best_checkpoint_follows_an_extra
     ranked = json.loads((tmp_path / "run" / "checkpoints" / "best.json").read_text())["ranked"]
     assert ranked[0]["step"] == best and ranked[0]["value"] == other_loss[best]
     assert result.ending["best_value"] == other_loss[best] and result.ending["best_step"] == best
+    load_command("eval").main([str(tmp_path / "run"), "split=val/other"])  # opens the best checkpoint
+    saved = json.loads((tmp_path / "run" / "checkpoints" / f"step_{best:07d}" / "eval_val_other.json").read_text())
+    assert saved["split"] == "val/other" and saved["metrics"]["val/other/loss"] == pytest.approx(other_loss[best])
 
 
 @pytest.mark.parametrize(
