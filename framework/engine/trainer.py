@@ -305,8 +305,8 @@ class Trainer:
     def evaluate_with(
         self, split: str = "val", weights: Mapping[str, torch.Tensor] | None = None, *, prefix: str | None = None
     ) -> dict[str, float]:
-        """Evaluate on `split` under the precision's autocast (with `weights` swapped in), log and return the
-        metrics as `<prefix or split>/...`; they join `state.last_metrics`. Callbacks call it as `state.evaluate`."""
+        """Evaluate on `split` (val: and each extra set, `<name>/...`) under autocast (with `weights` swapped in), log and
+        return the metrics as `<prefix or split>/...`; they join `state.last_metrics`. Callbacks: `state.evaluate`."""
         p = self.parts
         raw = evaluate_sets(
             distributed.unwrap(p.model),
