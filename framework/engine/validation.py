@@ -128,10 +128,14 @@ def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:
 
 def check_split_sizes(task: Task, trainer: Any, task_cfg: Any | None) -> list[str]:
     """Once the task has read its data: a batch larger than the training split is an error naming both numbers
-    (each step would take the whole split); a validation split of fewer than MIN_VAL_EXAMPLES examples is a
-    warning, returned, naming the task's keys that hold out more."""
+    (each step would take the whole split), and so is an example longer than trainer.max_tokens; a validation
+    split of fewer than MIN_VAL_EXAMPLES examples is a warning, returned, naming the task's keys that hold out more."""
+    budget = getattr(trainer, "max_tokens", None)
+    if budget is not None:  # an example longer than the budget fails here, at the first batch, not mid-run
+        first = token_batcher(task, budget).token_batches("train", max_tokens=budget, epoch_seed=0)
+        next(iter(first), None)
     n_train = task.num_examples("train")
-    if n_train is not None and trainer.batch_size > n_train:
+    if n_train is not None and budget is None and trainer.batch_size > n_train:
         raise ConfigValueError(
             "trainer.batch_size",
             f"={trainer.batch_size} is larger than the training split ({n_train} examples); use at most {n_train}",

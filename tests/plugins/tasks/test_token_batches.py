@@ -77,3 +77,11 @@ def test_language_modelling_refuses_max_tokens_before_any_work(
     code, out = run_cli(args, tmp_path, monkeypatch, capsys)
     assert code == 2 and "trainer.max_tokens=512" in out and "set trainer.batch_size" in out, out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_example_longer_than_the_budget_fails_before_the_first_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    code, out = run_cli(["task.demo_size=100", "trainer.max_tokens=3"], tmp_path, monkeypatch, capsys)
+    assert code == 2 and "trainer.max_tokens=3 is smaller than the longest example" in out, out
+    assert "Traceback" not in out and "training to step" not in out
