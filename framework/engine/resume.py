@@ -34,6 +34,7 @@ SAFE_ON_RESUME = (
     "trainer.checkpoint_every_n_steps",
     "trainer.keep_last_checkpoints",
     "trainer.keep_best_checkpoints",
+    "trainer.checkpoint_dir",  # where the copies go, not what they hold
     "trainer.early_stopping",
     "trainer.max_time",
     "trainer.eval_batch_size",

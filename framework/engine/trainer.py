@@ -38,6 +38,7 @@ from framework.engine import distributed, divergence, numerics
 from framework.engine.batching import epoch_batches
 from framework.engine.checkpoint import PREFIX, Checkpointer, rng_state, set_rng_state
 from framework.engine.config import TrainerConfig
+from framework.engine.ending import end_run
 from framework.engine.evaluation import evaluate_sets
 from framework.engine.preemption import Preempted, PreemptionHandler, agree_all
 from framework.engine.prefetch import Prefetcher, pinned, prefetch_depth
@@ -154,7 +155,7 @@ class Trainer:
         final_metrics: dict[str, float] = dict(state.last_metrics)
         evaluated_at = -1
         if state.last_metrics and (state.step >= cfg.max_steps or self.watch.finished):  # relaunched, finished
-            self._close_loggers("finished")
+            self._end()
             return final_metrics
         self._begin()
         try:
@@ -185,14 +186,13 @@ class Trainer:
                 final_metrics = self.evaluate()
             self._checkpoint_this_step()
         except BaseException as exc:
-            interrupted = isinstance(exc, (KeyboardInterrupt, Preempted))
-            self._close_loggers("interrupted" if interrupted else "failed")
+            self._end(exc)  # diverged, crashed or preempted: framework.engine.ending
             raise
         finally:
             batches.close()  # stops the prefetching thread now, not at garbage collection
         for obs in self.observers:
             obs.on_fit_end(state, final_metrics)
-        self._close_loggers("finished")
+        self._end()
         return final_metrics
 
     def _begin(self) -> None:
@@ -268,9 +268,8 @@ class Trainer:
         fresh = self.watch.stop_unsaved or not str(self.last_checkpoint).endswith(f"{self.state.step:07d}")
         return self.save_checkpoint() if fresh else cast(Path, self.last_checkpoint)
 
-    def _close_loggers(self, status: str) -> None:
-        for logger in self.parts.loggers:
-            logger.close(self.state, status)
+    def _end(self, error: BaseException | None = None) -> None:
+        end_run(self.observers, self.parts.loggers, self.state, error)  # on_run_end, then Logger.close
 
     # -- numerics --------------------------------------------------------------------------------
 

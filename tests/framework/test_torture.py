@@ -9,20 +9,16 @@ process calls os._exit(137) at that point of that step's save, as kill -9 would 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+from kill_resume import metric_rows, starts, train_in_subprocess
 
-from framework.engine.checkpoint import FAULT_ENV, latest_checkpoint, load_state
+from framework.engine.checkpoint import latest_checkpoint, load_state
 
 pytestmark = pytest.mark.slow  # ~6 s per training subprocess on 2 CPU cores
 
-ROOT = Path(__file__).resolve().parents[2]
 OVERRIDES = [
     "trainer.max_steps=8",
     "trainer.checkpoint_every_n_steps=2",
@@ -31,45 +27,12 @@ OVERRIDES = [
     "trainer.log_every_n_steps=1",
 ]
 
-# Trains into argv[1] with the overrides in argv[2]; records the step each fit starts from.
-TRAIN = """
-import json, sys
-from pathlib import Path
-from framework.callback import Callback
-from framework.engine.run import train
-from framework.testing import compose
-
-run_dir = Path(sys.argv[1])
-
-class RecordStart(Callback):
-    def on_fit_start(self, state):
-        with open(run_dir / "started_at", "a") as fh:
-            fh.write(f"{state.step}\\n")
-
-train(compose(json.loads(sys.argv[2])), run_dir, callbacks=[RecordStart()])
-"""
-
 
 def _train(run_dir: Path, fault: str | None = None, resume: bool = False, settings: list[str] = OVERRIDES) -> int:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    env.pop(FAULT_ENV, None)
-    if fault:
-        env[FAULT_ENV] = fault
-    overrides = [*settings, *(["trainer.resume=auto"] if resume else [])]
-    args = [sys.executable, "-c", textwrap.dedent(TRAIN), str(run_dir), json.dumps(overrides)]
-    proc = subprocess.run(args, env=env, timeout=300, capture_output=True, text=True)
-    assert proc.returncode in (0, 137), proc.stderr[-3000:]
-    return proc.returncode
+    return train_in_subprocess(run_dir, [*settings, *(["trainer.resume=auto"] if resume else [])], fault)
 
 
-def _starts(run_dir: Path) -> list[int]:
-    return [int(line) for line in (run_dir / "started_at").read_text().split()]
-
-
-def _rows(run_dir: Path) -> list[dict]:
-    """metrics.jsonl without wall-clock dependent values (throughput, elapsed time, memory)."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if "per_s" not in k and not k.startswith("sys/")} for row in rows]
+_starts, _rows = starts, metric_rows
 
 
 def _assert_same_as(run_dir: Path, straight: Path) -> None:
