@@ -22,6 +22,10 @@ from framework.task_kinds import CLASSIFICATION as CLASSIFICATION  # re-exported
 from framework.task_kinds import LANGUAGE_MODELING as LANGUAGE_MODELING
 from framework.task_kinds import QUESTION_ANSWERING as QUESTION_ANSWERING
 from framework.task_kinds import SEQ2SEQ as SEQ2SEQ
+from framework.task_kinds import VAL as VAL  # the split names: there too
+from framework.task_kinds import check_val_set_names as check_val_set_names
+from framework.task_kinds import extra_val_split as extra_val_split
+from framework.task_kinds import extra_val_splits as extra_val_splits
 from framework.tokenizer import Tokenizer
 
 
@@ -91,6 +95,17 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def rank_rounds(batches: Iterable[Batch], rank: int, world: int) -> Iterator[Batch]:
+    """Process `rank` of `world`'s share of `batches`: of each round of `world` consecutive batches the `rank`-th,
+    an incomplete last round dropped (every process takes the same number of steps)."""
+    round_: list[Batch] = []
+    for batch in batches:
+        round_.append(batch)
+        if len(round_) == world:
+            yield round_[rank]
+            round_ = []
+
+
 class Task(ABC):
     """Data, loss and metrics of one learning problem."""
 
@@ -129,12 +144,7 @@ class Task(ABC):
 
         This one makes every batch and keeps its own; a task that can make only its own overrides it, with the
         same result, so that no process reads the others' data."""
-        round_: list[Batch] = []
-        for batch in self.batches(split, batch_size=batch_size, epoch_seed=epoch_seed, start=start):
-            round_.append(batch)
-            if len(round_) == world:
-                yield round_[rank]
-                round_ = []
+        return rank_rounds(self.batches(split, batch_size=batch_size, epoch_seed=epoch_seed, start=start), rank, world)
 
     def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
         """Batches that evaluation walks: one unshuffled pass over `split`."""
@@ -186,6 +196,18 @@ class Task(ABC):
 # needed). `plait predict|translate|generate|answer` check `isinstance(task, <interface>)` (hence
 # runtime_checkable) and call them under no_grad and the precision's autocast (framework.engine.inference);
 # a task finds the device with `model_device(model)`.
+
+
+@runtime_checkable
+class TokenBatcher(Protocol):
+    """`trainer.max_tokens`: a task of variable-length examples that can batch by a token budget (fairseq's
+    `--max-tokens`). Without it, a run that sets trainer.max_tokens fails before any work."""
+
+    def token_batches(self, split: str, *, max_tokens: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """Batches of one pass over `split`, each at most `max_tokens` tokens with padding (length-bucketed, e.g.
+        by `framework.budget_batches`), shuffled by `epoch_seed` for train, skipping the first `start`; the same
+        seed, the same batches."""
+        ...
 
 
 @runtime_checkable

@@ -1,7 +1,12 @@
-"""The built-in task kinds (`TaskSpec.kind`), in a module that imports no torch: model config schemas name them
+"""The built-in task kinds (`TaskSpec.kind`) and the names of validation splits, in a module that imports no torch: model config schemas name them
 (which kinds a model's `tiny()` options cover) and are read by `plait list` and `--help` without torch."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from framework.errors import ConfigValueError
 
 # Task kinds, and the forward contract a model for each kind follows (shapes: B batch, T/S lengths):
 #   classification:     model(input_ids (B,T) long, attention_mask (B,T) bool) -> logits (B, n_classes)
@@ -28,3 +33,28 @@ CLASSIFICATION = "classification"
 LANGUAGE_MODELING = "language_modeling"
 SEQ2SEQ = "seq2seq"
 QUESTION_ANSWERING = "question_answering"
+
+VAL = "val"  # the main validation split; an extra validation set `name` is the split `val/<name>`
+_VAL_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def extra_val_split(name: str) -> str:
+    """The split of the extra validation set `name`: `val/<name>`, whose metrics are logged as `val/<name>/<metric>`."""
+    return f"{VAL}/{name}"
+
+
+def extra_val_splits(splits: Iterable[str]) -> list[str]:
+    """The extra validation sets among a task's `splits` (the `val/<name>` ones), in their order."""
+    return [s for s in splits if s.startswith(f"{VAL}/")]
+
+
+def check_val_set_names(names: Iterable[str], key: str = "extra_val_paths") -> None:
+    """Names of extra validation sets become metric names (`val/<name>/...`): letters, digits, `_`, `.`, `-` only
+    (`key`: the config field holding them, as a schema's `validate` names it)."""
+    for name in names:
+        if not _VAL_SET_NAME.fullmatch(str(name)):
+            raise ConfigValueError(
+                f"{key}.{name}",
+                ": a validation set's name is part of its metric names (val/<name>/<metric>); use letters, digits, "
+                "'_', '.' or '-' (for example test_2016)",
+            )

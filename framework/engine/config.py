@@ -51,6 +51,7 @@ class TrainerConfig:
     seed: int = 0  # 0 .. 2**32 - 1
     device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:1 ...
     batch_size: int = 32
+    max_tokens: Optional[int] = None  # batches by a token budget, padding counted (fairseq's --max-tokens); null: off
     eval_batch_size: Optional[int] = None  # null: same as batch_size
     grad_accum_steps: int = 1
     clip_grad_norm: Optional[float] = 1.0  # null disables clipping
@@ -88,6 +89,7 @@ class TrainerConfig:
             "prefetch_batches",
         )  # fmt: skip
         at_least(self, 0, "keep_best_checkpoints")
+        at_least(self, 1, "max_tokens")
         above(self, 0, "clip_grad_norm")
         resolve_device(self.device)  # a device this machine lacks fails here, before Hydra writes the run directory
         try:

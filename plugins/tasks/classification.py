@@ -23,6 +23,7 @@ from framework import (
     Task,
     TaskSpec,
     TokenizerFactory,
+    budget_batches,
     model_device,
     read_rows,
     special_token_ids,
@@ -175,15 +176,28 @@ class ClassificationTask(Task):
         unk = self.tokenizer.special_id("unk")
         return pad(seqs, self.pad_id, max_length=self.cfg.max_length, empty_id=unk)
 
+    def _lengths(self, split: str) -> np.ndarray:
+        """The length of each example of `split`, cut at task.max_length (what bucketing and max_tokens count)."""
+        lengths: np.ndarray = np.minimum(self.data[split].ids.lengths(), self.cfg.max_length)
+        return lengths
+
+    def _batch(self, data: Examples, idx: np.ndarray) -> Batch:
+        input_ids, mask = self._inputs([data.ids[i] for i in idx])
+        tensors = {"input_ids": input_ids, "attention_mask": mask, "labels": torch.from_numpy(data.labels[idx])}
+        return Batch(tensors, n_samples=len(idx), n_tokens=int(mask.sum()))
+
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
         """Length-bucketed batches (shuffled by `epoch_seed` for train, length-sorted otherwise)."""
-        data = self.data[split]
-        lengths = np.minimum(data.ids.lengths(), self.cfg.max_length)
         seed = epoch_seed if split == "train" else None
-        for idx in bucketed_batches(lengths, batch_size, seed=seed, pool_batches=self.cfg.bucket_pool_batches)[start:]:
-            input_ids, mask = self._inputs([data.ids[i] for i in idx])
-            tensors = {"input_ids": input_ids, "attention_mask": mask, "labels": torch.from_numpy(data.labels[idx])}
-            yield Batch(tensors, n_samples=len(idx), n_tokens=int(mask.sum()))
+        pool = self.cfg.bucket_pool_batches
+        for idx in bucketed_batches(self._lengths(split), batch_size, seed=seed, pool_batches=pool)[start:]:
+            yield self._batch(self.data[split], idx)
+
+    def token_batches(self, split: str, *, max_tokens: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """`trainer.max_tokens`: batches of at most `max_tokens` tokens, padding counted (framework.budget_batches)."""
+        seed = epoch_seed if split == "train" else None
+        for idx in budget_batches(self._lengths(split), max_tokens, seed=seed)[start:]:
+            yield self._batch(self.data[split], idx)
 
     # -- loss, metrics, prediction ---------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from framework import Choice, ComponentConfig, DataFormat, above, at_least, between, require
+from framework import Choice, ComponentConfig, DataFormat, above, at_least, between, check_val_set_names, require
 from plugins.tasks import synthetic_sentiment
 
 
@@ -17,6 +17,8 @@ class TextDataConfig(ComponentConfig):
     train_path: Optional[str] = None  # a file, a glob ('data/*.txt') or a directory; null: the generated demo corpus
     val_path: Optional[str] = None  # null: a deterministic val_ratio share of the training data
     test_path: Optional[str] = None  # optional held-out data (`plait eval <run> split=test`)
+    # more validation sets, {name: path}: each evaluated beside val, logged as val/<name>/<metric>
+    extra_val_paths: dict[str, str] = field(default_factory=dict)
     format: DataFormat = DataFormat.auto  # auto: from the suffix (saved HF dataset: hf_disk; {lang}: parallel)
     val_ratio: float = 0.1  # share of the training data held out for validation when val_path is null
     seed: int = 1234  # seed of the generated corpus and of the train/val split
@@ -26,6 +28,7 @@ class TextDataConfig(ComponentConfig):
     def validate(self) -> None:
         """Range checks shared by the text tasks (and every int field they add that counts something)."""
         between(self, "val_ratio", 0, 1, low_open=True, high_open=True)
+        check_val_set_names(self.extra_val_paths)
         counts: tuple[str, ...] = ("max_length", "block_size", "bucket_pool_batches", "demo_size", "eval_max_blocks")
         counts += ("beam_size", "eval_beam_size", "max_decode_length", "eval_decode_limit")
         at_least(self, 1, *(n for n in counts if n in vars(self)))
@@ -122,6 +125,13 @@ class QuestionAnsweringConfig(ComponentConfig):
     max_answer_length: int = 30  # squad: longest predicted answer, in tokens
     val_ratio: float = 0.1  # babi: share of each task's training stories held out for validation
     seed: int = 1234  # seed of the babi train/val split
+    # more validation sets, {name: path}, evaluated beside val and logged as val/<name>/<metric>: squad a SQuAD
+    # v1.1 JSON file, babi a folder of qa<N>_*_test.txt files (their test stories of task.babi_tasks)
+    extra_val_paths: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """The extra validation sets' names make metric names."""
+        check_val_set_names(self.extra_val_paths)
 
 
 @dataclass

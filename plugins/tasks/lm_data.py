@@ -38,7 +38,7 @@ from plugins.tasks.streaming import (
     store_row,
     timed,
 )
-from plugins.tasks.text_data import check_path, detect_format
+from plugins.tasks.text_data import check_path, detect_format, path_key, split_paths
 from plugins.tasks.token_cache import cache_root, tokenizer_digest
 
 STORE_VERSION = 1  # of how text becomes ids here (pieces, end-of-text ids): part of every key
@@ -69,10 +69,10 @@ class LanguageModelData:
         c = self.cfg
         if split == "train" and c.train_path is None:
             return Corpus("task.train_path", None, generated=lm_text(c.demo_size, c.seed))
-        path = {"train": c.train_path, "val": c.val_path, "test": c.test_path}.get(split)
+        path = split_paths(c).get(split)
+        key = path_key(split)
         if not path:
-            raise DataError(f"the task has no '{split}' data; point it at a file with task.{split}_path=<file>")
-        key = f"task.{split}_path"
+            raise DataError(f"the task has no '{split}' data; point it at a file with {key}=<file>")
         check_path(path, key)
         try:
             return Corpus(key, path, detect_format(path, str(c.format)), c.text_column, split)

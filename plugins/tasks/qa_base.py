@@ -25,7 +25,9 @@ from framework import (
     TaskSpec,
     Tokenizer,
     TokenizerFactory,
+    budget_batches,
     describe_files,
+    extra_val_split,
     model_device,
 )
 from plugins.tasks.batching import bucketed_batches
@@ -95,6 +97,9 @@ class QuestionAnsweringTask(Task, Generic[Data]):
                 test = self._read_test()
                 if test is not None:
                     self._raw["test"] = test
+            extra = {extra_val_split(name): path for name, path in self.cfg.extra_val_paths.items()}
+            if split in extra and split not in self._raw:
+                self._raw[split] = self._read_extra(extra[split], f"task.extra_val_paths.{split.split('/', 1)[1]}")
             if split not in self._raw:
                 raise PlaitError(f"split '{split}' has no data; splits: {', '.join(self.splits())}")
             self._data[split] = self._featurise(self._raw.pop(split))
@@ -109,6 +114,13 @@ class QuestionAnsweringTask(Task, Generic[Data]):
         seed = epoch_seed if split == "train" else None
         data = self._split(split)
         for idx in bucketed_batches(self._lengths(data), batch_size, seed=seed, pool_batches=1)[start:]:
+            yield self._batch(data, idx)
+
+    def token_batches(self, split: str, *, max_tokens: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """`trainer.max_tokens`: batches of at most `max_tokens` tokens by the form's lengths, padding counted."""
+        seed = epoch_seed if split == "train" else None
+        data = self._split(split)
+        for idx in budget_batches(np.maximum(self._token_lengths(data), 1), max_tokens, seed=seed)[start:]:
             yield self._batch(data, idx)
 
     # -- loss and evaluation -------------------------------------------------------------------------
@@ -177,6 +189,14 @@ class QuestionAnsweringTask(Task, Generic[Data]):
         """The test split as read, or None when this form / config has none."""
 
     @abstractmethod
+    def _read_extra(self, path: str, key: str) -> Any:
+        """An extra validation set as read from `path` (named by the config key `key` in errors)."""
+
+    def _extra_splits(self) -> list[str]:
+        """The extra validation sets of task.extra_val_paths, as splits (`val/<name>`)."""
+        return [extra_val_split(name) for name in self.cfg.extra_val_paths]
+
+    @abstractmethod
     def _spec_parts(self) -> tuple[int | None, int, dict[str, Any]]:
         """(n_classes, max_length, spec.extra entries besides `format`) of the TaskSpec."""
 
@@ -187,6 +207,10 @@ class QuestionAnsweringTask(Task, Generic[Data]):
     @abstractmethod
     def _lengths(self, data: Data) -> np.ndarray:
         """The length of each item of `data`, for bucketing."""
+
+    def _token_lengths(self, data: Data) -> np.ndarray:
+        """The padded length in tokens of each item of `data` (what trainer.max_tokens counts); default `_lengths`."""
+        return self._lengths(data)
 
     @abstractmethod
     def _batch(self, data: Data, idx: np.ndarray) -> Batch:

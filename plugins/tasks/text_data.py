@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Optional, TypeVar
 
 import numpy as np
 
 from framework import (
     DataError,
+    extra_val_split,
     is_pattern,
     read_parallel_rows,
     read_rows,
@@ -78,10 +79,26 @@ def ratio_split(rows: list[T], val_ratio: float, seed: int) -> tuple[list[T], li
     return [rows[i] for i in train], [rows[i] for i in val]
 
 
+def path_key(split: str) -> str:
+    """The config key naming the files of `split`: `task.<split>_path`, or `task.extra_val_paths.<name>` for the
+    extra validation set `val/<name>`."""
+    if split.startswith("val/"):
+        return f"task.extra_val_paths.{split.split('/', 1)[1]}"
+    return f"task.{split}_path"
+
+
+def split_paths(cfg: TextDataConfig) -> dict[str, Optional[str]]:
+    """Split -> its configured files (None: not configured): train, val, test and each extra validation set."""
+    extra = {extra_val_split(name): str(path) for name, path in (cfg.extra_val_paths or {}).items()}
+    return {"train": cfg.train_path, "val": cfg.val_path, "test": cfg.test_path, **extra}
+
+
 def configured_splits(cfg: TextDataConfig, generated: tuple[str, ...] = ("train", "val", "test")) -> list[str]:
-    """Splits a text task has data for: train and val always, test when a file (or the demo corpus) has it."""
+    """Splits a text task has data for: train and val always, test when a file (or the demo corpus) has it, and
+    the extra validation sets (`val/<name>`) of task.extra_val_paths."""
     has_test = cfg.test_path is not None or (cfg.train_path is None and "test" in generated)
-    return ["train", "val", *(["test"] if has_test else [])]
+    extra = [extra_val_split(name) for name in cfg.extra_val_paths or {}]
+    return ["train", "val", *(["test"] if has_test else []), *extra]
 
 
 def load_splits(
@@ -98,14 +115,14 @@ def load_splits(
     `only` reads just what that split needs: its own file when it has one (reopened runs evaluate without
     their training data), else the training data it is held out from.
     """
-    paths = {"train": cfg.train_path, "val": cfg.val_path, "test": cfg.test_path}
+    paths = split_paths(cfg)
     if only is not None and paths.get(only):
-        check_path(str(paths[only]), f"task.{only}_path")
+        check_path(str(paths[only]), path_key(only))
         return {only: read(str(paths[only]), only)}
     out = generated() if cfg.train_path is None else {}
     for split, path in paths.items():
         if path:
-            check_path(path, f"task.{split}_path")
+            check_path(path, path_key(split))
             out[split] = read(path, split)
     if "val" not in out:
         # the default holdout splits a list of rows (T is a list then)
@@ -113,7 +130,7 @@ def load_splits(
             lambda rows: ratio_split(rows, cfg.val_ratio, cfg.seed)
         )
         out["train"], out["val"] = split_off(out["train"])
-    wanted = ("train", "val", "test") if only is None else (only,)
+    wanted = tuple(paths) if only is None else (only,)
     return {split: out[split] for split in wanted if split in out}
 
 
@@ -136,5 +153,5 @@ class SplitData(Generic[T]):
 def split_rows(loaded: dict[str, T], split: str) -> T:
     """The data of `split` from `load_splits(..., only=split)`, or an error naming the config key to set."""
     if split not in loaded:
-        raise DataError(f"the task has no '{split}' data; point it at a file with task.{split}_path=<file>")
+        raise DataError(f"the task has no '{split}' data; point it at a file with {path_key(split)}=<file>")
     return loaded[split]

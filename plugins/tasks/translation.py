@@ -30,6 +30,7 @@ from framework import (
     Task,
     TaskSpec,
     TokenizerFactory,
+    budget_batches,
     detect_format,
     model_device,
     read_parallel_rows,
@@ -173,17 +174,26 @@ class TranslationTask(Task):
         }
         return Batch(tensors, n_samples=len(idx), n_tokens=int(src_mask.sum() + tgt_mask.sum()))
 
+    def _lengths(self, split: str) -> np.ndarray:
+        """Each pair's padded length: its longer side (the target with BOS or EOS), cut at task.max_length."""
+        data, limit = self.data[split], self.cfg.max_length
+        lengths: np.ndarray = np.maximum(
+            np.minimum(data.src.lengths(), limit), np.minimum(data.tgt.lengths() + 1, limit)
+        )
+        return lengths
+
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
         """Length-bucketed (src_ids, src_mask, tgt_in, tgt_out) batches; train shuffled by `epoch_seed`."""
-        data, limit = self.data[split], self.cfg.max_length
-        lengths = np.maximum(np.minimum(data.src.lengths(), limit), np.minimum(data.tgt.lengths() + 1, limit))
-        for idx in bucketed_batches(
-            lengths,
-            batch_size,
-            seed=epoch_seed if split == "train" else None,
-            pool_batches=self.cfg.bucket_pool_batches,
-        )[start:]:
-            yield self._batch(data, idx)
+        seed, pool = epoch_seed if split == "train" else None, self.cfg.bucket_pool_batches
+        for idx in bucketed_batches(self._lengths(split), batch_size, seed=seed, pool_batches=pool)[start:]:
+            yield self._batch(self.data[split], idx)
+
+    def token_batches(self, split: str, *, max_tokens: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """`trainer.max_tokens`: batches of at most `max_tokens` tokens on each side, padding counted (fairseq's
+        `--max-tokens`; framework.budget_batches); train shuffled by `epoch_seed`."""
+        seed = epoch_seed if split == "train" else None
+        for idx in budget_batches(self._lengths(split), max_tokens, seed=seed)[start:]:
+            yield self._batch(self.data[split], idx)
 
     def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
         """Batches sorted by source length: they are decoded, and similar lengths decode fastest."""

@@ -118,3 +118,43 @@ def test_kills_with_early_stopping_and_best_checkpoints_resume_to_the_same_stop_
     assert a["watch"] == b["watch"] and a["step"] == b["step"] == 30
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert _rows(run) == _rows(straight)
+
+
+# Everything of the training day at once: early stopping (patience 3), the 2 best checkpoints, an EMA of the
+# weights evaluated beside them, the learning rate halved on a val/loss plateau, and batches of at most 200 tokens
+# (about 5 per epoch, so the checkpoints every 4 steps fall mid-epoch). Straight, the lr drops at steps 8, 28, 32,
+# the best is step 20 and the run stops at step 32.
+ALL_ON = [
+    *(s for s in STOPPING if "_every_n_steps" not in s and "patience" not in s),
+    "trainer.eval_every_n_steps=4",
+    "trainer.checkpoint_every_n_steps=4",
+    "trainer.log_every_n_steps=4",
+    "trainer.early_stopping.patience=3",
+    "callback=[ema]",
+    "callback.ema.decay=0.9",
+    "scheduler=plateau",
+    "scheduler.patience=0",
+    "trainer.max_tokens=200",
+]
+
+
+def test_kills_with_everything_on_resume_bit_exact(tmp_path: Path) -> None:
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert _train(straight, settings=ALL_ON) == 0
+    assert _train(run, "after_rename:12", settings=ALL_ON) == 137  # mid-epoch, just after a plateau cut
+    assert load_state(latest_checkpoint(run / "checkpoints"))["data"]["batch_in_epoch"] not in (0, 5)
+    assert _train(run, "during_prune:28", resume=True, settings=ALL_ON) == 137  # 28 in, 24 half-deleted
+    assert _train(run, resume=True, settings=ALL_ON) == 0
+    assert _starts(run) == [0, 12, 28]
+    ending = _ending(run)
+    assert ending == _ending(straight) and ending["stopped_early_at"] > 28
+    a, b = load_state(latest_checkpoint(straight / "checkpoints")), load_state(latest_checkpoint(run / "checkpoints"))
+    assert a["watch"] == b["watch"] and a["scheduler"] == b["scheduler"] and a["data"] == b["data"]
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    ema_a, ema_b = (next(o for o in s["observers"] if o and "weight_sets" in o)["weight_sets"]["ema"] for s in (a, b))
+    assert ema_a.keys() == ema_b.keys() and all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
+    rows = _rows(straight)
+    assert rows == _rows(run)
+    lrs = [r["train/lr"] for r in rows if "train/lr" in r]
+    assert len(set(lrs)) > 2  # the plateau schedule lowered the rate (twice at least) on the way
+    assert any("val_ema/loss" in r for r in rows)

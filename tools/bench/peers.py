@@ -34,12 +34,12 @@ import torch
 from overhead import LR, SIZES, WEIGHT_DECAY, RandomTokens, TinyLM, lm_loss
 from torch import Tensor, nn
 
+from framework import param_groups
 from framework.callback import Callback, TrainState
 from framework.engine.config import TrainerConfig
 from framework.engine.trainer import Components, Trainer
 from framework.kinds import OPTIMIZERS, PRECISIONS, SCHEDULERS
 from framework.plugins import load_plugins
-from framework import param_groups
 
 WARM = 5  # step gaps left out of each round's median: first-call allocations, autocast caches
 CLIP = 1.0
