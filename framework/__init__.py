@@ -26,10 +26,13 @@ _EXPORTS = {
     ],
     "framework.plugins": ["PLAIT_API"],
     # the kinds' contracts and what their implementations share
+    "framework.task_kinds": [
+        "CLASSIFICATION", "LANGUAGE_MODELING", "QUESTION_ANSWERING", "SEQ2SEQ", "VAL", "check_val_set_names",
+        "extra_val_split", "extra_val_splits",
+    ],
     "framework.task": [
-        "CLASSIFICATION", "LANGUAGE_MODELING", "QUESTION_ANSWERING", "SEQ2SEQ",
-        "Answerer", "Batch", "Partials", "Predictor", "Task", "TaskSpec", "TextGenerator", "TokenizerFactory",
-        "Translator", "model_device",
+        "Answerer", "Batch", "Partials", "Predictor", "Task", "TaskSpec", "TextGenerator", "TokenBatcher",
+        "TokenizerFactory", "Translator", "model_device",
     ],
     "framework.tokenizer": ["SPECIAL_TOKENS", "Tokenizer", "directory_digest", "special_token_ids"],
     "framework.precision": ["PrecisionStrategy", "grad_norm", "params_of"],
@@ -54,6 +57,7 @@ _EXPORTS = {
     "framework.data.text_files": ["read_lines", "read_utf8"],
     "framework.data.token_store": ["Ragged", "StoreMeta", "TokenStore", "token_dtype"],
     "framework.data.store_writer": ["TokenStoreWriter"],
+    "framework.data.token_budget": ["budget_batches", "padded_tokens"],
     "framework.data.prepare": ["prepare_store"],
     "framework.data.text_table": ["TextColumn", "TextTable", "TextTableWriter", "prepare_table"],
     "framework.data.encode": ["ENCODE_BATCH", "encode_batches", "limit_bytes"],
@@ -99,6 +103,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     from framework.data.store_writer import TokenStoreWriter
     from framework.data.text_files import read_lines, read_utf8
     from framework.data.text_table import TextColumn, TextTable, TextTableWriter, prepare_table
+    from framework.data.token_budget import budget_batches, padded_tokens
     from framework.data.token_store import Ragged, StoreMeta, TokenStore, token_dtype
     from framework.engine.config import TrainConfig, TrainerConfig
     from framework.engine.distributed import any_rank, is_main, rank, world_size
@@ -139,10 +144,6 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
     from framework.schema import NAME_FIELD, Choice, ComponentConfig, above, at_least, between, divides, require
     from framework.secrets import looks_like_secret, scrub_argv, scrub_config
     from framework.task import (
-        CLASSIFICATION,
-        LANGUAGE_MODELING,
-        QUESTION_ANSWERING,
-        SEQ2SEQ,
         Answerer,
         Batch,
         Partials,
@@ -150,9 +151,20 @@ if TYPE_CHECKING:  # the same names, for type checkers (at run time they load la
         Task,
         TaskSpec,
         TextGenerator,
+        TokenBatcher,
         TokenizerFactory,
         Translator,
         model_device,
+    )
+    from framework.task_kinds import (
+        CLASSIFICATION,
+        LANGUAGE_MODELING,
+        QUESTION_ANSWERING,
+        SEQ2SEQ,
+        VAL,
+        check_val_set_names,
+        extra_val_split,
+        extra_val_splits,
     )
     from framework.tokenizer import SPECIAL_TOKENS, Tokenizer, directory_digest, special_token_ids
 

@@ -17,6 +17,22 @@ The events, as pseudocode of `Trainer.fit`:
     (unless this step was just evaluated) on_eval_end(state, metrics)
     (unless this step was just saved)     on_checkpoint(state, path)
     on_fit_end(state, final_metrics)
+    on_run_end(state, status, reason)            # always last, however fit() ended (see below)
+
+`on_run_end` is the end-of-run event, heard by loggers and callbacks alike at the place where loggers are closed
+(`Logger.close(state, status)` right after it), so it comes whether the run finished or not. `status` is one of:
+
+- `finished`: the loop ended normally (max_steps, early stopping, a callback's stop, trainer.max_time), after
+  `on_fit_end`; `state.last_metrics` holds the final evaluation; also sent when a relaunched run had nothing left
+  to do (then without `on_fit_start`);
+- `diverged`: training went non-finite; the crash checkpoint and `nan_report.json` are written;
+- `crashed`: any other exception left the loop;
+- `preempted`: a stop signal (SIGTERM, SIGUSR1, Ctrl-C) ended it; resumable with `trainer.resume=auto`.
+
+`reason` is None when finished, else the error's message. An error raised by `on_run_end` while the run is
+ending on an error is a warning, so the first error is the one reported. It runs on every process under torchrun
+(ask `framework.is_main()` before sending anything out once), and never for an error before `on_fit_start`
+(a bad config, a build that failed).
 
 What a callback may do beyond watching, and nothing more:
 
@@ -99,6 +115,10 @@ class Callback:
 
     def on_fit_end(self, state: TrainState, metrics: dict[str, float]) -> None:
         """After the last step and final evaluation."""
+
+    def on_run_end(self, state: TrainState, status: str, reason: str | None = None) -> None:
+        """Last, however the run ended: `status` is finished, diverged, crashed or preempted; `reason` the error's
+        message (None when finished)."""
 
     def state_dict(self) -> dict[str, Any]:
         """State saved into checkpoints."""

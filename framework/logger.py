@@ -39,7 +39,9 @@ class Logger(Callback):
         """Record final values (run directory, last step, the final evaluation's metrics)."""
 
     def close(self, state: TrainState, status: str = "finished") -> None:
-        """Flush and release resources; `status` is finished, failed or interrupted."""
+        """Flush and release resources; `status` is finished, failed (diverged or crashed) or interrupted (preempted).
+
+        Called right after `on_run_end`, which has the finer status (framework/callback.py)."""
 
     def run_location(self) -> str | None:
         """Where this logger keeps the run's record (a folder, a file or a URL), or None (the default).

@@ -15,6 +15,7 @@ module that registers its components when imported. Loading is ordered and all-o
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import warnings
@@ -30,15 +31,16 @@ from framework.providers import (
     BrokenPlugin,
     Clash,
     DisabledPlugin,
+    _loading,
     distribution_id,
+    plugin_entry_points,
     providing,
     qualified_key,
     record_clash,
     store_node,
 )
-from framework.registry import Registry
+from framework.registry import Registry, store_component_schemas
 
-ENTRY_POINT_GROUP = "plait.plugins"
 #: The plugin API major this Plait implements. A plugin declares the one it targets as a module attribute
 #: `PLAIT_API = 1` in its entry-point module; a different major is skipped with one warning.
 PLAIT_API = 1
@@ -64,20 +66,6 @@ def blocked_plugins() -> set[str]:
     """Entry-point or distribution names the user disabled through PLAIT_DISABLE_PLUGINS (comma separated),
     normalised (`plait-broken` and `plait_broken` are the same name)."""
     return {_normalise(p) for p in os.environ.get("PLAIT_DISABLE_PLUGINS", "").split(",") if p.strip()}
-
-
-def _entry_points() -> list[metadata.EntryPoint]:
-    """Every entry point of the group: the built-ins first, then by distribution name, then entry-point name."""
-
-    def order(ep: metadata.EntryPoint) -> tuple[bool, str, str]:
-        dist = ep.dist.name if ep.dist is not None else ""
-        return (dist != BUILTIN_DISTRIBUTION, distribution_id(dist), ep.name)
-
-    unique = {
-        (ep.name, ep.value, ep.dist.name if ep.dist else ""): ep
-        for ep in metadata.entry_points().select(group=ENTRY_POINT_GROUP)
-    }
-    return sorted(unique.values(), key=order)
 
 
 def check_api(module: ModuleType, distribution: str) -> None:
@@ -106,15 +94,24 @@ def conf_dir() -> Path:
 
 
 def load_plugins() -> list[BrokenPlugin]:
-    """Import every `plait.plugins` entry point once (all-or-nothing each); return the ones that failed."""
+    """Import every `plait.plugins` entry point once (all-or-nothing each) and put every component's schema in
+    Hydra's ConfigStore, ready to compose; return the plugins that failed."""
+    broken = discover_plugins()
+    store_component_schemas()
+    store_preset_nodes()
+    return broken
+
+
+def discover_plugins() -> list[BrokenPlugin]:
+    """Import every `plait.plugins` entry point once (all-or-nothing each), leaving declared schemas unimported:
+    enough to list and describe components. Return the ones that failed."""
     blocked = blocked_plugins()
-    for ep in _entry_points():
+    for ep in plugin_entry_points():
         key = f"{ep.name}={ep.value}"
         if key in _loaded:
             continue
         _loaded.add(key)
-        dist = ep.dist.name if ep.dist is not None else "unknown"
-        version = ep.dist.version if ep.dist is not None else "unknown"
+        dist, version = ep.distribution, ep.version
         if _normalise(ep.name) in blocked or _normalise(dist) in blocked:
             Registry.disabled.append(DisabledPlugin(ep.name, dist))
             continue
@@ -172,27 +169,51 @@ def _builtin_presets(group: str) -> set[str]:
 
 
 def store_presets(conf: Path, distribution: str) -> list[tuple[str, str, Path]]:
-    """Make each `conf/<group>/<name>.yaml` an option `<group>=<name>` (provider-qualified when taken)."""
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
+    """Make each `conf/<group>/<name>.yaml` an option `<group>=<name>` (provider-qualified when taken). Recorded
+    here; its ConfigStore node is stored by `store_preset_nodes` (at once when schemas are already stored)."""
+    import yaml  # type: ignore[import-untyped]  # parsed now: a broken file fails its plugin (OmegaConf stores it later)
 
     stored = []
-    repo = ConfigStore.instance().repo
     for path in sorted(conf.glob("*/*.yaml")):
+        yaml.safe_load(path.read_text(encoding="utf-8"))
         group, name = path.parent.name, path.stem
-        taken = f"{name}.yaml" in repo.get(group, {}) or name in _builtin_presets(group)
+        registered = group in REGISTRIES and name in REGISTRIES[group]
+        taken = registered or (group, name) in PRESETS or name in _builtin_presets(group)
         if taken:
             owner = PRESETS.get((group, name), (BUILTIN_DISTRIBUTION, path))[0]
             record_clash(Clash(group, name, owner, distribution, qualified_key(distribution, name)))
             name = qualified_key(distribution, name)
+        PRESETS[(group, name)] = (distribution, path)
+        _unstored_presets.append((group, name))
+        stored.append((group, name, path))
+        if _loading:  # a plugin failing later leaves none of its presets behind
+            _loading[-1].undo.append(functools.partial(_forget_preset, group, name))
+    if Registry.schemas_stored:
+        store_preset_nodes()
+    return stored
+
+
+def store_preset_nodes() -> None:
+    """Put the recorded plugin presets into Hydra's ConfigStore (before anything composes)."""
+    from omegaconf import OmegaConf
+
+    while _unstored_presets:
+        group, name = _unstored_presets.pop(0)
+        distribution, path = PRESETS[(group, name)]
         text = path.read_text(encoding="utf-8")
         node = OmegaConf.create(text) if text.strip() else OmegaConf.create({})
         multi = group in REGISTRIES and REGISTRIES[group].multi
         package = _package_header(text) or (REGISTRIES[group].package(name) if multi else None)
         store_node(group, name, node, package=package, provider=distribution)
-        PRESETS[(group, name)] = (distribution, path)
-        stored.append((group, name, path))
-    return stored
+
+
+_unstored_presets: list[tuple[str, str]] = []  # plugin presets recorded but not yet in the ConfigStore
+
+
+def _forget_preset(group: str, name: str) -> None:
+    PRESETS.pop((group, name), None)
+    if (group, name) in _unstored_presets:
+        _unstored_presets.remove((group, name))
 
 
 PRESETS: dict[tuple[str, str], tuple[str, Path]] = {}  # (group, option) -> (distribution, YAML file) of plugin presets
@@ -200,7 +221,7 @@ PRESETS: dict[tuple[str, str], tuple[str, Path]] = {}  # (group, option) -> (dis
 
 def preset_source(group: str, name: str) -> tuple[str, Path] | None:
     """(distribution, file) of a preset option: one shipped by a plugin, or one in Plait's own conf/."""
-    load_plugins()
+    discover_plugins()
     if (group, name) in PRESETS:
         return PRESETS[(group, name)]
     from framework.plugins import conf_dir
@@ -214,7 +235,7 @@ def preset_source(group: str, name: str) -> tuple[str, Path] | None:
 
 def presets() -> dict[tuple[str, str], tuple[str, Path]]:
     """Every preset option: Plait's conf/ presets and those shipped by plugins, (group, name) -> (dist, file)."""
-    load_plugins()
+    discover_plugins()
     from framework.plugins import conf_dir
 
     found: dict[tuple[str, str], tuple[str, Path]] = {}
@@ -227,8 +248,9 @@ def presets() -> dict[tuple[str, str], tuple[str, Path]]:
     return found
 
 
+@functools.cache
 def installed_version(distribution: str) -> str | None:
-    """The installed version of a distribution, or None when it is not installed."""
+    """The installed version of a distribution, or None when it is not installed (read once per process)."""
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
@@ -291,15 +313,9 @@ def plugin_report() -> dict[str, Any]:
     """Everything `plait doctor` shows about plugins: entry points with versions, failures, disabled, clashes."""
     load_plugins()
     entries = []
-    for ep in _entry_points():
-        dist = ep.dist.name if ep.dist is not None else "unknown"
+    for ep in plugin_entry_points():
         entries.append(
-            {
-                "entry_point": ep.name,
-                "module": ep.value,
-                "distribution": dist,
-                "version": ep.dist.version if ep.dist is not None else "unknown",
-            }
+            {"entry_point": ep.name, "module": ep.value, "distribution": ep.distribution, "version": ep.version}
         )
     return {
         "api": PLAIT_API,
@@ -317,6 +333,7 @@ __all__ = [
     "ProviderVersionWarning",
     "blocked_plugins",
     "check_recorded_providers",
+    "discover_plugins",
     "load_plugins",
     "plugin_report",
     "plugin_search_paths",

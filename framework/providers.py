@@ -54,6 +54,7 @@ class Clash:
 
 
 BUILTIN_DISTRIBUTION = "plait"  # the built-ins' distribution: its keys are never taken over
+ENTRY_POINT_GROUP = "plait.plugins"  # the entry-point group every plugin (the built-ins too) is found through
 
 
 def distribution_id(distribution: str) -> str:
@@ -156,13 +157,37 @@ def store_node(group: str, name: str, node: Any, *, package: str | None = None, 
         _loading[-1].undo.append(undo)
 
 
+@dataclass(frozen=True)
+class PluginEntry:
+    """One `plait.plugins` entry point: its name, the module it names, and its distribution with the version."""
+
+    name: str
+    value: str
+    distribution: str
+    version: str
+
+
 @functools.lru_cache(maxsize=1)
+def plugin_entry_points() -> tuple[PluginEntry, ...]:
+    """Every `plait.plugins` entry point, once per process: the built-ins first, then by distribution name, then
+    entry-point name. Each distribution's metadata is parsed once (reading it is most of what listing costs)."""
+    found: dict[tuple[str, str, str], PluginEntry] = {}
+    known: dict[int, tuple[str, str]] = {}  # id(distribution) -> (name, version)
+    for ep in metadata.entry_points().select(group=ENTRY_POINT_GROUP):
+        if ep.dist is not None and id(ep.dist) not in known:
+            meta = ep.dist.metadata
+            known[id(ep.dist)] = (meta["Name"], meta["Version"])
+        dist, version = known[id(ep.dist)] if ep.dist is not None else ("unknown", "unknown")
+        found.setdefault((ep.name, ep.value, dist), PluginEntry(ep.name, ep.value, dist, version))
+    return tuple(sorted(found.values(), key=lambda e: (_rank(e.distribution), e.name)))
+
+
 def _entry_point_providers() -> dict[str, PluginInfo]:
     """Top-level package of each `plait.plugins` entry point -> the distribution that declares it."""
     providers: dict[str, PluginInfo] = {}
-    for ep in metadata.entry_points(group="plait.plugins"):
-        if ep.dist is not None:
-            providers.setdefault(ep.value.split(".")[0].split(":")[0], PluginInfo(ep.dist.name, ep.dist.version, ""))
+    for ep in plugin_entry_points():
+        if ep.distribution != "unknown":
+            providers.setdefault(ep.value.split(".")[0].split(":")[0], PluginInfo(ep.distribution, ep.version, ""))
     return providers
 
 

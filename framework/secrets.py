@@ -11,13 +11,13 @@ from typing import Any
 from framework.errors import ConfigValueError
 
 SECRET_SEGMENTS = frozenset({"token", "secret", "password", "passwd"})
-SECRET_SUBSTRINGS = ("api_key", "apikey")
+SECRET_SUBSTRINGS = ("api_key", "apikey", "notify_url")  # a notification URL holds the service's token
 REDACTED = "<redacted>"
 
 
 def looks_like_secret(key: str) -> bool:
     """True for keys that look like credentials: a `.`/`_`/`-` segment equal to token, secret, password or
-    passwd, or api_key / apikey anywhere (`tokenizer`, `max_new_tokens`, `n_tokens` are not)."""
+    passwd, or api_key / apikey / notify_url anywhere (`tokenizer`, `max_new_tokens`, `n_tokens` are not)."""
     lowered = key.lower().replace("-", "_")
     if any(s in lowered for s in SECRET_SUBSTRINGS):
         return True

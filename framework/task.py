@@ -18,6 +18,14 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from framework.task_kinds import CLASSIFICATION as CLASSIFICATION  # re-exported: the kinds were defined here
+from framework.task_kinds import LANGUAGE_MODELING as LANGUAGE_MODELING
+from framework.task_kinds import QUESTION_ANSWERING as QUESTION_ANSWERING
+from framework.task_kinds import SEQ2SEQ as SEQ2SEQ
+from framework.task_kinds import VAL as VAL  # the split names: there too
+from framework.task_kinds import check_val_set_names as check_val_set_names
+from framework.task_kinds import extra_val_split as extra_val_split
+from framework.task_kinds import extra_val_splits as extra_val_splits
 from framework.tokenizer import Tokenizer
 
 
@@ -30,31 +38,8 @@ class TokenizerFactory(Protocol):
     def __call__(self, role: str, texts: Callable[[], Iterable[str]], *, reuse: Path | None = None) -> Tokenizer: ...
 
 
-# Task kinds, and the forward contract a model for each kind follows (shapes: B batch, T/S lengths):
-#   classification:     model(input_ids (B,T) long, attention_mask (B,T) bool) -> logits (B, n_classes)
-#   language_modeling:  model(input_ids (B,T) long, attention_mask (B,T) bool | None) -> logits (B, T, vocab)
-#                       optional: model.forward_cached(input_ids, cache) -> (logits, cache) for fast decoding,
-#                                 model.reorder_cache(cache, rows) -> cache for beam search
-#   seq2seq:            model(src_ids (B,S), src_mask (B,S) bool, tgt_in (B,T)) -> logits (B, T, target vocab)
-#                       and model.encode(src_ids, src_mask) -> memory,
-#                           model.decode(tgt_in, memory, src_mask) -> logits (B, T, target vocab)
-#                       optional: model.decode_cached(tgt_new, memory, src_mask, cache) -> (logits, cache) and
-#                                 model.reorder_cache(cache, rows) -> cache: beam search feeds one token per step
-#   question_answering, format "babi" (story form, answer selection):
-#       model(story_ids (B, N, L) long, question_ids (B, Q) long) -> answer logits (B, spec.n_classes)
-#       The story is N sentences (oldest first, padded at the end with all-pad sentences) of L tokens each:
-#       a memory network stores one memory per sentence and encodes time by sentence index, which a flat
-#       sequence would lose; a flat encoder gets one sequence back with
-#       plugins.models.kinds.flatten_story(story, question, pad_id).
-#   question_answering, format "squad" (span form, extractive):
-#       model(input_ids (B, T) long, attention_mask (B, T) bool) -> (start_logits (B, T), end_logits (B, T))
-#       input_ids = [cls] question [sep] context window [sep]; the task masks non-context positions.
-#       (the form is spec.extra["format"]; padding is spec.pad_id)
-# Masks are True on real tokens; padding is on the right.
-CLASSIFICATION = "classification"
-LANGUAGE_MODELING = "language_modeling"
-SEQ2SEQ = "seq2seq"
-QUESTION_ANSWERING = "question_answering"
+# The task kinds and the forward contract of a model for each: framework/task_kinds.py (no torch there, so that
+# config schemas can name the kinds).
 
 Partials = dict[str, Any]  # one batch's evaluation results: tensors, numbers, lists
 
@@ -110,6 +95,17 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def rank_rounds(batches: Iterable[Batch], rank: int, world: int) -> Iterator[Batch]:
+    """Process `rank` of `world`'s share of `batches`: of each round of `world` consecutive batches the `rank`-th,
+    an incomplete last round dropped (every process takes the same number of steps)."""
+    round_: list[Batch] = []
+    for batch in batches:
+        round_.append(batch)
+        if len(round_) == world:
+            yield round_[rank]
+            round_ = []
+
+
 class Task(ABC):
     """Data, loss and metrics of one learning problem."""
 
@@ -148,12 +144,7 @@ class Task(ABC):
 
         This one makes every batch and keeps its own; a task that can make only its own overrides it, with the
         same result, so that no process reads the others' data."""
-        round_: list[Batch] = []
-        for batch in self.batches(split, batch_size=batch_size, epoch_seed=epoch_seed, start=start):
-            round_.append(batch)
-            if len(round_) == world:
-                yield round_[rank]
-                round_ = []
+        return rank_rounds(self.batches(split, batch_size=batch_size, epoch_seed=epoch_seed, start=start), rank, world)
 
     def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
         """Batches that evaluation walks: one unshuffled pass over `split`."""
@@ -205,6 +196,18 @@ class Task(ABC):
 # needed). `plait predict|translate|generate|answer` check `isinstance(task, <interface>)` (hence
 # runtime_checkable) and call them under no_grad and the precision's autocast (framework.engine.inference);
 # a task finds the device with `model_device(model)`.
+
+
+@runtime_checkable
+class TokenBatcher(Protocol):
+    """`trainer.max_tokens`: a task of variable-length examples that can batch by a token budget (fairseq's
+    `--max-tokens`). Without it, a run that sets trainer.max_tokens fails before any work."""
+
+    def token_batches(self, split: str, *, max_tokens: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """Batches of one pass over `split`, each at most `max_tokens` tokens with padding (length-bucketed, e.g.
+        by `framework.budget_batches`), shuffled by `epoch_seed` for train, skipping the first `start`; the same
+        seed, the same batches."""
+        ...
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ from framework.cli.run_files import CONFIG_FILE, differing_keys, flatten, load_c
 from framework.cli.run_provenance import provenance_rows
 from framework.cli.seed_groups import Group, config_groups
 from framework.cli.seed_groups import write as write_groups
+from framework.engine.model_summary import read_summary
 from framework.engine.numerics import REPORT_FILE
 from framework.errors import PlaitError
 
@@ -48,6 +49,7 @@ class RunSummary:
     diverged: bool
     failed: bool
     curve: list[tuple[int, float]] = field(default_factory=list)  # (step, train loss)
+    model: dict[str, Any] | None = None  # model_summary.json: parameters, trainable, measured FLOPs per token
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
@@ -102,6 +104,7 @@ def summarize(run_dir: Path) -> RunSummary:
         diverged=diverged,
         failed=(run_dir / "FAILED").exists(),
         curve=curve,
+        model=read_summary(run_dir),
     )
 
 
@@ -157,8 +160,21 @@ def table(runs: list[RunSummary]) -> list[dict[str, str]]:
                 "skipped steps": f"{r.skipped_steps:.0f}",
                 "diverged": "yes" if r.diverged else ("failed" if r.failed else "no"),
             }
+            | model_columns(r.model)
         )
     return rows
+
+
+def model_columns(summary: dict[str, Any] | None) -> dict[str, str]:
+    """The model summary's columns: parameters, trainable ones, measured training FLOPs per token (none: no columns)."""
+    if summary is None:
+        return {}
+    flops = summary.get("flops_per_token")
+    return {
+        "params": f"{summary['parameters']:,}",
+        "trainable": f"{summary['trainable']:,}",
+        "FLOPs/token": "-" if flops is None else f"{flops:.4g}",
+    }
 
 
 def write_csv(rows: list[dict[str, str]], path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from framework.errors import PlaitError, closest
 from framework.kinds import REGISTRIES, registry_for
-from framework.plugins import installed_version, load_plugins, preset_source, presets
+from framework.plugins import discover_plugins, installed_version, preset_source, presets
 from framework.registry import Registry
 from framework.schema import NAME_FIELD
 
@@ -25,9 +25,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def first_line(obj: Any) -> str:
-    """First line of an object's docstring, or ''."""
-    doc = inspect.getdoc(obj) or ""
+def first_line(doc: str) -> str:
+    """First line of a docstring, or ''."""
     return doc.splitlines()[0] if doc else ""
 
 
@@ -72,7 +71,7 @@ def print_list(kind: str | None = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    load_plugins()
+    discover_plugins()
     groups = {p[0] for p in presets()}
     if kind and kind not in REGISTRIES and kind in groups:
         kinds = [kind]
@@ -88,7 +87,7 @@ def print_list(kind: str | None = None) -> None:
             registry = REGISTRIES[k]
             for name in registry.names():
                 info = registry.source(name)
-                rows.append((name, f"{info.distribution} {info.version}", first_line(registry.factory(name))))
+                rows.append((name, f"{info.distribution} {info.version}", first_line(registry.description(name))))
         for (group, name), (dist, path) in found.items():
             if group == k:
                 rows.append((name, f"{dist} {installed_version(dist) or ''}".strip(), preset_summary(path)))
@@ -133,7 +132,7 @@ def print_describe(target: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    load_plugins()
+    discover_plugins()
     if "/" not in target:
         raise PlaitError(f"describe takes <kind>/<name>, got '{target}'. Kinds: {', '.join(REGISTRIES)}.")
     kind, name = target.split("/", 1)
@@ -144,15 +143,14 @@ def print_describe(target: str) -> None:
     registry = registry_for(kind)
     config_cls = registry.config_class(name)
     info = registry.source(name)
-    factory = registry.factory(name)
     console = make_console()
     console.print(f"[bold]{kind}/{name}[/]  provided by {info.distribution} {info.version} ({info.module})")
-    for doc in (inspect.getdoc(factory), inspect.getdoc(config_cls)):
+    for doc in (registry.description(name), inspect.getdoc(config_cls)):
         if doc:
             console.print(escape(doc))  # `pip install 'plait[mlflow]'` is not rich markup
-    here = getattr(factory, "describe_here", None)  # optional: what the component does on this machine
-    if callable(here):
-        console.print(here())
+    here = registry.describe_here(name)  # optional: what the component does on this machine
+    if here:
+        console.print(here)
     comments = field_comments(config_cls)
     table = Table(show_lines=False)
     for column in ("option", "type", "default", "meaning"):

@@ -17,8 +17,6 @@ from typing import Any, cast
 
 from omegaconf import DictConfig
 
-from framework.engine import distributed
-from framework.engine.build import as_dictconfig
 from framework.engine.config import store_schemas
 from framework.engine.disk import check_writable
 from framework.engine.validation import unknown_key_error, validate_config
@@ -246,6 +244,8 @@ def _task(cfg: DictConfig) -> float | None:
     run_dir = Path(hc.runtime.output_dir)
     if hc.mode == RunMode.MULTIRUN:
         return run_trial(cfg, run_dir, hc.job.num, Path(hc.sweep.dir))
+    from framework.engine import distributed
+
     if distributed.is_initialized():  # compose once: every rank trains from rank 0's frozen config
         cfg = _share_job(cfg, run_dir)
     try:
@@ -264,6 +264,9 @@ def _share_job(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """Rank 0: resolve the config once (`${now:}` and all), send it and the run directory to every rank."""
     from omegaconf import OmegaConf
 
+    from framework.engine import distributed
+    from framework.engine.build import as_dictconfig
+
     frozen = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     distributed.broadcast_object((frozen, str(run_dir)))
     _SHARED["sent"] = True
@@ -275,6 +278,8 @@ def _run_distributed(argv: list[str], conf: Path) -> None:
 
     A rank-0 failure before sending (bad override, --help, --cfg) sends None and the other ranks exit quietly.
     """
+    from framework.engine import distributed
+    from framework.engine.build import as_dictconfig
     from framework.engine.run import train
 
     distributed.init()
@@ -300,6 +305,7 @@ def _run_distributed(argv: list[str], conf: Path) -> None:
 
 def _train_other_rank(train: Callable[..., object], cfg: DictConfig, run_dir: Path) -> None:
     """Train on a rank > 0; a peer that is gone ends this rank with one line, not a traceback."""
+    from framework.engine import distributed
     from framework.engine.preemption import Preempted
 
     try:
@@ -327,9 +333,12 @@ def run_hydra_train(argv: list[str], conf: Path) -> None:
     refuse_secrets(argv)  # first: nothing may be written while a credential is on the command line
     load_plugins()
     store_schemas()
-    if distributed.launched():
-        _run_distributed(argv, conf)
-        return
+    if "RANK" in os.environ:  # torchrun sets it; only then is torch.distributed imported (not for --help)
+        from framework.engine import distributed
+
+        if distributed.launched():
+            _run_distributed(argv, conf)
+            return
     _run_hydra(argv, conf)
 
 

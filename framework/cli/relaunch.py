@@ -2,7 +2,8 @@
 
 The recorded config is the run's resolved `config.yaml` (written once its components were built), else
 Hydra's composed `.hydra/config.yaml` (a run killed before that). `plait sweep resume` relaunches trials
-so (`relaunch_trial`); `plait rerun` is to start new runs from `recorded_config` + `with_overrides`.
+so (`relaunch_trial`); `plait rerun` (framework.cli.rerun) starts new runs from `recorded_config` +
+`with_overrides` the same way, into a new directory.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A run's provenance for people, read from its JSON files without torch: `plait describe <run>` prints it, and
 `plait compare` puts where runs differ (commit, uncommitted changes, versions, machine, environment) beside the
-config keys that differ between them."""
+config keys that differ between them, with the parent of a run started by `plait rerun`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from framework.cli.run_files import (
     metric_rows,
     run_names,
 )
+from framework.engine.model_summary import SUMMARY_FILE, read_summary, summary_lines
 from framework.engine.provenance import DATA_RECORD, PROVENANCE_FILE, read
 
 COMPARED = ("runtime.", "packages.", "env.", "host.hostname", "host.cpu_count", "data")  # shown when they differ
@@ -86,6 +87,7 @@ def describe_lines(run_dir: Path) -> list[tuple[str, str]]:
         lines += [
             ("created", str(record.get("created"))),
             ("command", shlex.join(record.get("command", []))),
+            *([("parent", _parent(record))] if isinstance(record.get("parent"), dict) else []),
             ("cwd", str(record.get("cwd"))),
             ("code", _checkout(record.get("git"))),
             ("plait", _plait(record)),
@@ -104,6 +106,11 @@ def describe_lines(run_dir: Path) -> list[tuple[str, str]]:
                 f", uncommitted changes in {earlier['git'].get('diff')}" if dirty.startswith("yes") else ""
             )
             lines.append(("earlier", f"{earlier.get('created')} | {code} | {shlex.join(earlier.get('command', []))}"))
+    summary = read_summary(run_dir)
+    if summary is None:
+        lines.append(("model", f"no summary recorded (no {SUMMARY_FILE}: a run from before Plait recorded it)"))
+    else:
+        lines += [("model" if i == 0 else "", text.strip()) for i, text in enumerate(summary_lines(summary))]
     if metrics:
         lines.append(("metrics", "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())))
     return lines
@@ -113,6 +120,22 @@ def print_run(run_dir: Path) -> None:
     """Print `describe_lines` as an aligned two-column listing."""
     for label, text in describe_lines(run_dir):
         print(f"{label:<11}{text}")
+
+
+def parent_name(record: dict[str, Any], compared: dict[str, str]) -> str:
+    """The run a rerun started from: its name among the `compared` runs ({resolved path: name}), else its path."""
+    parent = record.get("parent")
+    if not isinstance(parent, dict):
+        return "-"
+    path = str(parent.get("run_dir"))
+    return compared.get(str(Path(path).resolve()), path)
+
+
+def _parent(record: dict[str, Any]) -> str:
+    """`<dir> with <overrides>` for describe."""
+    parent = record["parent"]
+    overrides = " ".join(parent.get("overrides") or []) or "no overrides"
+    return f"{parent.get('run_dir')} (plait rerun) with {overrides}"
 
 
 def _cell(value: Any) -> str:
@@ -129,10 +152,14 @@ def provenance_rows(run_dirs: list[Path]) -> list[dict[str, str]]:
     configs = [flatten(load_config(d)) for d in run_dirs]
     recorded_keys, config_keys = differing_keys(recorded, shared_only=False), differing_keys(configs)
     with_plait = any("plait_git" in r for r in records)
+    names = run_names(run_dirs)
+    by_path = {str(d.resolve()): name for d, name in zip(run_dirs, names, strict=True)}
     rows = []
-    for name, record, fields, config in zip(run_names(run_dirs), records, recorded, configs, strict=True):
+    for name, record, fields, config in zip(names, records, recorded, configs, strict=True):
         commit, dirty = code_state(record.get("git"))
         row = {"run": name, "commit": commit, "dirty": dirty}
+        if any("parent" in r for r in records):
+            row["parent"] = parent_name(record, by_path)
         if with_plait:
             row["plait commit"], row["plait dirty"] = code_state(record.get("plait_git"))
         row |= {k: _cell(fields.get(k)) for k in recorded_keys}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -17,13 +18,14 @@ from framework.engine.summary import RunResult
 from framework.errors import PlaitError
 
 
-def train_or_exit(cfg: DictConfig, run_dir: Path) -> RunResult:
-    """Train; a graceful stop (SIGTERM, SIGUSR1) ends the whole command with the signal's exit code."""
+def train_or_exit(cfg: DictConfig, run_dir: Path, parent: dict[str, Any] | None = None) -> RunResult:
+    """Train (`parent`: the run a rerun starts from); a graceful stop (SIGTERM, SIGUSR1) ends the whole command
+    with the signal's exit code."""
     from framework.engine.preemption import Preempted
     from framework.engine.run import train
 
     try:
-        return train(cfg, run_dir)
+        return train(cfg, run_dir, parent=parent)
     except Preempted as exc:
         print(f"stopped: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None

@@ -39,7 +39,7 @@ AVERAGED = "averaged"  # state key of a checkpoint `plait average` wrote: for in
 # PLAIT_FAULT_INJECT=<point>:<step>[,...] kills the process (exit 137, like kill -9) at that point of the
 # save of that step. A test hook for tests/framework/test_torture.py; the points are listed here.
 FAULT_ENV = "PLAIT_FAULT_INJECT"
-FAULT_POINTS = ("after_temp_write", "before_rename", "replacing", "after_rename", "during_prune")
+FAULT_POINTS = ("after_temp_write", "before_rename", "replacing", "after_rename", "during_prune", "during_upload")
 
 KEEP_FEWER = " (or lower trainer.keep_last_checkpoints)"
 
@@ -75,7 +75,8 @@ def fault_point(name: str, step: int) -> None:
         os._exit(137)
 
 
-def _fsync_tree(root: Path) -> None:
+def fsync_tree(root: Path) -> None:
+    """fsync every file and directory under `root`, then `root` itself (before a commit by rename)."""
     for path in sorted(root.rglob("*"), reverse=True):
         if path.is_file():
             with open(path, "rb") as fh:
@@ -228,21 +229,34 @@ class Keeper(Protocol):
 
     def kept_steps(self) -> set[int]:
         """Steps whose checkpoints pruning must keep."""
-        ...
 
     def write_pointer(self, directory: Path) -> None:
         """Name the kept checkpoints in `directory`, atomically; called after a save commits, before pruning."""
-        ...
+
+
+class Mirror(Protocol):
+    """A remote copy of the checkpoints (framework.engine.remote_checkpoints): a save waits for the upload in flight
+    before committing, prunes only what was uploaded, then hands the new checkpoint over."""
+
+    def wait(self) -> str | None:
+        """Block until the upload in flight is done; returns what went wrong when it failed."""
+
+    def is_confirmed(self, checkpoint: Path) -> bool:
+        """True when `checkpoint` is complete remotely, so its local copy may be pruned."""
+
+    def submit(self, checkpoint: Path, keep: set[int]) -> None:
+        """Upload `checkpoint` in the background; then drop the remote checkpoints whose steps are not in `keep`."""
 
 
 class Checkpointer:
     """Writes atomic checkpoints into one directory and keeps the newest `keep_last` (0: all), and those `keeper`
-    keeps."""
+    keeps; with a `mirror`, each is also uploaded and a local copy is pruned only once uploaded."""
 
     def __init__(self, directory: Path, keep_last: int = 2, keeper: Keeper | None = None) -> None:
         self.directory = Path(directory)
         self.keep_last = keep_last
         self.keeper = keeper
+        self.mirror: Mirror | None = None
 
     def save(
         self,
@@ -274,7 +288,7 @@ class Checkpointer:
                     shutil.copy2(src, tmp / entry)
             fault_point("after_temp_write", step)
             (tmp / MARKER).write_text(f"step {step}\n")
-            _fsync_tree(tmp)
+            fsync_tree(tmp)
         except BaseException as exc:  # an error or a second Ctrl-C: leave no temporary directory
             shutil.rmtree(tmp, ignore_errors=True)
             then = "resume with trainer.resume=auto; the previous checkpoints are intact"
@@ -283,6 +297,8 @@ class Checkpointer:
                 raise
             raise error from exc
         fault_point("before_rename", step)
+        if self.mirror is not None and not name:
+            self.mirror.wait()  # the previous upload: done before this commit replaces or prunes what it reads
         if final.exists():  # re-saving a step: move the old one aside so a complete one always exists
             old = self.directory / f".old-{final.name}-{os.getpid()}"
             shutil.rmtree(old, ignore_errors=True)
@@ -297,17 +313,22 @@ class Checkpointer:
         if not name:
             if self.keeper is not None:
                 self.keeper.write_pointer(self.directory)
-            self._prune(step, self.keeper.kept_steps() if self.keeper is not None else set())
+            kept = self._prune(step, self.keeper.kept_steps() if self.keeper is not None else set())
+            if self.mirror is not None:
+                self.mirror.submit(final, kept)
         return final
 
-    def _prune(self, step: int, keep: set[int]) -> None:
+    def _prune(self, step: int, keep: set[int]) -> set[int]:
         """Drop checkpoints beyond `keep_last` except those of `keep`, and any of a later step (an abandoned timeline
-        after a resume)."""
+        after a resume); returns the steps kept. With a mirror, a local copy not yet uploaded stays until it is."""
         existing = [p for p in list_checkpoints(self.directory) if checkpoint_step(p) != step]
         later = [p for p in existing if checkpoint_step(p) > step]
         earlier = [p for p in existing if checkpoint_step(p) < step]
         doomed = later + (earlier[: len(earlier) - (self.keep_last - 1)] if self.keep_last > 0 else [])
         doomed = [p for p in doomed if checkpoint_step(p) not in keep or checkpoint_step(p) > step]
+        kept = {checkpoint_step(p) for p in existing if p not in doomed} | {step}
+        if self.mirror is not None:
+            doomed = [p for p in doomed if self.mirror.is_confirmed(p)]
         for old in doomed:
             trash = self.directory / f".tmp-prune-{old.name}-{os.getpid()}"
             os.replace(old, trash)  # atomic: the checkpoint is either whole and named, or gone
@@ -315,6 +336,7 @@ class Checkpointer:
             shutil.rmtree(trash, ignore_errors=True)
         if doomed:
             fsync_dir(self.directory)
+        return kept
 
 
 def load_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

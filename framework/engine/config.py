@@ -88,6 +88,7 @@ class TrainerConfig:
     seed: int = 0  # 0 .. 2**32 - 1
     device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:1 ...
     batch_size: int = 32
+    max_tokens: Optional[int] = None  # batches by a token budget, padding counted (fairseq's --max-tokens); null: off
     eval_batch_size: Optional[int] = None  # null: same as batch_size
     grad_accum_steps: int = 1
     clip_grad_norm: Optional[float] = 1.0  # null disables clipping
@@ -96,6 +97,8 @@ class TrainerConfig:
     eval_samples: int = 4  # validation examples with the model's outputs handed to loggers at each evaluation; 0: none
     checkpoint_every_n_steps: int = 100  # 0 disables periodic checkpoints (the final one is still written)
     keep_last_checkpoints: int = 2  # newest periodic checkpoints kept on disk; 0 keeps them all
+    # each checkpoint also uploaded (in the background) there; resume=auto on an empty machine downloads the newest
+    checkpoint_dir: Optional[str] = None  # null: checkpoints/ only | s3://bucket/prefix | gs:// | file:// | memory://
     keep_best_checkpoints: int = 0  # also keep the k best by the monitored metric (early_stopping.monitor); 0: off
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     max_time: Optional[str] = None  # stop before this much wall-clock time: "HH:MM:SS", "DD:HH:MM:SS", 90, 45m, 2h
@@ -131,6 +134,7 @@ class TrainerConfig:
             "prefetch_batches",
         )  # fmt: skip
         at_least(self, 0, "keep_best_checkpoints")
+        at_least(self, 1, "max_tokens")
         above(self, 0, "clip_grad_norm")
         resolve_device(self.device)  # a device this machine lacks fails here, before Hydra writes the run directory
         at_least(self, 0, "overfit_batches")
@@ -152,6 +156,10 @@ class TrainerConfig:
                 raise ConfigValueError(
                     key, f"={value} needs periodic evaluation; set trainer.eval_every_n_steps above 0"
                 )
+        if self.checkpoint_dir:
+            from framework.engine.remote_checkpoints import check_url
+
+            check_url(self.checkpoint_dir)  # credentials or options in the URL, an unknown scheme, a missing extra
         if self.strategy not in STRATEGIES:
             raise PlaitError(f"trainer.strategy={self.strategy} is unknown; use one of {', '.join(STRATEGIES)}")
 

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from framework.engine.memory import on_batch, out_of_memory
 from framework.engine.weights import swapped
 from framework.precision import PrecisionStrategy
-from framework.task import Partials, Task
+from framework.task import VAL, Partials, Task, extra_val_splits
 
 Gather = Callable[[list[Partials]], list[Partials]]  # this process's partials -> every process's partials
 
@@ -72,6 +72,18 @@ def evaluate(
     finally:
         model.train(was_training)
     return {k: float(v) for k, v in task.reduce(gather(partials)).items()}
+
+
+def evaluate_sets(model: nn.Module, task: Task, split: str, **options: Any) -> dict[str, float]:
+    """Metrics of `split` as `evaluate` gives them; for the main validation split also those of each extra
+    validation set `val/<name>` the task has (task.extra_val_paths), keyed `<name>/<metric>`.
+
+    The extra sets are walked first, so that `task.details()` afterwards describes the main split."""
+    extra: dict[str, float] = {}
+    for other in extra_val_splits(task.splits()) if split == VAL else []:
+        name = other.split("/", 1)[1]
+        extra.update({f"{name}/{k}": v for k, v in evaluate(model, task, other, **options).items()})
+    return {**evaluate(model, task, split, **options), **extra}
 
 
 def samples(model: nn.Module, task: Task, split: str, n: int, *, precision: PrecisionStrategy) -> list[dict[str, str]]:

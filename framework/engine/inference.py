@@ -24,6 +24,7 @@ from framework.engine.build import Built, build
 from framework.engine.checkpoint import Loaded, is_complete, load_latest
 from framework.engine.config import TrainConfig
 from framework.engine.evaluation import evaluate, run_inference
+from framework.engine.remote_checkpoints import local_run
 from framework.engine.weights import TRAINED, use_weights
 from framework.errors import PlaitError
 
@@ -47,8 +48,9 @@ def _opened(loaded: Loaded, why: str) -> Loaded:
 
 
 def open_checkpoint(path: Path | str, choice: str | None = None) -> Loaded:
-    """The checkpoint a command opens (see the module's doc), said on stderr; `choice`: best | last | <dir> | None."""
-    run = Path(path).expanduser()
+    """The checkpoint a command opens (see the module's doc), said on stderr; `choice`: best | last | <dir> | None.
+    A URL, or a run whose checkpoints are kept remotely only, opens the newest remote one (downloaded to the cache)."""
+    run = Path(local_run(path)).expanduser()
     if choice not in (None, "best", "last"):
         return _opened(_newest(checkpoint_path(run, str(choice))), "as given")
     if is_complete(run):

@@ -129,19 +129,26 @@ class ModelSize:
         return f"{count} parameters ({size_text(self.bytes)} in {self.dtype})"
 
 
-def measure_on_meta(make: Callable[[], nn.Module]) -> ModelSize | None:
-    """The size of the model `make()` builds, built on the `meta` device (no memory used); None when it cannot be
-    built there. The random states are kept, so the real build initialises the same weights."""
+@contextmanager
+def random_states_kept() -> Iterator[None]:
+    """Python's, NumPy's and torch's CPU random states as they were before the block, whatever it drew."""
     saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
     try:
-        with torch.device("meta"):
-            model = make()
-    except Exception:  # a model that reads files or computes at init: no estimate, the real build decides
-        return None
+        yield
     finally:
         random.setstate(saved[0])
         np.random.set_state(saved[1])
         torch.set_rng_state(saved[2])
+
+
+def measure_on_meta(make: Callable[[], nn.Module]) -> ModelSize | None:
+    """The size of the model `make()` builds, built on the `meta` device (no memory used); None when it cannot be
+    built there. The random states are kept, so the real build initialises the same weights."""
+    try:
+        with random_states_kept(), torch.device("meta"):
+            model = make()
+    except Exception:  # a model that reads files or computes at init: no estimate, the real build decides
+        return None
     params = list(model.parameters())
     if not params:
         return None

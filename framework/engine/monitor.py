@@ -2,7 +2,8 @@
 
 `trainer.early_stopping.monitor` (null: the run's `objective`) and `.mode` (null: inferred from the metric's name)
 say what early stopping watches and what `trainer.keep_best_checkpoints` ranks by. A task declares the metrics its
-evaluation returns with `Task.metric_names()`, so a `val/` monitor naming another metric fails before any work.
+evaluation returns with `Task.metric_names()`, so a `val/` monitor naming another metric fails before any work; a
+monitor may name an extra validation set (`val/<name>/<metric>`, task.extra_val_paths), which must exist.
 What cannot be known before training (a task that declares nothing, a metric under another prefix than `val/`) is
 checked at the first evaluation, with the list of the metrics it logged.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from framework.errors import PlaitError
+from framework.task import extra_val_splits
 
 if TYPE_CHECKING:
     from framework.task import Task
@@ -82,13 +84,20 @@ def check_monitor(trainer: Any, objective: str | None, task: Task | None = None)
             "none (objective and trainer.early_stopping.monitor are empty); set trainer.early_stopping.monitor=val/<metric>"
         )
     names = task.metric_names() if task is not None else None
-    logged = ", ".join(f"val/{n}" for n in names or [])
+    val_sets = ["val", *extra_val_splits(task.splits())] if task is not None else ["val"]
+    logged = ", ".join(f"{s}/{n}" for s in val_sets for n in names or [])
     if names is not None and not names:
         raise PlaitError(f"{monitor.key}={monitor.metric}: this task's evaluation logs no metrics to judge by")
     prefix, _, name = monitor.metric.rpartition("/")
     if not prefix:
         hint = f"; this task logs {logged}" if logged else ""
         raise PlaitError(f"{monitor.key}={monitor.metric}: metrics are named <split>/<name>, e.g. val/loss{hint}")
+    if task is not None and prefix.split("/")[0] == "val" and prefix not in val_sets:
+        extra = ", ".join(s.split("/", 1)[1] for s in val_sets[1:]) or "none"
+        raise PlaitError(
+            f"{monitor.key}={monitor.metric}: the task has no validation set '{prefix.split('/', 1)[1]}' (its extra "
+            f"validation sets: {extra}); name one with task.extra_val_paths.<name>=<file> or monitor val/<metric>"
+        )
     if names is not None and prefix.split("/")[0] == "val" and name not in names:
         raise PlaitError(
             f"{monitor.key}={monitor.metric} is not a metric this task logs; it logs {logged} (set {monitor.key} "

@@ -17,6 +17,8 @@
                       values of credential-looking names are redacted
     data              "data_files.json" when the run recorded the files it read (their sizes and sha256), else null
     earlier           on resume: the records of earlier starts of this run (their diffs kept as git.<n>.diff)
+    parent            a run started by `plait rerun`: the past run's directory and the overrides applied to its
+                      recorded config (`run_dir`, `overrides`); kept when the rerun is resumed
 
 Collecting costs two short `git` calls per checkout and a few version look-ups; nothing here imports torch
 until `collect` runs, so the CLI reads these files without it.
@@ -192,14 +194,20 @@ def _archive(run_dir: Path, record: dict[str, Any], index: int) -> dict[str, Any
     return record
 
 
-def write(run_dir: Path, *, resumed: bool = False, cwd: Path | None = None) -> dict[str, Any]:
-    """Collect and write provenance.json (and the diffs) into `run_dir`; a resumed run keeps earlier starts'."""
+def write(
+    run_dir: Path, *, resumed: bool = False, cwd: Path | None = None, parent: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Collect and write provenance.json (and the diffs) into `run_dir`; a resumed run keeps earlier starts' records
+    and its parent. `parent`: the run this one reruns (`plait rerun`), as {run_dir, overrides}."""
     run_dir = Path(run_dir)
     record, diffs = collect(run_dir, cwd)
     previous = read(run_dir) if resumed else None
     if previous is not None:
+        parent = parent or previous.get("parent")
         earlier = previous.pop("earlier", [])
         record["earlier"] = [*earlier, _archive(run_dir, previous, len(earlier) + 1)]
+    if parent:
+        record["parent"] = parent
     for name in (DIFF_FILE, PLAIT_DIFF_FILE):
         if name in diffs:
             atomic_write(run_dir / name, capped(diffs[name]))

@@ -4,7 +4,7 @@ Every key of the new config that differs from the saved one falls in one of thre
 
 - safe to change: how long to train (`max_steps`, `max_time`, early stopping's patience), the cadence of logging /
   evaluation / checkpoints and how many are kept, loggers, callbacks, the device, threads, compilation and
-  prefetching, the objective (`SAFE_ON_RESUME`): applied. A changed monitored metric is refused when the trainer
+  prefetching, the objective, the extra validation sets (`SAFE_ON_RESUME`): applied. A changed monitored metric is refused when the trainer
   restores its bookkeeping (framework.engine.stopping), since the ranking and patience would mix two metrics;
 - changes the optimisation (`OPTIMISATION`: optimizer, scheduler, clipping, accumulation): refused, because
   the restored optimizer and scheduler states would silently override it (start a new run instead);
@@ -34,6 +34,7 @@ SAFE_ON_RESUME = (
     "trainer.checkpoint_every_n_steps",
     "trainer.keep_last_checkpoints",
     "trainer.keep_best_checkpoints",
+    "trainer.checkpoint_dir",  # where the copies go, not what they hold
     "trainer.early_stopping",
     "trainer.max_time",
     "trainer.eval_batch_size",
@@ -53,6 +54,7 @@ SAFE_ON_RESUME = (
     "task.eval_decode_limit",
     "task.eval_beam_size",
     "task.eval_max_blocks",
+    "task.extra_val_paths",  # more (or fewer) validation sets: evaluation only
     "model.activation_checkpointing",  # the same numbers, less memory
 )
 OPTIMISATION = ("optimizer", "scheduler", "trainer.clip_grad_norm", "trainer.grad_accum_steps")

@@ -35,9 +35,11 @@ from torch import nn
 
 from framework.callback import Callback, TrainState
 from framework.engine import distributed, divergence, numerics, overfit
+from framework.engine.batching import epoch_batches
 from framework.engine.checkpoint import PREFIX, Checkpointer, rng_state, set_rng_state
 from framework.engine.config import TrainerConfig
-from framework.engine.evaluation import evaluate
+from framework.engine.ending import end_run
+from framework.engine.evaluation import evaluate_sets
 from framework.engine.phases import BACKWARD, DATA, FORWARD, OPTIMIZER, phase
 from framework.engine.preemption import Preempted, PreemptionHandler, agree_all
 from framework.engine.prefetch import Prefetcher, pinned, prefetch_depth
@@ -127,28 +129,22 @@ class Trainer:
         """`(batch, epoch, batch_in_epoch after it)` from a data position on, endlessly; changes no state.
 
         With N processes, each round of N consecutive batches of the epoch order gives batch r to rank r
-        (`task.rank_batches`; an incomplete last round is dropped, so every rank takes the same number of steps);
+        (framework.engine.batching: `trainer.batch_size` examples, or `trainer.max_tokens` tokens, each; an
+        incomplete last round is dropped, so every rank takes the same number of steps);
         `batch_in_epoch` is the global position, the same on every rank. `pin`: batches in pinned memory,
         so that their copies to CUDA run asynchronously.
         """
         world, me = distributed.world_size(), distributed.rank()
         while True:
             produced = 0
-            for batch in self.parts.task.rank_batches(
-                "train",
-                batch_size=self.cfg.batch_size,
-                epoch_seed=self.cfg.seed + epoch,
-                start=index,
-                rank=me,
-                world=world,
-            ):
+            for batch in epoch_batches(self.parts.task, self.cfg, epoch=epoch, start=index, rank=me, world=world):
                 produced += 1
                 index += world
                 yield (pinned(batch) if pin else batch), epoch, index
             if produced == 0 and index == 0:
                 raise PlaitError(
                     f"the train split produced fewer batches than processes ({world}): check the task's training "
-                    "data, or lower trainer.batch_size"
+                    "data, or lower trainer.batch_size (trainer.max_tokens)"
                 )
             epoch, index = epoch + 1, 0
 
@@ -161,7 +157,7 @@ class Trainer:
         final_metrics: dict[str, float] = dict(state.last_metrics)
         evaluated_at = -1
         if state.last_metrics and (state.step >= cfg.max_steps or self.watch.finished):  # relaunched, finished
-            self._close_loggers("finished")
+            self._end()
             return final_metrics
         self._begin()
         try:
@@ -191,14 +187,13 @@ class Trainer:
                 final_metrics = self.evaluate()
             self._checkpoint_this_step()
         except BaseException as exc:
-            interrupted = isinstance(exc, (KeyboardInterrupt, Preempted))
-            self._close_loggers("interrupted" if interrupted else "failed")
+            self._end(exc)  # diverged, crashed or preempted: framework.engine.ending
             raise
         finally:
             batches.close()  # stops the prefetching thread now, not at garbage collection
         for obs in self.observers:
             obs.on_fit_end(state, final_metrics)
-        self._close_loggers("finished")
+        self._end()
         return final_metrics
 
     def _begin(self) -> None:
@@ -275,9 +270,8 @@ class Trainer:
         fresh = self.watch.stop_unsaved or not str(self.last_checkpoint).endswith(f"{self.state.step:07d}")
         return self.save_checkpoint() if fresh else cast(Path, self.last_checkpoint)
 
-    def _close_loggers(self, status: str) -> None:
-        for logger in self.parts.loggers:
-            logger.close(self.state, status)
+    def _end(self, error: BaseException | None = None) -> None:
+        end_run(self.observers, self.parts.loggers, self.state, error)  # on_run_end, then Logger.close
 
     # -- numerics --------------------------------------------------------------------------------
 
@@ -305,10 +299,10 @@ class Trainer:
     def evaluate_with(
         self, split: str = "val", weights: Mapping[str, torch.Tensor] | None = None, *, prefix: str | None = None
     ) -> dict[str, float]:
-        """Evaluate on `split` under the precision's autocast (with `weights` swapped in), log and return the
-        metrics as `<prefix or split>/...`; they join `state.last_metrics`. Callbacks call it as `state.evaluate`."""
+        """Evaluate on `split` (val: and each extra set, `<name>/...`) under autocast (with `weights` swapped in), log and
+        return the metrics as `<prefix or split>/...`; they join `state.last_metrics`. Callbacks: `state.evaluate`."""
         p = self.parts
-        raw = evaluate(
+        raw = evaluate_sets(
             distributed.unwrap(p.model),
             p.task,
             split,

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from framework.engine.batching import token_batcher
 from framework.engine.monitor import check_monitor, monitor_used
 from framework.errors import ConfigValueError, closest
 from framework.kinds import REGISTRIES
@@ -117,17 +118,25 @@ def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:
                 _check_keys(sub, registry.config_class(name), prefix, f"{kind} '{name}'")
             typed = _typed(lambda r=registry, s=sub: to_dataclass(r, s), prefix)
             _run_checks(typed, prefix)
-    if "task" not in skip and monitor_used(trainer):  # tasks are cheap to construct; setup() is what reads data
-        check_monitor(trainer, cfg.get("objective", TrainConfig.objective), REGISTRIES["task"].build(cfg.task))
+    if "task" not in skip and (monitor_used(trainer) or trainer.max_tokens is not None):
+        task = REGISTRIES["task"].build(cfg.task)  # tasks are cheap to construct; setup() is what reads data
+        if monitor_used(trainer):
+            check_monitor(trainer, cfg.get("objective", TrainConfig.objective), task)
+        if trainer.max_tokens is not None:
+            token_batcher(task, trainer.max_tokens)  # a task of fixed-length examples cannot batch by tokens
 
 
 def check_split_sizes(task: Task, trainer: Any, task_cfg: Any | None) -> list[str]:
     """Once the task has read its data: a batch larger than the training split is an error naming both numbers
-    (each step would take the whole split); a validation split of fewer than MIN_VAL_EXAMPLES examples is a
-    warning, returned, naming the task's keys that hold out more."""
+    (each step would take the whole split), and so is an example longer than trainer.max_tokens; a validation
+    split of fewer than MIN_VAL_EXAMPLES examples is a warning, returned, naming the task's keys that hold out more."""
     keys = task_cfg if task_cfg is not None else {}  # None: a task given as an object (from Python)
+    budget = getattr(trainer, "max_tokens", None)
+    if budget is not None:  # an example longer than the budget fails here, at the first batch, not mid-run
+        first = token_batcher(task, budget).token_batches("train", max_tokens=budget, epoch_seed=0)
+        next(iter(first), None)
     n_train = task.num_examples("train")
-    if n_train is not None and trainer.batch_size > n_train:
+    if n_train is not None and budget is None and trainer.batch_size > n_train:
         limit = keys.get("train_limit")
         raise ConfigValueError(
             "trainer.batch_size",

@@ -19,8 +19,8 @@ from framework.testing.components import build_component, check_documented
 def drive_events(observer: Any, run_dir: Path, *, steps: int, start: int = 0) -> None:
     """Send `observer` the events of a short fit, in the order the trainer emits them (framework/callback.py),
     with a small model whose weights change every step and a stand-in `state.evaluate`; a Logger also gets
-    metrics, validation samples, the files the core hands over (framework/engine/tracking.py), a summary and
-    close()."""
+    metrics, validation samples, the files the core hands over (framework/engine/tracking.py), a summary; then
+    on_run_end(state, "finished") and, for a Logger, close()."""
     model = torch.nn.Linear(3, 2)
     torch.nn.init.constant_(model.weight, 0.0)
 
@@ -53,6 +53,8 @@ def drive_events(observer: Any, run_dir: Path, *, steps: int, start: int = 0) ->
         logger.log_summary({"run_dir": str(run_dir), "val/accuracy": 0.75})
         (run_dir / "summary.json").write_text('{"val/accuracy": 0.75}\n')
         logger.log_artifact(run_dir / "summary.json", "final/summary.json")
+    observer.on_run_end(state, "finished", None)
+    if logger is not None:
         logger.close(state, "finished")
 
 

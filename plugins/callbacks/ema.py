@@ -13,31 +13,16 @@ exactly), and `plait eval <run> weights=ema` (predict, translate, generate, answ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from framework import CALLBACKS, WEIGHT_SETS, Callback, ComponentConfig, PlaitError, TrainState, at_least, between
+from framework import WEIGHT_SETS, Callback, PlaitError, TrainState
+from plugins.callbacks.configs import EMAConfig
 
 SET_NAME = "ema"  # the weight set's name: `weights=ema`
-
-
-@dataclass
-class EMAConfig(ComponentConfig):
-    """Options of the exponential moving average of the weights."""
-
-    decay: float = 0.999  # a = decay * a + (1 - decay) * w at each update; ~1/(1 - decay) updates remembered
-    warmup: bool = False  # decay_t = min(decay, (1 + t) / (10 + t)) after t updates (TensorFlow's num_updates)
-    update_every_n_steps: int = 1  # update after every n-th optimizer step (decay is per update)
-    evaluate: bool = True  # evaluate the average at each evaluation, logged as val_ema/<metric>
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        between(self, "decay", 0, 1)
-        at_least(self, 1, "update_every_n_steps")
 
 
 def floating_state(model: nn.Module) -> dict[str, Tensor]:
@@ -97,7 +82,6 @@ class EMA(Callback):
         self.average = state.get(WEIGHT_SETS, {}).get(SET_NAME)
 
 
-@CALLBACKS.register("ema", config=EMAConfig)
 def build_ema(cfg: EMAConfig, *, run_dir: Path) -> EMA:
     """An fp32 exponential moving average of the weights, evaluated beside them (val_ema/...), weights=ema."""
     return EMA(cfg)

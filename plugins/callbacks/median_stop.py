@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from framework import CALLBACKS, Callback, Choice, ComponentConfig, TrainState, at_least, lower_is_better
+from framework import Callback, Choice, ComponentConfig, TrainState, at_least, lower_is_better
 
 SWEEP_MARKER = "multirun.yaml"  # Hydra writes it in every sweep directory: outside a sweep the rule is off
 
@@ -102,7 +102,6 @@ class MedianStop(Callback):
         self.evals = int(state.get("evals", 0))
 
 
-@CALLBACKS.register("median_stop", config=MedianStopConfig)
 def build_median_stop(cfg: MedianStopConfig, *, run_dir: Path) -> MedianStop:
     """Stop a sweep trial whose objective is worse than the other trials' median at the same step."""
     return MedianStop(cfg, run_dir)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework import LOGGERS, Choice, ComponentConfig, Logger, TrainState, at_least
+from framework import Choice, ComponentConfig, Logger, TrainState, at_least
 
 
 class ProgressBar(Choice):
@@ -17,6 +17,9 @@ class ProgressBar(Choice):
     auto = "auto"
     always = "always"
     never = "never"
+
+
+STARTUP_KEY = "sys/startup_s"  # in the first logged row: seconds from process start to the end of the first step
 
 
 @dataclass
@@ -72,6 +75,9 @@ class ConsoleLogger(Logger):
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         is_eval = not any(k.startswith("train/") for k in metrics)
+        if STARTUP_KEY in metrics:  # the first row of the process: how long until the first step ended
+            line = f"step {step} reached {metrics[STARTUP_KEY]:.1f} s after start (imports, data, build, first steps)"
+            (self._progress.console.print if self._progress is not None else print)(line)
         if self._progress is not None:
             if is_eval:
                 self._progress.console.print(f"step {step}  {_fmt(metrics, evaluation=True)}")
@@ -93,7 +99,6 @@ class ConsoleLogger(Logger):
             print(f"training {status} at step {state.step}", file=sys.stderr, flush=True)
 
 
-@LOGGERS.register("console", config=ConsoleLoggerConfig)
 def build_console(cfg: ConsoleLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> ConsoleLogger:
     """Progress bar on a terminal, throttled plain lines elsewhere."""
     return ConsoleLogger(cfg)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from framework import LOGGERS, ComponentConfig, Logger, TrainState, atomic_write
+from framework import ComponentConfig, Logger, TrainState, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,6 @@ class JsonlLogger(Logger):
         self.samples.close()
 
 
-@LOGGERS.register("jsonl", config=JsonlLoggerConfig)
 def build_jsonl(cfg: JsonlLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> JsonlLogger:
     """Metrics as JSON lines in the run directory (metrics.jsonl)."""
     return JsonlLogger(cfg, run_dir)

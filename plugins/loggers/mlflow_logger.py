@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from framework import LOGGERS, ComponentConfig, Logger, TrainState, flat_config
+from framework import ComponentConfig, Logger, TrainState, flat_config
 from plugins.loggers.common import check_extra, import_extra
 from plugins.loggers.mlflow_store import last_steps, local_store, prepare_sqlite, sqlite_file, trim_after
 
@@ -173,7 +173,6 @@ class MlflowLogger(Logger):
         self.run_id = state.get("run_id") or self.run_id
 
 
-@LOGGERS.register("mlflow", config=MlflowLoggerConfig)
 def build_mlflow(cfg: MlflowLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> MlflowLogger:
     """MLflow (a SQLite store in the run directory, or logger.mlflow.tracking_uri); pip install 'plait[mlflow]'."""
     check_extra("mlflow", "mlflow")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework import LOGGERS, ComponentConfig, Logger, TrainState, at_least, flat_config
+from framework import ComponentConfig, Logger, TrainState, at_least, flat_config
 from plugins.loggers.common import check_extra, import_extra, markdown_table
 from plugins.loggers.tensorboard_events import cut_event_files
 
@@ -122,7 +122,6 @@ class TensorBoardLogger(Logger):
         self._skip = (int(state.get("step", -1)), set(state.get("names", [])))
 
 
-@LOGGERS.register("tensorboard", config=TensorBoardLoggerConfig)
 def build_tensorboard(cfg: TensorBoardLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> TensorBoardLogger:
     """TensorBoard event files in the run directory (scalars, sample tables, HParams); pip install 'plait[tensorboard]'."""
     check_extra("tensorboard", "tensorboard")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, cast
 
-from framework import LOGGERS, Choice, ComponentConfig, Logger, PlaitError, TrainState, scrub_argv, scrub_config
+from framework import Choice, ComponentConfig, Logger, PlaitError, TrainState, scrub_argv, scrub_config
 
 
 class WandbMode(Choice):
@@ -129,7 +129,6 @@ class WandbLogger(Logger):
         self.run_id = state.get("run_id") or self.run_id
 
 
-@LOGGERS.register("wandb", config=WandbLoggerConfig)
 def build_wandb(cfg: WandbLoggerConfig, *, run_dir: Path, config: dict[str, Any]) -> WandbLogger:
     """Weights & Biases (offline by default; `wandb sync` uploads later)."""
     return WandbLogger(cfg, run_dir, config)

@@ -14,22 +14,13 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Optional, cast
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
-from framework import ComponentConfig, PlaitError, TaskSpec
-
-
-@dataclass
-class EmbeddingConfig(ComponentConfig):
-    """Options shared by every model with an input embedding."""
-
-    init_only_fields: ClassVar[tuple[str, ...]] = ("pretrained_embeddings",)  # a reopened run loads its weights
-
-    pretrained_embeddings: Optional[str] = None  # GloVe/word2vec text file (.txt, or .zip[::member]); null: random
-    freeze_embeddings: bool = False  # keep the input embedding fixed while training
+from framework import PlaitError, TaskSpec
+from plugins.models.configs import EmbeddingConfig
 
 
 @dataclass(frozen=True)

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor
 
-from framework import LANGUAGE_MODELING, MODELS, TaskSpec
+from framework import LANGUAGE_MODELING, TaskSpec
+from plugins.models.configs import HFCausalLMConfig
 from plugins.models.generation import Generation
-from plugins.models.hf_common import HFModel, HFModelConfig, build_or_load, positions, special_ids
+from plugins.models.hf_common import HFModel, build_or_load, positions, special_ids
 from plugins.models.kinds import check_kind
-
-
-@dataclass
-class HFCausalLMConfig(HFModelConfig):
-    """A GPT-2-shaped decoder built from the size fields, or `pretrained` loaded with AutoModelForCausalLM."""
-
-    @classmethod
-    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
-        """Tiny options for the contract tests: language modeling only."""
-        if kind not in (None, LANGUAGE_MODELING):
-            return None
-        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 1}
 
 
 class HFCausalLM(Generation, HFModel):
@@ -59,7 +47,6 @@ def gpt2_config(cfg: HFCausalLMConfig, spec: TaskSpec) -> Any:
     )
 
 
-@MODELS.register("hf_causal_lm", config=HFCausalLMConfig)
 def build_hf_causal_lm(cfg: HFCausalLMConfig, *, spec: TaskSpec) -> HFCausalLM:
     """Hugging Face causal LM: GPT-2 architecture from our sizes, or a local pretrained directory."""
     check_kind("hf_causal_lm", spec, (LANGUAGE_MODELING,))

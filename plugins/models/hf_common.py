@@ -8,37 +8,15 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Optional, TypedDict
+from typing import Any, TypedDict
 
 from torch import Tensor, nn
 
-from framework import EXPORTS_TO_TRANSFORMERS, ComponentConfig, PlaitError, TaskSpec, at_least, between, divides
+from framework import PlaitError, TaskSpec
+from plugins.models.configs import HFModelConfig
 
 HF_CONFIG_FILE = "config.json"
-
-
-@dataclass
-class HFModelConfig(ComponentConfig):
-    """Options shared by every hf_* model: a local pretrained directory, or sizes to build from scratch."""
-
-    capabilities: ClassVar[frozenset[str]] = frozenset({EXPORTS_TO_TRANSFORMERS})  # `plait export` works
-
-    pretrained: Optional[str] = None  # local directory written by save_pretrained (never the hub); null: build new
-    n_layers: int = 2  # transformer blocks (per stack for encoder-decoders); from-scratch only
-    n_heads: int = 4  # attention heads (d_model must divide by it); from-scratch only
-    d_model: int = 128  # width of token representations; from-scratch only
-    d_ff: int = 512  # hidden width of the feed-forward layers; from-scratch only
-    dropout: float = 0.1  # dropout on embeddings, attention and residual paths; from-scratch only
-    max_length: Optional[int] = None  # size of the position table; null: the task's max_length; from-scratch only
-    activation_checkpointing: bool = False  # training: recompute activations in backward (gradient checkpointing)
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        at_least(self, 1, "n_layers", "n_heads", "d_model", "d_ff", "max_length")
-        divides(self, "n_heads", "d_model")
-        between(self, "dropout", 0, 1, high_open=True)
 
 
 class HFModel(nn.Module):

@@ -10,29 +10,17 @@ question answering, squad form: `...ForQuestionAnswering` (start/end logits per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from framework import CLASSIFICATION, MODELS, QUESTION_ANSWERING, PlaitError, TaskSpec
-from plugins.models.hf_common import HFModel, HFModelConfig, build_or_load, positions
+from framework import CLASSIFICATION, QUESTION_ANSWERING, PlaitError, TaskSpec
+from plugins.models.configs import HFEncoderClassifierConfig
+from plugins.models.hf_common import HFModel, build_or_load, positions
 from plugins.models.kinds import check_kind, flatten_story
 
 SPECIALS = 3  # [cls] and two [sep] around a flattened story and its question
-
-
-@dataclass
-class HFEncoderClassifierConfig(HFModelConfig):
-    """A BERT-shaped encoder built from the size fields, or `pretrained` loaded with a fresh head for the task."""
-
-    @classmethod
-    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
-        """Tiny options for the contract tests: classification; question answering is tested in test_hf_qa.py."""
-        if kind not in (None, CLASSIFICATION, QUESTION_ANSWERING):
-            return None
-        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 1}
 
 
 def segment_ids(input_ids: Tensor, sep_id: int | None) -> Tensor | None:
@@ -155,7 +143,6 @@ def build_bert(cfg: HFEncoderClassifierConfig, spec: TaskSpec, head: str, n_labe
     )
 
 
-@MODELS.register("hf_encoder_classifier", config=HFEncoderClassifierConfig)
 def build_hf_encoder_classifier(cfg: HFEncoderClassifierConfig, *, spec: TaskSpec) -> HFEncoder:
     """Hugging Face encoder (BERT from our sizes, or a local pretrained directory): classification or QA heads."""
     check_kind("hf_encoder_classifier", spec, (CLASSIFICATION, QUESTION_ANSWERING))

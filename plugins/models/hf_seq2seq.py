@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor
 
-from framework import MODELS, SEQ2SEQ, TaskSpec
-from plugins.models.hf_common import HFModel, HFModelConfig, build_or_load, special_ids
+from framework import SEQ2SEQ, TaskSpec
+from plugins.models.configs import HFSeq2SeqConfig
+from plugins.models.hf_common import HFModel, build_or_load, special_ids
 from plugins.models.kinds import check_kind
-
-
-@dataclass
-class HFSeq2SeqConfig(HFModelConfig):
-    """A T5-shaped encoder-decoder (relative positions, so max_length is unused) or `pretrained` via AutoModelForSeq2SeqLM."""
-
-    @classmethod
-    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
-        """Tiny options for the contract tests: seq2seq only."""
-        if kind not in (None, SEQ2SEQ):
-            return None
-        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 1}
 
 
 class HFSeq2Seq(HFModel):
@@ -87,7 +75,6 @@ def t5_config(cfg: HFSeq2SeqConfig, spec: TaskSpec, vocab_size: int) -> Any:
     )
 
 
-@MODELS.register("hf_seq2seq", config=HFSeq2SeqConfig)
 def build_hf_seq2seq(cfg: HFSeq2SeqConfig, *, spec: TaskSpec) -> HFSeq2Seq:
     """Hugging Face encoder-decoder: T5 architecture from our sizes, or a local pretrained directory."""
     check_kind("hf_seq2seq", spec, (SEQ2SEQ,))

@@ -28,33 +28,12 @@ forward(story (B, N, L) long, question (B, Q) long) -> answer logits (B, n_answe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from framework import MODELS, QUESTION_ANSWERING, ComponentConfig, PlaitError, TaskSpec
+from framework import QUESTION_ANSWERING, PlaitError, TaskSpec
+from plugins.models.configs import MemN2NConfig
 from plugins.models.kinds import check_kind
-
-
-@dataclass
-class MemN2NConfig(ComponentConfig):
-    """Width, hops and encodings of the end-to-end memory network."""
-
-    @classmethod
-    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
-        """Tiny options for the contract tests; its one kind (question answering) is tested in test_memn2n.py."""
-        return {"d_model": 8, "hops": 2} if kind in (None, QUESTION_ANSWERING) else None
-
-    d_model: int = 50  # embedding width d (the paper: 20 per task, 50 for joint training)
-    hops: int = 3  # memory hops K
-    position_encoding: bool = True  # PE word weights (false: bag of words)
-    temporal_encoding: bool = True  # learned per-recency memory vectors
-    linear_start_steps: int = 0  # LS: training forward passes without the memory softmax; 0 disables it
-    linear_start_form: str = "plain"  # LS attention: plain (the paper, u.m) | taylor (softmax's linear form)
-    random_noise: float = 0.0  # RN, training only: chance of an empty memory after each sentence (paper: 0.1)
-    init_std: float = 0.1  # embeddings are drawn from N(0, init_std), as in the paper
 
 
 def position_weights(mask: Tensor, d: int) -> Tensor:
@@ -144,7 +123,6 @@ class MemN2N(nn.Module):
         return logits
 
 
-@MODELS.register("memn2n", config=MemN2NConfig)
 def build_memn2n(cfg: MemN2NConfig, *, spec: TaskSpec) -> MemN2N:
     """End-to-end memory network (Sukhbaatar et al. 2015) for bAbI-style story question answering."""
     check_kind("memn2n", spec, (QUESTION_ANSWERING,))

@@ -11,16 +11,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from framework import Choice, PlaitError
-
-
-class Positional(Choice):
-    """How a transformer knows where a token sits (`model.positional`)."""
-
-    learned = "learned"
-    sinusoidal = "sinusoidal"
-    rope = "rope"
-
+from framework import PlaitError
+from plugins.models.configs import Positional
 
 POSITIONAL_KINDS = Positional.values()
 

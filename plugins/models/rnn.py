@@ -6,15 +6,11 @@ Luong or Bahdanau attention). Shapes: B batch, T length, E = d_model, H = d_hidd
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from torch import Tensor, nn
 
 from framework import (
     CLASSIFICATION,
     LANGUAGE_MODELING,
-    MODELS,
     QUESTION_ANSWERING,
     SEQ2SEQ,
     PlaitError,
@@ -24,39 +20,9 @@ from plugins.models.embedding import make_embedding, tied_head
 from plugins.models.generation import Generation
 from plugins.models.kinds import EncoderQA, check_kind, qa_outputs
 from plugins.models.pooling import masked_pool
-from plugins.models.rnn_config import POOLINGS, RNNConfig
+from plugins.models.rnn_config import POOLINGS, GRUConfig, LSTMConfig, RNNConfig
 from plugins.models.rnn_layers import RecurrentStack, State
 from plugins.models.rnn_seq2seq import RNNSeq2Seq
-
-
-@dataclass
-class LSTMConfig(RNNConfig):
-    """LSTM model options (cuDNN nn.LSTM)."""
-
-    @classmethod
-    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
-        """Tiny options for the contract tests (framework.testing.ModelContract): every task kind."""
-        if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
-            return None
-        return {"d_model": 16, "d_hidden": 16, "n_layers": 2, "bidirectional": kind != LANGUAGE_MODELING}
-
-
-@dataclass
-class GRUConfig(RNNConfig):
-    """GRU model options (cuDNN nn.GRU)."""
-
-    @classmethod
-    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
-        """Tiny options for the contract tests: every task kind; seq2seq with additive attention."""
-        if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
-            return None
-        return {
-            "d_model": 16,
-            "d_hidden": 16,
-            "n_layers": 2,
-            "bidirectional": kind != LANGUAGE_MODELING,
-            **({"attention": "bahdanau"} if kind == SEQ2SEQ else {}),
-        }
 
 
 class RNNClassifier(nn.Module):
@@ -137,13 +103,11 @@ def build_rnn(cfg: RNNConfig, spec: TaskSpec, cell: str) -> nn.Module:
     return RNNSeq2Seq(cfg, spec, cell)
 
 
-@MODELS.register("lstm", config=LSTMConfig)
 def build_lstm(cfg: LSTMConfig, *, spec: TaskSpec) -> nn.Module:
     """LSTM classifier, language model or attentional encoder-decoder (by task kind); packed, cuDNN."""
     return build_rnn(cfg, spec, "lstm")
 
 
-@MODELS.register("gru", config=GRUConfig)
 def build_gru(cfg: GRUConfig, *, spec: TaskSpec) -> nn.Module:
     """GRU classifier, language model or attentional encoder-decoder (by task kind); packed, cuDNN."""
     return build_rnn(cfg, spec, "gru")

@@ -1,12 +1,13 @@
-"""The options of the recurrent models (`model=lstm`, `model=gru`), below both the classifier/LM heads
-(`rnn.py`) and the attentional encoder-decoder (`rnn_seq2seq.py`) that read them."""
+"""The options of the recurrent models (`model=lstm`, `model=gru`), below both the classifier/LM heads (`rnn.py`)
+and the attentional encoder-decoder (`rnn_seq2seq.py`) that read them. No torch here: `plait list` reads them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from framework import Choice, at_least, between
-from plugins.models.embedding import EmbeddingConfig
+from framework import CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, Choice, at_least, between
+from plugins.models.configs import EmbeddingConfig
 
 
 class RNNPooling(Choice):
@@ -52,3 +53,33 @@ class RNNConfig(EmbeddingConfig):
         """Range checks, run before any work (framework.engine.validation)."""
         at_least(self, 1, "d_model", "d_hidden", "n_layers")
         between(self, "dropout", 0, 1, high_open=True)
+
+
+@dataclass
+class LSTMConfig(RNNConfig):
+    """LSTM model options (cuDNN nn.LSTM)."""
+
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
+        """Tiny options for the contract tests (framework.testing.ModelContract): every task kind."""
+        if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
+            return None
+        return {"d_model": 16, "d_hidden": 16, "n_layers": 2, "bidirectional": kind != LANGUAGE_MODELING}
+
+
+@dataclass
+class GRUConfig(RNNConfig):
+    """GRU model options (cuDNN nn.GRU)."""
+
+    @classmethod
+    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
+        """Tiny options for the contract tests: every task kind; seq2seq with additive attention."""
+        if kind not in (None, CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ):
+            return None
+        return {
+            "d_model": 16,
+            "d_hidden": 16,
+            "n_layers": 2,
+            "bidirectional": kind != LANGUAGE_MODELING,
+            **({"attention": "bahdanau"} if kind == SEQ2SEQ else {}),
+        }

@@ -14,7 +14,8 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from framework import PlaitError, TaskSpec
-from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
+from plugins.models.configs import EmbeddingConfig
+from plugins.models.embedding import make_embedding, tied_head
 from plugins.models.pooling import masked_pool
 from plugins.models.rnn_config import RNNAttention, RNNConfig
 from plugins.models.rnn_layers import BahdanauAttention, LuongAttention, RecurrentStack, State

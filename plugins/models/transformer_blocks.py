@@ -7,7 +7,6 @@ it can; masks are bool, True where attending is allowed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,9 +15,10 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from framework import PlaitError, TaskSpec, at_least, between, divides, require
-from plugins.models.embedding import EmbeddingConfig, make_embedding
-from plugins.models.positions import Positional, PositionalEncoding, Rope, apply_rope
+from framework import PlaitError, TaskSpec
+from plugins.models.configs import TransformerConfig
+from plugins.models.embedding import make_embedding
+from plugins.models.positions import PositionalEncoding, Rope, apply_rope
 
 KV = tuple[Tensor, ...]  # one layer's cached self-attention keys and values, each (B, H, S_past, Dh);
 # a decoder block with cross-attention appends the memory's keys and values (B, H, S, Dh), computed once
@@ -28,35 +28,6 @@ def reorder_kv(cache: list[KV], rows: Tensor) -> list[KV]:
     """The cache of rows `rows` (beam search keeps some hypotheses and copies others). Only the self-attention
     part moves: `rows` stay within each sentence's block of beams, whose memory keys/values are the same."""
     return [(*(t.index_select(0, rows) for t in layer[:2]), *layer[2:]) for layer in cache]
-
-
-@dataclass
-class TransformerConfig(EmbeddingConfig):
-    """Options shared by the transformer models."""
-
-    d_model: int = 128  # width of token representations
-    n_layers: int = 2  # transformer blocks (the encoder's, for seq2seq)
-    n_heads: int = 4  # attention heads (d_model must divide by it)
-    d_ff: int = 256  # hidden width of the feed-forward layers
-    dropout: float = 0.1  # dropout on embeddings, attention, residual and feed-forward paths
-    positional: Positional = Positional.learned  # learned | sinusoidal (added to embeddings) | rope (rotates q and k)
-    max_length: int = 512  # longest input, in tokens
-    norm_eps: float = 1e-5  # LayerNorm epsilon
-    activation_checkpointing: bool = False  # training: keep only each block's input, recompute the rest in backward
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        at_least(self, 1, "d_model", "n_layers", "n_heads", "d_ff", "max_length")
-        divides(self, "n_heads", "d_model")
-        between(self, "dropout", 0, 1, high_open=True)
-        between(self, "norm_eps", 0, 1, low_open=True)
-        head = self.d_model // self.n_heads
-        require(
-            self.positional != Positional.rope or head % 2 == 0,
-            "positional",
-            self.positional.value,
-            f"learned or sinusoidal with an odd head width (d_model/n_heads = {head}); rope needs an even one",
-        )
 
 
 class Attention(nn.Module):

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from torch import Tensor, nn
 
-from framework import LANGUAGE_MODELING, MODELS, TaskSpec
+from framework import LANGUAGE_MODELING, TaskSpec
+from plugins.models.configs import TransformerDecoderConfig
 from plugins.models.embedding import tied_head
 from plugins.models.generation import Generation
 from plugins.models.kinds import check_kind
-from plugins.models.transformer_blocks import KV, TransformerConfig, TransformerStack, input_embedding, reorder_kv
-
-
-@dataclass
-class TransformerDecoderConfig(TransformerConfig):
-    """Size and shape of the causal language model."""
-
-    @classmethod
-    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
-        """Tiny options for the contract tests: language modeling only."""
-        if kind not in (None, LANGUAGE_MODELING):
-            return None
-        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 2, "max_length": 32, "positional": "rope"}
-
-    tie_embeddings: bool = True  # the output projection shares the input embedding matrix
+from plugins.models.transformer_blocks import KV, TransformerStack, input_embedding, reorder_kv
 
 
 class TransformerDecoderLM(Generation, nn.Module):
@@ -61,7 +45,6 @@ class TransformerDecoderLM(Generation, nn.Module):
     reorder_cache = staticmethod(reorder_kv)  # rows of the cache follow beam search's choices
 
 
-@MODELS.register("transformer_decoder", config=TransformerDecoderConfig)
 def build_transformer_decoder(cfg: TransformerDecoderConfig, *, spec: TaskSpec) -> TransformerDecoderLM:
     """GPT-like causal LM: pre-norm blocks on causal SDPA, tied embeddings, KV-cached generate()."""
     check_kind("transformer_decoder", spec, (LANGUAGE_MODELING,))

@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from framework import CLASSIFICATION, MODELS, QUESTION_ANSWERING, Choice, PlaitError, TaskSpec
+from framework import CLASSIFICATION, QUESTION_ANSWERING, PlaitError, TaskSpec
+from plugins.models.configs import TransformerEncoderConfig
 from plugins.models.kinds import EncoderQA, check_kind, qa_outputs
 from plugins.models.pooling import masked_pool
-from plugins.models.transformer_blocks import TransformerConfig, TransformerStack, input_embedding
-
-
-class EncoderPooling(Choice):
-    """How the encoder classifier turns token states into one vector (`model.pooling`)."""
-
-    cls = "cls"
-    mean = "mean"
-
-
-@dataclass
-class TransformerEncoderConfig(TransformerConfig):
-    """Size and shape of the encoder classifier."""
-
-    @classmethod
-    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
-        """Tiny options for the contract tests: classification only."""
-        if kind not in (None, CLASSIFICATION):
-            return None
-        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 2, "max_length": 32}
-
-    pooling: EncoderPooling = EncoderPooling.cls  # cls (a learned [CLS] vector prepended) | mean (over non-pad tokens)
+from plugins.models.transformer_blocks import TransformerStack, input_embedding
 
 
 class TransformerEncoderClassifier(nn.Module):
@@ -71,7 +48,6 @@ class TransformerEncoderClassifier(nn.Module):
         return logits
 
 
-@MODELS.register("transformer_encoder", config=TransformerEncoderConfig)
 def build_transformer_encoder(cfg: TransformerEncoderConfig, *, spec: TaskSpec) -> nn.Module:
     """BERT-like encoder classifier (or QA answer / span heads): pre-norm blocks on SDPA, CLS or mean pooling."""
     check_kind("transformer_encoder", spec, (CLASSIFICATION, QUESTION_ANSWERING))

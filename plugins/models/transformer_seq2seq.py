@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
-
 from torch import Tensor, nn
 
-from framework import MODELS, SEQ2SEQ, TaskSpec, at_least
-from plugins.models.embedding import EmbeddingConfig, make_embedding, tied_head
+from framework import SEQ2SEQ, TaskSpec
+from plugins.models.configs import EmbeddingConfig, TransformerSeq2SeqConfig
+from plugins.models.embedding import make_embedding, tied_head
 from plugins.models.kinds import check_kind
-from plugins.models.transformer_blocks import KV, TransformerConfig, TransformerStack, input_embedding, reorder_kv
-
-
-@dataclass
-class TransformerSeq2SeqConfig(TransformerConfig):
-    """Size and shape of the encoder-decoder."""
-
-    @classmethod
-    def tiny(cls, kind: str | None) -> dict[str, Any] | None:
-        """Tiny options for the contract tests: seq2seq only."""
-        if kind not in (None, SEQ2SEQ):
-            return None
-        return {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 2, "max_length": 32, "positional": "sinusoidal"}
-
-    n_decoder_layers: Optional[int] = None  # decoder blocks; null: as many as n_layers
-    share_embeddings: bool = True  # one embedding for source and target when the task has one vocabulary
-    tie_embeddings: bool = True  # the output projection shares the decoder's input embedding
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        super().validate()
-        at_least(self, 1, "n_decoder_layers")
+from plugins.models.transformer_blocks import KV, TransformerStack, input_embedding, reorder_kv
 
 
 class TransformerSeq2Seq(nn.Module):
@@ -89,7 +66,6 @@ class TransformerSeq2Seq(nn.Module):
         return self.decode(tgt_in, self.encode(src_ids, src_mask), src_mask)
 
 
-@MODELS.register("transformer_seq2seq", config=TransformerSeq2SeqConfig)
 def build_transformer_seq2seq(cfg: TransformerSeq2SeqConfig, *, spec: TaskSpec) -> TransformerSeq2Seq:
     """Encoder-decoder Transformer (pre-norm, cross-attention) for translation-like tasks."""
     check_kind("transformer_seq2seq", spec, (SEQ2SEQ,))

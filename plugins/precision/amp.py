@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from framework import PRECISIONS, ComponentConfig, UnsupportedPrecisionError, cpu_bf16_native
+from framework import UnsupportedPrecisionError, cpu_bf16_native
 from plugins.precision.base import BasePrecision
-from plugins.precision.scaler import LossScaleConfig
-
-
-@dataclass
-class AmpBF16Config(ComponentConfig):
-    """Options of bf16 autocast."""
-
-    keep_fp32: list[str] = field(default_factory=list)  # modules run outside autocast (globs on name or class; re:...)
-
-
-@dataclass
-class AmpFP16Config(LossScaleConfig):
-    """Options of fp16 autocast with dynamic loss scaling."""
-
-    keep_fp32: list[str] = field(default_factory=list)  # modules run outside autocast (globs on name or class; re:...)
+from plugins.precision.configs import AmpBF16Config, AmpFP16Config, LossScaleConfig
 
 
 class EmulatedPrecisionWarning(UserWarning):
@@ -66,13 +51,11 @@ class AmpPrecision(BasePrecision):
         return model
 
 
-@PRECISIONS.register("amp_bf16", config=AmpBF16Config)
 def build_amp_bf16(cfg: AmpBF16Config) -> AmpPrecision:
     """bf16 autocast with fp32 weights: fp32's range, no loss scaling needed."""
     return AmpPrecision("amp_bf16", torch.bfloat16, cfg.keep_fp32, None)
 
 
-@PRECISIONS.register("amp_fp16", config=AmpFP16Config)
 def build_amp_fp16(cfg: AmpFP16Config) -> AmpPrecision:
     """fp16 autocast with dynamic loss scaling; overflowing steps are skipped and counted."""
     return AmpPrecision("amp_fp16", torch.float16, cfg.keep_fp32, cfg)

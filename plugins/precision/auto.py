@@ -9,18 +9,13 @@ strategy before the config is saved, so a run records (and reproduces by name) w
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from framework import PRECISIONS, ComponentConfig, PlaitError, PrecisionStrategy, cpu_bf16_native, cuda_bf16_native
-
-
-@dataclass
-class AutoConfig(ComponentConfig):
-    """Options of precision=auto (none: the device decides)."""
+from framework import PRECISIONS, PlaitError, PrecisionStrategy, cpu_bf16_native, cuda_bf16_native
+from plugins.precision.configs import AutoConfig
 
 
 def choose(device: torch.device) -> tuple[str, str]:
@@ -85,10 +80,6 @@ def describe_here() -> str:
     return "Here: " + AutoPrecision().resolve(device)[1]
 
 
-@PRECISIONS.register("auto", config=AutoConfig)
 def build_auto(cfg: AutoConfig) -> AutoPrecision:
     """The fastest native strategy for the device: amp_bf16 (bf16 hardware), amp_fp16 (older GPUs) or fp32."""
     return AutoPrecision()
-
-
-build_auto.describe_here = describe_here  # type: ignore[attr-defined]

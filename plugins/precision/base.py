@@ -17,8 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from framework import NumericsProbe, PrecisionStrategy, grad_norm, params_of, precision_phase
+from plugins.precision.configs import LossScaleConfig
 from plugins.precision.policy import keep_fp32
-from plugins.precision.scaler import LossScaleConfig, LossScaler
+from plugins.precision.scaler import LossScaler
 
 
 def clip_grads_(parameters: list[Tensor], max_norm: float) -> Tensor:

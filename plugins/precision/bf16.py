@@ -17,46 +17,27 @@ kahan.py; `auto` on CUDA when it is installed and the optimizer is Adam/AdamW) o
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from framework import PRECISIONS, Choice, ComponentConfig, PlaitError, params_of
+from framework import PlaitError, params_of
 from plugins.precision.amp import check_device
 from plugins.precision.base import BasePrecision
+from plugins.precision.configs import BF16Config, BF16Update, KahanBackend
 from plugins.precision.kahan import (
     BIASED,
     DEBIASED,
-    KahanBackend,
     builtin_reason,
     optimi_adam,
     optimi_step,
     set_moments,
 )
-from plugins.precision.policy import cast_inputs, norms
-
-
-class BF16Update(Choice):
-    """How each optimizer step's fp32 result is stored back into the bf16 weights (`precision.update`)."""
-
-    plain = "plain"
-    kahan = "kahan"
-    stochastic = "stochastic"
-
+from plugins.precision.policy import cast_inputs
 
 UPDATES = BF16Update.values()
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class BF16Config(ComponentConfig):
-    """Options of pure bf16 training."""
-
-    update: BF16Update = BF16Update.kahan  # plain | kahan (compensation buffers) | stochastic (stochastic rounding)
-    keep_fp32: list[str] = field(default_factory=norms)  # modules kept fp32: globs on name or class, re:<regex>
-    kahan_backend: KahanBackend = KahanBackend.auto  # kahan: auto (optimi on CUDA) | optimi (Adam/AdamW) | builtin
 
 
 def stochastic_round(x: Tensor) -> Tensor:
@@ -156,7 +137,6 @@ class BF16Precision(BasePrecision):
             self.compensation[name].copy_(value)
 
 
-@PRECISIONS.register("bf16", config=BF16Config)
 def build_bf16(cfg: BF16Config) -> BF16Precision:
     """Pure bf16 weights and optimizer state, with compensated (kahan) or stochastic rounding of updates."""
     return BF16Precision(cfg)

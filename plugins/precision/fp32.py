@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 import torch
 from torch import nn
 
-from framework import PRECISIONS, REFERENCE_PRECISION, ComponentConfig
 from plugins.precision.base import BasePrecision
-
-
-@dataclass
-class FP32Config(ComponentConfig):
-    """Options of full fp32 training."""
-
-    capabilities: ClassVar[frozenset[str]] = frozenset({REFERENCE_PRECISION})  # `plait compare` baseline
-
-    tf32: bool = False  # allow TF32 tensor-core matmuls on CUDA (Ampere+): faster, ~10-bit mantissa
+from plugins.precision.configs import FP32Config
 
 
 class FP32Precision(BasePrecision):
@@ -36,7 +24,6 @@ class FP32Precision(BasePrecision):
         return model.to(device=device, dtype=torch.float32)
 
 
-@PRECISIONS.register("fp32", config=FP32Config)
 def build_fp32(cfg: FP32Config) -> FP32Precision:
     """Full fp32 (optionally TF32 matmuls on CUDA): the numerical baseline."""
     return FP32Precision(cfg)

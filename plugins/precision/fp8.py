@@ -7,41 +7,17 @@ torchao is imported only here, only when fp8 is chosen. torch.compile fuses the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
-from framework import PRECISIONS, Choice, ComponentConfig, UnsupportedPrecisionError
+from framework import UnsupportedPrecisionError
 from plugins.precision.base import BasePrecision
-from plugins.precision.policy import norms
+from plugins.precision.configs import FP8Config
 
 MIN_CAPABILITY = (8, 9)
 
 
-def head_and_norms() -> list[str]:
-    """Default of fp8.keep_fp32: the output head and the norms."""
-    return ["*head*", *norms()]
-
-
 FALLBACK = "Use precision=amp_bf16 (bf16 autocast, fp32 weights) instead."
-
-
-class FP8Recipe(Choice):
-    """torchao's Float8LinearConfig recipe names (`precision.recipe`)."""
-
-    tensorwise = "tensorwise"
-    rowwise = "rowwise"
-    rowwise_with_gw_hp = "rowwise_with_gw_hp"
-
-
-@dataclass
-class FP8Config(ComponentConfig):
-    """Options of float8 training (torchao)."""
-
-    recipe: FP8Recipe = FP8Recipe.tensorwise  # torchao Float8LinearConfig recipe
-    compile: bool = True  # torch.compile the model (fp8 is slower than bf16 without it)
-    keep_fp32: list[str] = field(default_factory=head_and_norms)  # not converted to fp8; run in fp32
 
 
 def check_fp8_device(device: torch.device) -> None:
@@ -101,7 +77,6 @@ class FP8Precision(BasePrecision):
         return model
 
 
-@PRECISIONS.register("fp8", config=FP8Config)
 def build_fp8(cfg: FP8Config) -> FP8Precision:
     """float8 matmuls via torchao on GPUs with compute capability >= 8.9; bf16 autocast elsewhere."""
     return FP8Precision(cfg)

@@ -19,17 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from framework import Choice, PlaitError, params_of
+from framework import PlaitError, params_of
+from plugins.precision.configs import KahanBackend
 
 BIASED, DEBIASED = "biased", "debiased"  # torch's moments, optimi's
-
-
-class KahanBackend(Choice):
-    """Who applies the bf16 Kahan update (`precision.kahan_backend`)."""
-
-    auto = "auto"  # optimi on CUDA when installed and the optimizer is Adam/AdamW, else builtin
-    optimi = "optimi"  # torch-optimi's foreach Kahan Adam/AdamW (pip install 'plait[optimi]')
-    builtin = "builtin"  # fp32 copies around optimizer.step(): any optimizer
 
 
 def optimi_adam() -> Any:

@@ -6,30 +6,17 @@ fp64_master: fp32 model, fp64 masters and fp64 gradient accumulation (a numerica
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from framework import PRECISIONS, ComponentConfig, UnsupportedPrecisionError
+from framework import UnsupportedPrecisionError
 from plugins.precision.amp import check_device
 from plugins.precision.base import BasePrecision
+from plugins.precision.configs import FP16MasterConfig, FP64MasterConfig, LossScaleConfig
 from plugins.precision.master_weights import MasterWeights
-from plugins.precision.policy import cast_inputs, norms
-from plugins.precision.scaler import LossScaleConfig
-
-
-@dataclass
-class FP16MasterConfig(LossScaleConfig):
-    """Options of fp16 training with fp32 master weights and dynamic loss scaling."""
-
-    keep_fp32: list[str] = field(default_factory=norms)  # modules kept fp32: globs on name or class, re:<regex>
-
-
-@dataclass
-class FP64MasterConfig(ComponentConfig):
-    """Options of fp32 compute with fp64 master weights (no options yet)."""
+from plugins.precision.policy import cast_inputs
 
 
 class MasterPrecision(BasePrecision):
@@ -84,13 +71,11 @@ class MasterPrecision(BasePrecision):
             self._master().load_state_dict(state["master"])
 
 
-@PRECISIONS.register("fp16_master", config=FP16MasterConfig)
 def build_fp16_master(cfg: FP16MasterConfig) -> MasterPrecision:
     """fp16 model with fp32 master weights and dynamic loss scaling; norms stay fp32 by default."""
     return MasterPrecision("fp16_master", torch.float16, torch.float32, scaling=cfg, keep=cfg.keep_fp32)
 
 
-@PRECISIONS.register("fp64_master", config=FP64MasterConfig)
 def build_fp64_master(cfg: FP64MasterConfig) -> MasterPrecision:
     """fp32 compute with fp64 master weights and fp64 gradient accumulation: a numerical reference."""
     return MasterPrecision("fp64_master", torch.float32, torch.float64)

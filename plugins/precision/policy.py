@@ -16,14 +16,6 @@ import torch
 from torch import nn
 
 
-def norms() -> list[str]:
-    """Default keep_fp32 patterns: norm layers keep their statistics and scales in fp32.
-
-    Micikevicius et al. (2018) keep batch-norm in fp32; layer norms need it for the same reason.
-    """
-    return ["*Norm*", "*norm*"]
-
-
 def matches(name: str, module: nn.Module, patterns: list[str]) -> bool:
     """True when `patterns` select the module called `name`."""
     for pattern in patterns:

@@ -9,30 +9,13 @@ saves a crash checkpoint and names the module) instead of skipping steps forever
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from framework import ComponentConfig, NonFiniteError, above, any_rank, at_least, between
-
-
-@dataclass
-class LossScaleConfig(ComponentConfig):
-    """Dynamic loss scaling options, shared by every scaling strategy."""
-
-    init_scale: float = 65536.0  # first loss scale (2**16)
-    growth_factor: float = 2.0  # multiply the scale after growth_interval clean steps
-    backoff_factor: float = 0.5  # multiply the scale on overflow (the step is skipped)
-    growth_interval: int = 2000  # clean steps between growths
-    min_scale: float = 1.0  # an overflow at this scale aborts the run (crash checkpoint + nan_report.json)
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        above(self, 0, "init_scale", "min_scale")
-        at_least(self, 1, "growth_factor", "growth_interval")
-        between(self, "backoff_factor", 0, 1, low_open=True, high_open=True)
+from framework import NonFiniteError, any_rank
+from plugins.precision.configs import LossScaleConfig
 
 
 class LossScaler:

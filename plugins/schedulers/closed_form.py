@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from framework import SCHEDULERS, Choice, ComponentConfig, above, at_least, between
+from plugins.schedulers.configs import (
+    ConstantConfig,
+    CosineConfig,
+    DecayConfig,
+    InverseSqrtConfig,
+    LinearConfig,
+    PolynomialConfig,
+    WarmupCosineConfig,
+    WsdConfig,
+)
 
 Factor = Callable[[int], float]  # step -> multiplier of the optimizer's lr
-
-
-class DecayShape(Choice):
-    """How a decay falls from 1 to 0 as its progress p goes from 0 to 1 (`scheduler.shape`)."""
-
-    linear = "linear"  # 1 - p
-    cosine = "cosine"  # (1 + cos(pi p)) / 2
-    sqrt = "sqrt"  # 1 - sqrt(p)  (Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training Beyond Fixed ...")
 
 
 SHAPES: dict[str, Callable[[float], float]] = {
@@ -34,86 +34,6 @@ SHAPES: dict[str, Callable[[float], float]] = {
     "cosine": lambda p: 0.5 * (1 + math.cos(math.pi * p)),
     "sqrt": lambda p: 1 - math.sqrt(p),
 }
-
-
-# --- options --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ConstantConfig(ComponentConfig):
-    """Options of the constant schedule."""
-
-    warmup_steps: int = 0  # linear warmup from 0 over this many optimizer steps
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        at_least(self, 0, "warmup_steps")
-
-
-@dataclass
-class DecayConfig(ConstantConfig):
-    """Options of a warmup followed by a decay to `min_lr_ratio` at max_steps."""
-
-    min_lr_ratio: float = 0.0  # the floor: the lr reached at max_steps, as a fraction of optimizer.lr
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        super().validate()
-        between(self, "min_lr_ratio", 0, 1)
-
-
-@dataclass
-class LinearConfig(DecayConfig):
-    """Options of linear warmup, then linear decay to min_lr_ratio (HF's `linear` when it is 0)."""
-
-
-@dataclass
-class CosineConfig(DecayConfig):
-    """Options of linear warmup, then cosine decay to min_lr_ratio (HF's `cosine_with_min_lr`, min_lr_rate)."""
-
-
-@dataclass
-class WarmupCosineConfig(CosineConfig):
-    """Options of `cosine` with the defaults Plait has always trained with."""
-
-    warmup_steps: int = 50  # linear warmup from 0 over this many optimizer steps
-    min_lr_ratio: float = 0.1  # the floor: the lr reached at max_steps, as a fraction of optimizer.lr
-
-
-@dataclass
-class PolynomialConfig(DecayConfig):
-    """Options of linear warmup, then polynomial decay (HF's and fairseq's `polynomial_decay`)."""
-
-    power: float = 1.0  # exponent of (1 - progress): 1 is linear, 2 quadratic, 0.5 square root
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        super().validate()
-        above(self, 0, "power")
-
-
-@dataclass
-class WsdConfig(DecayConfig):
-    """Options of warmup-stable-decay: full lr until the last `decay_fraction` of max_steps, then a decay."""
-
-    decay_fraction: float = 0.1  # share of max_steps spent decaying, at the end of the run
-    shape: DecayShape = DecayShape.sqrt  # linear | cosine | sqrt (1 - sqrt(progress), the usual WSD cooldown)
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        super().validate()
-        between(self, "decay_fraction", 0, 1)
-
-
-@dataclass
-class InverseSqrtConfig(ConstantConfig):
-    """Options of the inverse square-root schedule."""
-
-    warmup_steps: int = 100  # linear warmup to optimizer.lr over this many optimizer steps; also the decay timescale
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        at_least(self, 1, "warmup_steps")
 
 
 # --- factor functions of the step -------------------------------------------------------------------------------
@@ -173,7 +93,6 @@ class ConstantSchedule:
         self.last_epoch = int(state.get("last_epoch", 0))
 
 
-@SCHEDULERS.register("constant", config=ConstantConfig)
 def build_constant(
     cfg: ConstantConfig, *, optimizer: torch.optim.Optimizer, max_steps: int
 ) -> LambdaLR | ConstantSchedule:
@@ -183,38 +102,32 @@ def build_constant(
     return LambdaLR(optimizer, with_warmup(cfg.warmup_steps, lambda step: 1.0))
 
 
-@SCHEDULERS.register("linear", config=LinearConfig)
 def build_linear(cfg: LinearConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
     """Linear warmup, then linear decay to min_lr_ratio at max_steps."""
     return LambdaLR(optimizer, decay(cfg, max_steps, SHAPES["linear"]))
 
 
-@SCHEDULERS.register("cosine", config=CosineConfig)
 def build_cosine(cfg: CosineConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
     """Linear warmup, then cosine decay to min_lr_ratio at max_steps."""
     return LambdaLR(optimizer, decay(cfg, max_steps, SHAPES["cosine"]))
 
 
-@SCHEDULERS.register("warmup_cosine", config=WarmupCosineConfig)
 def build_warmup_cosine(cfg: WarmupCosineConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
     """`cosine` with 50 warmup steps and a floor of 0.1 (the default schedule)."""
     return LambdaLR(optimizer, decay(cfg, max_steps, SHAPES["cosine"]))
 
 
-@SCHEDULERS.register("polynomial", config=PolynomialConfig)
 def build_polynomial(cfg: PolynomialConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
     """Linear warmup, then (1 - progress) ** power down to min_lr_ratio at max_steps."""
     return LambdaLR(optimizer, decay(cfg, max_steps, lambda p: (1 - p) ** cfg.power))
 
 
-@SCHEDULERS.register("wsd", config=WsdConfig)
 def build_wsd(cfg: WsdConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
     """Warmup-stable-decay: warmup, the full lr, then a decay over the last decay_fraction of max_steps."""
     start = max(cfg.warmup_steps, max_steps - round(cfg.decay_fraction * max_steps))
     return LambdaLR(optimizer, decay(cfg, max_steps, SHAPES[str(cfg.shape)], start=start))
 
 
-@SCHEDULERS.register("inverse_sqrt", config=InverseSqrtConfig)
 def build_inverse_sqrt(cfg: InverseSqrtConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
     """The Transformer's schedule: lr * min(n / warmup, sqrt(warmup / n)) for update n (peak = optimizer.lr).
 

@@ -3,41 +3,14 @@ after a linear warmup during which it never reduces. The trainer hands it each e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from framework import SCHEDULERS, Choice, PlaitError, at_least, between
-from plugins.schedulers.closed_form import ConstantConfig, with_warmup
-
-
-class PlateauMode(Choice):
-    """Which way the monitored metric improves (`scheduler.mode`)."""
-
-    min = "min"
-    max = "max"
-
-
-@dataclass
-class PlateauConfig(ConstantConfig):
-    """Options of reduce-on-plateau: lr x factor after more than `patience` evaluations without improvement."""
-
-    monitor: str = "val/loss"  # the evaluation metric watched (val/loss, val/accuracy, ...: what the task logs)
-    mode: PlateauMode = PlateauMode.min  # min: lower is better (loss, perplexity) | max: higher is better
-    factor: float = 0.5  # the lr is multiplied by this at each reduction
-    patience: int = 2  # evaluations without improvement tolerated; the next one reduces the lr
-    cooldown: int = 0  # evaluations after a reduction that count as neither good nor bad
-    threshold: float = 1e-4  # relative change that counts as an improvement (torch's threshold_mode=rel)
-    min_lr_ratio: float = 0.0  # the floor: reductions stop at this fraction of optimizer.lr
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        super().validate()
-        between(self, "factor", 0, 1, low_open=True, high_open=True)
-        at_least(self, 0, "patience", "cooldown", "threshold")
-        between(self, "min_lr_ratio", 0, 1)
+from framework import PlaitError
+from plugins.schedulers.closed_form import with_warmup
+from plugins.schedulers.configs import PlateauConfig, PlateauMode
 
 
 class PlateauSchedule(LambdaLR):
@@ -98,7 +71,6 @@ class PlateauSchedule(LambdaLR):
         return state
 
 
-@SCHEDULERS.register("plateau", config=PlateauConfig)
 def build_plateau(cfg: PlateauConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> PlateauSchedule:
     """Linear warmup, then lr x factor whenever scheduler.monitor has not improved in over `patience` evaluations."""
     return PlateauSchedule(optimizer, cfg)

@@ -20,8 +20,10 @@ from torch import Tensor, nn
 from framework import Batch, special_token_ids
 from plugins.tasks import babi
 from plugins.tasks.batching import pad
-from plugins.tasks.qa_base import QAFormat, QuestionAnsweringTask, Texts
+from plugins.tasks.configs import QAFormat
+from plugins.tasks.qa_base import QuestionAnsweringTask, Texts
 from plugins.tasks.samples import fixed_choice
+from plugins.tasks.text_data import check_path
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _LINE_ID = re.compile(r"^\s*\d+\s+")
@@ -52,8 +54,8 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
     format = QAFormat.babi
 
     def splits(self) -> list[str]:
-        """train, val (held-out stories) and test (the test files)."""
-        return ["train", "val", "test"]
+        """train, val (held-out stories), test (the test files) and the extra validation sets."""
+        return ["train", "val", "test", *self._extra_splits()]
 
     # -- reading and featurising ---------------------------------------------------------------------
 
@@ -70,6 +72,10 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
 
     def _read_test(self) -> babi.BabiSplit:
         return babi.read_babi(self._babi_dir(), self.cfg.babi_tasks, "test")
+
+    def _read_extra(self, path: str, key: str) -> babi.BabiSplit:
+        check_path(path, key)
+        return babi.read_babi(Path(path).expanduser(), self.cfg.babi_tasks, "test")
 
     def _babi_dir(self) -> Path:
         return babi.babi_dir(self.cfg.babi_root, self.cfg.babi_size)
@@ -123,6 +129,10 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
     def _lengths(self, data: BabiData) -> np.ndarray:
         lengths: np.ndarray = np.minimum(data.n_context, self.cfg.memory_size)
         return lengths
+
+    def _token_lengths(self, data: BabiData) -> np.ndarray:
+        """Story tokens, as padded: the sentences kept times task.max_sentence_length (at most)."""
+        return self._lengths(data) * self.cfg.max_sentence_length
 
     def _story_tensor(self, stories: list[list[np.ndarray]]) -> Tensor:
         """(B, N, L) ids: each story's sentences, oldest first, padded with all-pad sentences at the end."""

@@ -6,8 +6,8 @@ Metrics: loss, accuracy, macro-F1; `details()` adds a per-class report and the c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,7 +16,6 @@ from torch import Tensor, nn
 
 from framework import (
     CLASSIFICATION,
-    TASKS,
     Batch,
     DataError,
     Partials,
@@ -24,57 +23,18 @@ from framework import (
     Task,
     TaskSpec,
     TokenizerFactory,
-    at_least,
+    budget_batches,
     model_device,
     read_rows,
-    require,
     special_token_ids,
 )
 from plugins.tasks import synthetic_sentiment
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.classification_metrics import accuracy, confusion_matrix, format_report, macro_f1, per_class_report
+from plugins.tasks.configs import SentimentConfig, TextClassificationConfig
 from plugins.tasks.limits import first, limited_count
 from plugins.tasks.split_tables import SplitRows, TableReader, TableSource, convert_values
-from plugins.tasks.text_data import Row, SplitData, TextDataConfig, configured_splits, split_rows
-
-
-@dataclass
-class TextClassificationConfig(TextDataConfig):
-    """Labelled sentences and how to read their labels."""
-
-    text_column: str = "text"  # column / key holding the sentence (label_first files: text)
-    label_column: str = "label"  # column / key holding the label: a class name or a 0-based id (label_first: label)
-    labels: Optional[list[str]] = None  # class names in id order; null: ids 0..n_classes-1, or the data's labels
-    n_classes: Optional[int] = None  # with labels=null: ids 0..n_classes-1; both null: inferred from the data
-    label_map: Optional[dict[Any, str]] = None  # raw label -> class name, e.g. {0: negative, 1: negative, 2: neutral}
-    max_length: int = 128  # tokens kept per sentence
-    bucket_pool_batches: int = 50  # sort pools of this many batches by length (less padding); 1: plain shuffle
-    demo_size: int = 6000  # sentences in the generated training corpus (when train_path is null)
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        super().validate()
-        at_least(self, 2, "n_classes")
-        repeated = duplicate(self.labels or [])
-        require(repeated is None, "labels", self.labels, f"distinct class names ('{repeated}' is named twice)")
-
-
-def duplicate(names: list[str]) -> str | None:
-    """The first name repeated in `names` (compared case-insensitively, as labels are matched), or None."""
-    seen: set[str] = set()
-    for name in names:
-        if str(name).lower() in seen:
-            return str(name)
-        seen.add(str(name).lower())
-    return None
-
-
-@dataclass
-class SentimentConfig(TextClassificationConfig):
-    """Sentiment: text classification whose default classes are negative / neutral / positive."""
-
-    labels: Optional[list[str]] = field(default_factory=lambda: list(synthetic_sentiment.LABELS))  # class names
-    bucket_pool_batches: int = 1  # plain shuffle: in the demo corpus length gives the kind of sentence away
+from plugins.tasks.text_data import Row, SplitData, configured_splits, split_rows
 
 
 @dataclass
@@ -217,15 +177,31 @@ class ClassificationTask(Task):
         unk = self.tokenizer.special_id("unk")
         return pad(seqs, self.pad_id, max_length=self.cfg.max_length, empty_id=unk)
 
+    def _lengths(self, split: str) -> np.ndarray:
+        """The length of each example of `split` that batches draw from (the first task.train_limit /
+        task.eval_limit), cut at task.max_length (what bucketing and max_tokens count)."""
+        lengths: np.ndarray = np.minimum(
+            first(self.data[split].ids.lengths(), self.cfg.limit(split)), self.cfg.max_length
+        )
+        return lengths
+
+    def _batch(self, data: Examples, idx: np.ndarray) -> Batch:
+        input_ids, mask = self._inputs([data.ids[i] for i in idx])
+        tensors = {"input_ids": input_ids, "attention_mask": mask, "labels": torch.from_numpy(data.labels[idx])}
+        return Batch(tensors, n_samples=len(idx), n_tokens=int(mask.sum()))
+
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
         """Length-bucketed batches (shuffled by `epoch_seed` for train, length-sorted otherwise)."""
-        data = self.data[split]
-        lengths = np.minimum(first(data.ids.lengths(), self.cfg.limit(split)), self.cfg.max_length)
         seed = epoch_seed if split == "train" else None
-        for idx in bucketed_batches(lengths, batch_size, seed=seed, pool_batches=self.cfg.bucket_pool_batches)[start:]:
-            input_ids, mask = self._inputs([data.ids[i] for i in idx])
-            tensors = {"input_ids": input_ids, "attention_mask": mask, "labels": torch.from_numpy(data.labels[idx])}
-            yield Batch(tensors, n_samples=len(idx), n_tokens=int(mask.sum()))
+        pool = self.cfg.bucket_pool_batches
+        for idx in bucketed_batches(self._lengths(split), batch_size, seed=seed, pool_batches=pool)[start:]:
+            yield self._batch(self.data[split], idx)
+
+    def token_batches(self, split: str, *, max_tokens: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """`trainer.max_tokens`: batches of at most `max_tokens` tokens, padding counted (framework.budget_batches)."""
+        seed = epoch_seed if split == "train" else None
+        for idx in budget_batches(self._lengths(split), max_tokens, seed=seed)[start:]:
+            yield self._batch(self.data[split], idx)
 
     # -- loss, metrics, prediction ---------------------------------------------------------------
 
@@ -274,13 +250,11 @@ class ClassificationTask(Task):
         return results
 
 
-@TASKS.register("text_classification", config=TextClassificationConfig)
 def build_text_classification(cfg: TextClassificationConfig) -> ClassificationTask:
     """Text classification from TSV/CSV/JSONL/label_first files or a saved HF dataset; classes from data or config."""
     return ClassificationTask(cfg)
 
 
-@TASKS.register("sentiment", config=SentimentConfig)
 def build_sentiment(cfg: SentimentConfig) -> ClassificationTask:
     """Sentiment classification (3 classes by default) from labelled files, or a generated demo corpus."""
     return ClassificationTask(cfg)

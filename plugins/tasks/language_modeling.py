@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,36 +19,21 @@ from torch import Tensor, nn
 
 from framework import (
     LANGUAGE_MODELING,
-    TASKS,
     Batch,
     DataError,
     Partials,
     Task,
     TaskSpec,
     TokenizerFactory,
-    require,
 )
+from plugins.tasks.configs import LanguageModelingConfig
 from plugins.tasks.generation import generate_ids
 from plugins.tasks.limits import limited_blocks
-from plugins.tasks.lm_data import LanguageModelData, LanguageModelDataConfig
+from plugins.tasks.lm_data import LanguageModelData
 from plugins.tasks.samples import fixed_choice
 from plugins.tasks.text_data import SplitData, configured_splits
 
 SAMPLE_TOKENS = 32  # tokens of a sample's prompt, and of its continuation (at most half the block each)
-
-
-@dataclass
-class LanguageModelingConfig(LanguageModelDataConfig):
-    """Text to model; without val_path the last val_ratio of its tokens is the validation text."""
-
-    block_size: int = 128  # tokens per training sequence: the model's context
-    eval_max_blocks: Optional[int] = None  # evaluate on at most this many blocks; null: the whole split
-
-    def validate(self) -> None:
-        """Range checks, and only the formats a single text can come from."""
-        super().validate()
-        allowed = ("auto", "text", "tsv", "csv", "jsonl", "hf_disk")
-        require(self.format in allowed, "format", str(self.format), f"one of {', '.join(allowed)}")
 
 
 class LanguageModelingTask(Task):
@@ -215,7 +199,6 @@ class LanguageModelingTask(Task):
         return self.tokenizer.decode(ids)
 
 
-@TASKS.register("language_modeling", config=LanguageModelingConfig)
 def build_language_modeling(cfg: LanguageModelingConfig) -> LanguageModelingTask:
     """Causal LM over a text file (or a generated corpus) in packed blocks; loss and perplexity."""
     return LanguageModelingTask(cfg)

@@ -2,34 +2,15 @@
 
 Every built-in task's config has both keys. The data is prepared (read, tokenized, cached) whole as before; the
 limit only cuts what the batches are drawn from: the first n examples in the split's order (the training split is
-then shuffled within them). Language modelling counts tokens read instead, rounded up to whole blocks.
+then shuffled within them). Language modelling counts tokens read instead, rounded up to whole blocks. The keys
+are `plugins.tasks.configs.DataLimitConfig`'s; these helpers cut a split's examples by them.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
-
-from framework import ComponentConfig, at_least
-
-
-@dataclass
-class DataLimitConfig(ComponentConfig):
-    """The two slicing keys every task config has (a base of the tasks' configs)."""
-
-    train_limit: Optional[int] = None  # train on the first n examples (language modelling: tokens); null: all
-    eval_limit: Optional[int] = None  # evaluate on the first n examples of val/test (LM: tokens); null: all
-
-    def validate(self) -> None:
-        """Range checks."""
-        at_least(self, 1, "train_limit", "eval_limit")
-
-    def limit(self, split: str) -> int | None:
-        """The limit that applies to `split`: train_limit for train, eval_limit for every other split."""
-        return self.train_limit if split == "train" else self.eval_limit
 
 
 def first(lengths: np.ndarray, limit: int | None) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from framework import (
     TokenStoreWriter,
     compression,
 )
+from plugins.tasks.configs import LanguageModelDataConfig
 from plugins.tasks.demo_corpora import lm_text
 from plugins.tasks.lm_corpus import Corpus, encode_corpus
 from plugins.tasks.streaming import (
@@ -38,19 +38,10 @@ from plugins.tasks.streaming import (
     store_row,
     timed,
 )
-from plugins.tasks.text_data import DataFormat, TextDataConfig, check_path, detect_format
+from plugins.tasks.text_data import check_path, detect_format, path_key, split_paths
 from plugins.tasks.token_cache import cache_root, tokenizer_digest
 
 STORE_VERSION = 1  # of how text becomes ids here (pieces, end-of-text ids): part of every key
-
-
-@dataclass
-class LanguageModelDataConfig(TextDataConfig):
-    """Where a language model's text is and how to read it (the task's schema adds the blocks)."""
-
-    format: DataFormat = DataFormat.text  # text: one document per file; tsv/csv/jsonl/hf_disk: one per row
-    text_column: str = "text"  # column / key holding the text in tsv/csv/jsonl/hf_disk files
-    demo_size: int = 3000  # sentences in the generated corpus (when train_path is null)
 
 
 def counted(texts: Iterable[str], progress: Progress) -> Iterator[str]:
@@ -78,10 +69,10 @@ class LanguageModelData:
         c = self.cfg
         if split == "train" and c.train_path is None:
             return Corpus("task.train_path", None, generated=lm_text(c.demo_size, c.seed))
-        path = {"train": c.train_path, "val": c.val_path, "test": c.test_path}.get(split)
+        path = split_paths(c).get(split)
+        key = path_key(split)
         if not path:
-            raise DataError(f"the task has no '{split}' data; point it at a file with task.{split}_path=<file>")
-        key = f"task.{split}_path"
+            raise DataError(f"the task has no '{split}' data; point it at a file with {key}=<file>")
         check_path(path, key)
         try:
             return Corpus(key, path, detect_format(path, str(c.format)), c.text_column, split)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -21,49 +20,19 @@ from torch import Tensor, nn
 from framework import (
     QUESTION_ANSWERING,
     Batch,
-    Choice,
     PlaitError,
     Task,
     TaskSpec,
     Tokenizer,
     TokenizerFactory,
+    budget_batches,
     describe_files,
+    extra_val_split,
     model_device,
 )
 from plugins.tasks.batching import bucketed_batches
-from plugins.tasks.limits import DataLimitConfig, first, limited_count
-
-
-class QAFormat(Choice):
-    """Which question-answering problem `task.format` selects (and which task class serves it)."""
-
-    babi = "babi"  # story + question -> one answer out of the answer vocabulary
-    squad = "squad"  # question + context -> extractive span (SQuAD v1.1 JSON)
-
-
-FORMATS = QAFormat.values()
-
-
-@dataclass
-class QuestionAnsweringConfig(DataLimitConfig):
-    """Where the QA data is and how stories / windows are cut."""
-
-    format: QAFormat = QAFormat.babi  # babi: story + question -> answer word | squad: extractive spans, SQuAD v1.1 JSON
-    babi_root: Optional[str] = None  # folder holding en/ (1k) and en-10k/ (10k), e.g. ${data_root}/babi
-    babi_size: str = "1k"  # 1k | 10k | a path to a folder of qa<N>_*_{train,test}.txt files
-    babi_tasks: list[int] = field(default_factory=lambda: [1])  # bAbI tasks 1..20 trained and scored jointly
-    memory_size: int = 50  # babi: the most recent statements of the story kept per question
-    max_sentence_length: int = 20  # babi: tokens kept per story sentence
-    max_question_length: int = 32  # tokens kept per question (both formats)
-    squad_path: Optional[str] = None  # squad: a SQuAD v1.1 JSON file, e.g. ${data_root}/squad/dev-v1.1.json
-    squad_train_fraction: float = 0.8  # squad: the first share of articles trains, the rest is val
-    squad_test_path: Optional[str] = None  # squad: optional separate file evaluated as split=test
-    max_length: int = 256  # squad: input tokens per window ([cls] question [sep] context [sep])
-    doc_stride: int = 128  # squad: context tokens between the starts of consecutive windows
-    max_answer_length: int = 30  # squad: longest predicted answer, in tokens
-    val_ratio: float = 0.1  # babi: share of each task's training stories held out for validation
-    seed: int = 1234  # seed of the babi train/val split
-
+from plugins.tasks.configs import QAFormat, QuestionAnsweringConfig
+from plugins.tasks.limits import first, limited_count
 
 Data = TypeVar("Data")  # one split of a form, featurised: what its batches are cut from
 Texts = Callable[[], Iterable[str]]  # the tokenizer's training text, produced only when it is trained
@@ -129,6 +98,9 @@ class QuestionAnsweringTask(Task, Generic[Data]):
                 test = self._read_test()
                 if test is not None:
                     self._raw["test"] = test
+            extra = {extra_val_split(name): path for name, path in self.cfg.extra_val_paths.items()}
+            if split in extra and split not in self._raw:
+                self._raw[split] = self._read_extra(extra[split], f"task.extra_val_paths.{split.split('/', 1)[1]}")
             if split not in self._raw:
                 raise PlaitError(f"split '{split}' has no data; splits: {', '.join(self.splits())}")
             self._data[split] = self._featurise(self._raw.pop(split))
@@ -144,6 +116,14 @@ class QuestionAnsweringTask(Task, Generic[Data]):
         data = self._split(split)
         lengths = first(self._lengths(data), self.cfg.limit(split))
         for idx in bucketed_batches(lengths, batch_size, seed=seed, pool_batches=1)[start:]:
+            yield self._batch(data, idx)
+
+    def token_batches(self, split: str, *, max_tokens: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """`trainer.max_tokens`: batches of at most `max_tokens` tokens by the form's lengths, padding counted."""
+        seed = epoch_seed if split == "train" else None
+        data = self._split(split)
+        lengths = first(np.maximum(self._token_lengths(data), 1), self.cfg.limit(split))
+        for idx in budget_batches(lengths, max_tokens, seed=seed)[start:]:
             yield self._batch(data, idx)
 
     # -- loss and evaluation -------------------------------------------------------------------------
@@ -212,6 +192,14 @@ class QuestionAnsweringTask(Task, Generic[Data]):
         """The test split as read, or None when this form / config has none."""
 
     @abstractmethod
+    def _read_extra(self, path: str, key: str) -> Any:
+        """An extra validation set as read from `path` (named by the config key `key` in errors)."""
+
+    def _extra_splits(self) -> list[str]:
+        """The extra validation sets of task.extra_val_paths, as splits (`val/<name>`)."""
+        return [extra_val_split(name) for name in self.cfg.extra_val_paths]
+
+    @abstractmethod
     def _spec_parts(self) -> tuple[int | None, int, dict[str, Any]]:
         """(n_classes, max_length, spec.extra entries besides `format`) of the TaskSpec."""
 
@@ -222,6 +210,10 @@ class QuestionAnsweringTask(Task, Generic[Data]):
     @abstractmethod
     def _lengths(self, data: Data) -> np.ndarray:
         """The length of each item of `data`, for bucketing."""
+
+    def _token_lengths(self, data: Data) -> np.ndarray:
+        """The padded length in tokens of each item of `data` (what trainer.max_tokens counts); default `_lengths`."""
+        return self._lengths(data)
 
     @abstractmethod
     def _batch(self, data: Data, idx: np.ndarray) -> Batch:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from framework import TASKS, PlaitError
+from framework import PlaitError
 from plugins.tasks.babi_task import BabiTask, story_sentences
-from plugins.tasks.qa_base import FORMATS, QAFormat, QuestionAnsweringConfig, QuestionAnsweringTask
+from plugins.tasks.configs import FORMATS, QAFormat, QuestionAnsweringConfig
+from plugins.tasks.qa_base import QuestionAnsweringTask
 from plugins.tasks.squad_task import SquadTask
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
 FORMS: dict[QAFormat, type[QuestionAnsweringTask[Any]]] = {QAFormat.babi: BabiTask, QAFormat.squad: SquadTask}
 
 
-@TASKS.register("question_answering", config=QuestionAnsweringConfig)
 def build_question_answering(cfg: QuestionAnsweringConfig) -> QuestionAnsweringTask[Any]:
     """bAbI story QA (answer selection, per-task error) or SQuAD v1.1 extractive spans (EM/F1), by task.format."""
     if cfg.format not in FORMATS:

@@ -35,6 +35,7 @@ from framework import (
     prepare_table,
     source_files,
 )
+from plugins.tasks.configs import TextDataConfig
 from plugins.tasks.streaming import (
     TOKENIZERS_DIR,
     cached_store,
@@ -45,7 +46,7 @@ from plugins.tasks.streaming import (
     store_row,
     timed,
 )
-from plugins.tasks.text_data import TextDataConfig, load_splits, ratio_indices
+from plugins.tasks.text_data import load_splits, path_key, ratio_indices
 from plugins.tasks.token_cache import cache_root, tokenizer_digest
 
 T = TypeVar("T")
@@ -201,7 +202,7 @@ class TableReader:
         """The records of the files of `path`, keyed by their sizes and content hashes (remembered per file state in
         the cache) and `reader` (the columns and checks that make a row); the split counts only for a saved dataset,
         which holds several."""
-        config_key = f"task.{split}_path"
+        config_key = path_key(split)
         with timed(self.steps, {"step": f"files {split}"}) as step:
             try:
                 paths, kind = source_files(path, fmt, langs), detect_format(path, fmt)

@@ -20,8 +20,10 @@ from torch import Tensor, nn
 from framework import Batch, DataError, PlaitError, Tokenizer
 from plugins.tasks import squad
 from plugins.tasks.batching import pad
-from plugins.tasks.qa_base import QAFormat, QuestionAnsweringConfig, QuestionAnsweringTask, Texts
+from plugins.tasks.configs import QAFormat, QuestionAnsweringConfig
+from plugins.tasks.qa_base import QuestionAnsweringTask, Texts
 from plugins.tasks.samples import fixed_choice
+from plugins.tasks.text_data import check_path
 
 
 @dataclass
@@ -47,8 +49,8 @@ class SquadTask(QuestionAnsweringTask[SquadData]):
         return ["loss", "exact_match", "f1"]
 
     def splits(self) -> list[str]:
-        """train and val (split by article), and test when squad_test_path is set."""
-        return ["train", "val", "test"] if self.cfg.squad_test_path else ["train", "val"]
+        """train and val (split by article), test when squad_test_path is set, and the extra validation sets."""
+        return ["train", "val", *(["test"] if self.cfg.squad_test_path else []), *self._extra_splits()]
 
     def _set_tokenizer(self, tokenizer: Tokenizer) -> None:
         super()._set_tokenizer(tokenizer)
@@ -75,6 +77,10 @@ class SquadTask(QuestionAnsweringTask[SquadData]):
         if not self.cfg.squad_test_path:
             return None
         return [ex for art in self._articles(self.cfg.squad_test_path) for ex in art]
+
+    def _read_extra(self, path: str, key: str) -> list[squad.SquadExample]:
+        check_path(path, key)
+        return [ex for art in self._articles(path) for ex in art]
 
     def _articles(self, path: str | None) -> list[list[squad.SquadExample]]:
         if path is None:

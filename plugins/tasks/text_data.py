@@ -7,7 +7,6 @@ and says how to fix it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Optional, TypeVar
 
@@ -15,8 +14,7 @@ import numpy as np
 
 from framework import (
     DataError,
-    at_least,
-    between,
+    extra_val_split,
     is_pattern,
     read_parallel_rows,
     read_rows,
@@ -26,31 +24,9 @@ from framework import DataFormat as DataFormat  # the tasks import these from he
 from framework import Row as Row
 from framework import detect_format as detect_format
 from framework import read_utf8 as read_utf8
-from plugins.tasks.limits import DataLimitConfig
+from plugins.tasks.configs import TextDataConfig
 
 T = TypeVar("T")
-
-
-@dataclass
-class TextDataConfig(DataLimitConfig):
-    """Where a text task's data is and how to split and cache it (fields shared by the text tasks)."""
-
-    train_path: Optional[str] = None  # a file, a glob ('data/*.txt') or a directory; null: the generated demo corpus
-    val_path: Optional[str] = None  # null: a deterministic val_ratio share of the training data
-    test_path: Optional[str] = None  # optional held-out data (`plait eval <run> split=test`)
-    format: DataFormat = DataFormat.auto  # auto: from the suffix (saved HF dataset: hf_disk; {lang}: parallel)
-    val_ratio: float = 0.1  # share of the training data held out for validation when val_path is null
-    seed: int = 1234  # seed of the generated corpus and of the train/val split
-    cache: bool = True  # tokenize once and reuse the token ids from disk on the next run
-    cache_dir: Optional[str] = None  # null: $PLAIT_CACHE_DIR, else ~/.cache/plait
-
-    def validate(self) -> None:
-        """Range checks shared by the text tasks (and every int field they add that counts something)."""
-        super().validate()
-        between(self, "val_ratio", 0, 1, low_open=True, high_open=True)
-        counts: tuple[str, ...] = ("max_length", "block_size", "bucket_pool_batches", "demo_size", "eval_max_blocks")
-        counts += ("beam_size", "eval_beam_size", "max_decode_length", "eval_decode_limit")
-        at_least(self, 1, *(n for n in counts if n in vars(self)))
 
 
 def check_path(path: str, key: str) -> None:
@@ -103,10 +79,26 @@ def ratio_split(rows: list[T], val_ratio: float, seed: int) -> tuple[list[T], li
     return [rows[i] for i in train], [rows[i] for i in val]
 
 
+def path_key(split: str) -> str:
+    """The config key naming the files of `split`: `task.<split>_path`, or `task.extra_val_paths.<name>` for the
+    extra validation set `val/<name>`."""
+    if split.startswith("val/"):
+        return f"task.extra_val_paths.{split.split('/', 1)[1]}"
+    return f"task.{split}_path"
+
+
+def split_paths(cfg: TextDataConfig) -> dict[str, Optional[str]]:
+    """Split -> its configured files (None: not configured): train, val, test and each extra validation set."""
+    extra = {extra_val_split(name): str(path) for name, path in (cfg.extra_val_paths or {}).items()}
+    return {"train": cfg.train_path, "val": cfg.val_path, "test": cfg.test_path, **extra}
+
+
 def configured_splits(cfg: TextDataConfig, generated: tuple[str, ...] = ("train", "val", "test")) -> list[str]:
-    """Splits a text task has data for: train and val always, test when a file (or the demo corpus) has it."""
+    """Splits a text task has data for: train and val always, test when a file (or the demo corpus) has it, and
+    the extra validation sets (`val/<name>`) of task.extra_val_paths."""
     has_test = cfg.test_path is not None or (cfg.train_path is None and "test" in generated)
-    return ["train", "val", *(["test"] if has_test else [])]
+    extra = [extra_val_split(name) for name in cfg.extra_val_paths or {}]
+    return ["train", "val", *(["test"] if has_test else []), *extra]
 
 
 def load_splits(
@@ -123,14 +115,14 @@ def load_splits(
     `only` reads just what that split needs: its own file when it has one (reopened runs evaluate without
     their training data), else the training data it is held out from.
     """
-    paths = {"train": cfg.train_path, "val": cfg.val_path, "test": cfg.test_path}
+    paths = split_paths(cfg)
     if only is not None and paths.get(only):
-        check_path(str(paths[only]), f"task.{only}_path")
+        check_path(str(paths[only]), path_key(only))
         return {only: read(str(paths[only]), only)}
     out = generated() if cfg.train_path is None else {}
     for split, path in paths.items():
         if path:
-            check_path(path, f"task.{split}_path")
+            check_path(path, path_key(split))
             out[split] = read(path, split)
     if "val" not in out:
         # the default holdout splits a list of rows (T is a list then)
@@ -138,7 +130,7 @@ def load_splits(
             lambda rows: ratio_split(rows, cfg.val_ratio, cfg.seed)
         )
         out["train"], out["val"] = split_off(out["train"])
-    wanted = ("train", "val", "test") if only is None else (only,)
+    wanted = tuple(paths) if only is None else (only,)
     return {split: out[split] for split in wanted if split in out}
 
 
@@ -161,5 +153,5 @@ class SplitData(Generic[T]):
 def split_rows(loaded: dict[str, T], split: str) -> T:
     """The data of `split` from `load_splits(..., only=split)`, or an error naming the config key to set."""
     if split not in loaded:
-        raise DataError(f"the task has no '{split}' data; point it at a file with task.{split}_path=<file>")
+        raise DataError(f"the task has no '{split}' data; point it at a file with {path_key(split)}=<file>")
     return loaded[split]

@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +23,6 @@ from torch import Tensor, nn
 
 from framework import (
     SEQ2SEQ,
-    TASKS,
     Batch,
     Partials,
     PlaitError,
@@ -31,9 +30,7 @@ from framework import (
     Task,
     TaskSpec,
     TokenizerFactory,
-    above,
-    at_least,
-    between,
+    budget_batches,
     detect_format,
     model_device,
     read_parallel_rows,
@@ -41,42 +38,15 @@ from framework import (
 )
 from plugins.tasks.batching import bucketed_batches, pad
 from plugins.tasks.beam_search import beam_search
+from plugins.tasks.configs import TranslationConfig
 from plugins.tasks.demo_corpora import parallel
 from plugins.tasks.limits import first, limited_count
 from plugins.tasks.samples import fixed_choice
 from plugins.tasks.split_tables import ColumnRows, SplitRows, TableReader, TableSource
-from plugins.tasks.text_data import Row, SplitData, TextDataConfig, configured_splits, split_rows
+from plugins.tasks.text_data import Row, SplitData, configured_splits, split_rows
 
 log = logging.getLogger(__name__)
 N_SAMPLES = 5  # example translations kept in `details()`
-
-
-@dataclass
-class TranslationConfig(TextDataConfig):
-    """Sentence pairs and how to decode."""
-
-    source_lang: str = "en"  # source language: fills {lang} in paths and is the default source column
-    target_lang: str = "pseudo"  # target language (the demo corpus's is a made-up one)
-    source_column: Optional[str] = None  # source column / key in tsv/csv/jsonl/hf_disk files; null: source_lang
-    target_column: Optional[str] = None  # target column / key; null: target_lang
-    shared_vocab: bool = False  # one tokenizer (role "shared") for both sides instead of "source" + "target"
-    max_length: int = 128  # tokens kept per sentence on each side (the target's BOS/EOS included)
-    bucket_pool_batches: int = 50  # sort pools of this many batches by length (less padding); 1: plain shuffle
-    label_smoothing: float = 0.1  # training loss label smoothing
-    beam_size: int = 5  # beams for `plait translate` (1: greedy)
-    eval_beam_size: int = 1  # beams when evaluating BLEU/chrF (1: greedy, the fastest)
-    length_penalty: float = 0.6  # GNMT length penalty exponent (0: rank by log-probability)
-    max_decode_length: int = 100  # most target tokens generated per sentence
-    decode_length_ratio: Optional[float] = 2.0  # also at most ratio x the batch's longest source + 10; null: off
-    eval_decode_limit: Optional[int] = None  # sentences decoded for BLEU/chrF per evaluation; null: all
-    demo_size: int = 4000  # sentence pairs in the generated corpus (when train_path is null)
-
-    def validate(self) -> None:
-        """Range checks, run before any work (framework.engine.validation)."""
-        super().validate()
-        between(self, "label_smoothing", 0, 1, high_open=True)
-        at_least(self, 0, "length_penalty")
-        above(self, 0, "decode_length_ratio")
 
 
 @dataclass
@@ -205,18 +175,27 @@ class TranslationTask(Task):
         }
         return Batch(tensors, n_samples=len(idx), n_tokens=int(src_mask.sum() + tgt_mask.sum()))
 
+    def _lengths(self, split: str) -> np.ndarray:
+        """Each pair's padded length: its longer side (the target with BOS or EOS), cut at task.max_length; the
+        pairs batches draw from (the first task.train_limit / task.eval_limit)."""
+        data, limit = self.data[split], self.cfg.max_length
+        lengths: np.ndarray = np.maximum(
+            np.minimum(data.src.lengths(), limit), np.minimum(data.tgt.lengths() + 1, limit)
+        )
+        return first(lengths, self.cfg.limit(split))
+
     def batches(self, split: str, *, batch_size: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
         """Length-bucketed (src_ids, src_mask, tgt_in, tgt_out) batches; train shuffled by `epoch_seed`."""
-        data, limit = self.data[split], self.cfg.max_length
-        lengths = np.maximum(np.minimum(data.src.lengths(), limit), np.minimum(data.tgt.lengths() + 1, limit))
-        lengths = first(lengths, self.cfg.limit(split))
-        for idx in bucketed_batches(
-            lengths,
-            batch_size,
-            seed=epoch_seed if split == "train" else None,
-            pool_batches=self.cfg.bucket_pool_batches,
-        )[start:]:
-            yield self._batch(data, idx)
+        seed, pool = epoch_seed if split == "train" else None, self.cfg.bucket_pool_batches
+        for idx in bucketed_batches(self._lengths(split), batch_size, seed=seed, pool_batches=pool)[start:]:
+            yield self._batch(self.data[split], idx)
+
+    def token_batches(self, split: str, *, max_tokens: int, epoch_seed: int, start: int = 0) -> Iterator[Batch]:
+        """`trainer.max_tokens`: batches of at most `max_tokens` tokens on each side, padding counted (fairseq's
+        `--max-tokens`; framework.budget_batches); train shuffled by `epoch_seed`."""
+        seed = epoch_seed if split == "train" else None
+        for idx in budget_batches(self._lengths(split), max_tokens, seed=seed)[start:]:
+            yield self._batch(self.data[split], idx)
 
     def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
         """Batches sorted by source length: they are decoded, and similar lengths decode fastest."""
@@ -379,7 +358,6 @@ def corpus_scores(hypotheses: list[str], references: list[str]) -> dict[str, Any
     }
 
 
-@TASKS.register("translation", config=TranslationConfig)
 def build_translation(cfg: TranslationConfig) -> TranslationTask:
     """Translation from line-aligned files or a two-column file; greedy/beam decoding, BLEU and chrF."""
     return TranslationTask(cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from framework import SPECIAL_TOKENS, TOKENIZERS
+from framework import SPECIAL_TOKENS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
 
 
@@ -37,7 +37,6 @@ class BPETokenizer(HFTokenizer[BPETokenizerConfig]):
         return tok, trainer
 
 
-@TOKENIZERS.register("bpe", config=BPETokenizerConfig)
 def build_bpe(cfg: BPETokenizerConfig) -> BPETokenizer:
     """Subword BPE tokenizer trained on the task's training text."""
     return BPETokenizer(cfg)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from framework import TOKENIZERS
 from plugins.tokenizers.hf_base import MIN_VOCAB_SIZE, HFTokenizer, VocabConfig, special_token_list
 
 
@@ -38,7 +37,6 @@ class ByteLevelBPETokenizer(HFTokenizer[ByteLevelBPETokenizerConfig]):
         return tok, trainer
 
 
-@TOKENIZERS.register("byte_level_bpe", config=ByteLevelBPETokenizerConfig)
 def build_byte_level_bpe(cfg: ByteLevelBPETokenizerConfig) -> ByteLevelBPETokenizer:
     """GPT-2-style byte-level BPE, lossless on any UTF-8 text."""
     return ByteLevelBPETokenizer(cfg)

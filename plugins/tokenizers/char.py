@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from framework import SPECIAL_TOKENS, TOKENIZERS
+from framework import SPECIAL_TOKENS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, special_token_list
 
 
@@ -37,7 +37,6 @@ class CharTokenizer(HFTokenizer[CharTokenizerConfig]):
         return tok, trainer
 
 
-@TOKENIZERS.register("char", config=CharTokenizerConfig)
 def build_char(cfg: CharTokenizerConfig) -> CharTokenizer:
     """Character-level tokenizer (for char language models and tiny vocabularies)."""
     return CharTokenizer(cfg)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from framework import SPECIAL_TOKENS, TOKENIZERS, ComponentConfig, PlaitError
+from framework import SPECIAL_TOKENS, ComponentConfig, PlaitError
 from plugins.tokenizers.hf_base import TOKENIZER_FILE, HFTokenizer, read_tokenizer_json
 
 ROLES_FILE = "special_tokens.json"  # role -> token, saved next to tokenizer.json
@@ -141,7 +141,6 @@ def _declared_roles(directory: Path) -> dict[str, str]:
     return roles
 
 
-@TOKENIZERS.register("hf_pretrained", config=HFPretrainedTokenizerConfig)
 def build_hf_pretrained(cfg: HFPretrainedTokenizerConfig) -> HFPretrainedTokenizer:
     """A local pretrained Hugging Face tokenizer (tokenizer.json or directory); not trained."""
     return HFPretrainedTokenizer(cfg)

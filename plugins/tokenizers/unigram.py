@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from framework import SPECIAL_TOKENS, TOKENIZERS
+from framework import SPECIAL_TOKENS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
 
 
@@ -40,7 +40,6 @@ class UnigramTokenizer(HFTokenizer[UnigramTokenizerConfig]):
         return tok, trainer
 
 
-@TOKENIZERS.register("unigram", config=UnigramTokenizerConfig)
 def build_unigram(cfg: UnigramTokenizerConfig) -> UnigramTokenizer:
     """SentencePiece unigram subword tokenizer."""
     return UnigramTokenizer(cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from framework import SPECIAL_TOKENS, TOKENIZERS
+from framework import SPECIAL_TOKENS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
 
 
@@ -38,7 +38,6 @@ class WordTokenizer(HFTokenizer[WordTokenizerConfig]):
         return tok, trainer
 
 
-@TOKENIZERS.register("word", config=WordTokenizerConfig)
 def build_word(cfg: WordTokenizerConfig) -> WordTokenizer:
     """Word-level tokenizer (whitespace and punctuation split) with a frequency-capped vocabulary."""
     return WordTokenizer(cfg)

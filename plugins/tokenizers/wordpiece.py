@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from framework import SPECIAL_TOKENS, TOKENIZERS
+from framework import SPECIAL_TOKENS
 from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, special_token_list
 
 CONTINUATION = "##"
@@ -40,7 +40,6 @@ class WordPieceTokenizer(HFTokenizer[WordPieceTokenizerConfig]):
         return tok, trainer
 
 
-@TOKENIZERS.register("wordpiece", config=WordPieceTokenizerConfig)
 def build_wordpiece(cfg: WordPieceTokenizerConfig) -> WordPieceTokenizer:
     """BERT-style WordPiece subword tokenizer."""
     return WordPieceTokenizer(cfg)

@@ -3,6 +3,7 @@ from framework.testing.contracts (models and tokenizers: tests/plugins/models, t
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from framework.kinds import CALLBACKS, LOGGERS, OPTIMIZERS, PRECISIONS, SCHEDULERS
@@ -18,8 +19,12 @@ from framework.testing.contracts import (
 
 load_plugins()
 
-# options that keep a component local and quiet in tests
-CONFIGS: dict[str, dict[str, Any]] = {"logger/wandb": {"mode": "disabled"}}
+# options that keep a component local and quiet in tests (notify: a local port where nothing listens)
+CONFIGS: dict[str, dict[str, Any]] = {
+    "logger/wandb": {"mode": "disabled"},
+    "callback/notify": {"url_env": "PLAIT_CONTRACT_NOTIFY_URL"},
+}
+os.environ.setdefault("PLAIT_CONTRACT_NOTIFY_URL", "json://127.0.0.1:9/contract")
 
 
 def _generate(registry: Registry[Any], suite: type) -> None:

@@ -22,7 +22,8 @@ from framework.engine.prefetch import Prefetcher, prefetch_depth
 from framework.engine.run import train
 from framework.kinds import OPTIMIZERS
 from framework.testing import compose, run_quick
-from plugins.optimizers import AdamWConfig, fast_kernels, param_groups
+from plugins.optimizers.configs import AdamWConfig
+from plugins.optimizers.torch_optim import fast_kernels, param_groups
 
 
 def rows(run_dir: Path) -> list[dict[str, float]]:

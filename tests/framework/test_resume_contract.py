@@ -66,6 +66,20 @@ def test_a_field_a_newer_plait_added_is_no_change_at_its_default() -> None:
     saved = OmegaConf.to_container(cfg, resolve=True)
     del saved["tokenizer"]["train_max_bytes"]  # a checkpoint written before the field existed
     del saved["trainer"]["prefetch_batches"]
+    del saved["trainer"]["max_tokens"], saved["task"]["extra_val_paths"]
     assert config_changes(OmegaConf.to_yaml(saved), cfg) == {}
     changed = compose([*BASE, "tokenizer.train_max_bytes=1000"])
     assert config_changes(OmegaConf.to_yaml(saved), changed) == {"tokenizer.train_max_bytes": (None, 1000)}
+
+
+def test_adding_a_validation_set_on_resume_is_safe_and_a_token_budget_is_not() -> None:
+    from omegaconf import OmegaConf
+
+    from framework.engine.resume import check_resume
+    from framework.testing import compose
+
+    saved = OmegaConf.to_yaml(compose(BASE))
+    applied = check_resume(saved, compose([*BASE, "+task.extra_val_paths.more=x.tsv"]), "ckpt")
+    assert "task.extra_val_paths.more" in applied and all(k.startswith("task.extra_val_paths") for k in applied)
+    with pytest.raises(PlaitError, match=r"trainer\.max_tokens: None -> 512"):
+        check_resume(saved, compose([*BASE, "trainer.max_tokens=512"]), "ckpt")

@@ -9,20 +9,16 @@ process calls os._exit(137) at that point of that step's save, as kill -9 would 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+from kill_resume import metric_rows, starts, train_in_subprocess
 
-from framework.engine.checkpoint import FAULT_ENV, latest_checkpoint, load_state
+from framework.engine.checkpoint import latest_checkpoint, load_state
 
 pytestmark = pytest.mark.slow  # ~6 s per training subprocess on 2 CPU cores
 
-ROOT = Path(__file__).resolve().parents[2]
 OVERRIDES = [
     "trainer.max_steps=8",
     "trainer.checkpoint_every_n_steps=2",
@@ -31,45 +27,12 @@ OVERRIDES = [
     "trainer.log_every_n_steps=1",
 ]
 
-# Trains into argv[1] with the overrides in argv[2]; records the step each fit starts from.
-TRAIN = """
-import json, sys
-from pathlib import Path
-from framework.callback import Callback
-from framework.engine.run import train
-from framework.testing import compose
-
-run_dir = Path(sys.argv[1])
-
-class RecordStart(Callback):
-    def on_fit_start(self, state):
-        with open(run_dir / "started_at", "a") as fh:
-            fh.write(f"{state.step}\\n")
-
-train(compose(json.loads(sys.argv[2])), run_dir, callbacks=[RecordStart()])
-"""
-
 
 def _train(run_dir: Path, fault: str | None = None, resume: bool = False, settings: list[str] = OVERRIDES) -> int:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    env.pop(FAULT_ENV, None)
-    if fault:
-        env[FAULT_ENV] = fault
-    overrides = [*settings, *(["trainer.resume=auto"] if resume else [])]
-    args = [sys.executable, "-c", textwrap.dedent(TRAIN), str(run_dir), json.dumps(overrides)]
-    proc = subprocess.run(args, env=env, timeout=300, capture_output=True, text=True)
-    assert proc.returncode in (0, 137), proc.stderr[-3000:]
-    return proc.returncode
+    return train_in_subprocess(run_dir, [*settings, *(["trainer.resume=auto"] if resume else [])], fault)
 
 
-def _starts(run_dir: Path) -> list[int]:
-    return [int(line) for line in (run_dir / "started_at").read_text().split()]
-
-
-def _rows(run_dir: Path) -> list[dict]:
-    """metrics.jsonl without wall-clock dependent values (throughput, elapsed time, memory)."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if "per_s" not in k and not k.startswith("sys/")} for row in rows]
+_starts, _rows = starts, metric_rows
 
 
 def _assert_same_as(run_dir: Path, straight: Path) -> None:
@@ -155,3 +118,43 @@ def test_kills_with_early_stopping_and_best_checkpoints_resume_to_the_same_stop_
     assert a["watch"] == b["watch"] and a["step"] == b["step"] == 30
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert _rows(run) == _rows(straight)
+
+
+# Everything of the training day at once: early stopping (patience 3), the 2 best checkpoints, an EMA of the
+# weights evaluated beside them, the learning rate halved on a val/loss plateau, and batches of at most 200 tokens
+# (about 5 per epoch, so the checkpoints every 4 steps fall mid-epoch). Straight, the lr drops at steps 8, 28, 32,
+# the best is step 20 and the run stops at step 32.
+ALL_ON = [
+    *(s for s in STOPPING if "_every_n_steps" not in s and "patience" not in s),
+    "trainer.eval_every_n_steps=4",
+    "trainer.checkpoint_every_n_steps=4",
+    "trainer.log_every_n_steps=4",
+    "trainer.early_stopping.patience=3",
+    "callback=[ema]",
+    "callback.ema.decay=0.9",
+    "scheduler=plateau",
+    "scheduler.patience=0",
+    "trainer.max_tokens=200",
+]
+
+
+def test_kills_with_everything_on_resume_bit_exact(tmp_path: Path) -> None:
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert _train(straight, settings=ALL_ON) == 0
+    assert _train(run, "after_rename:12", settings=ALL_ON) == 137  # mid-epoch, just after a plateau cut
+    assert load_state(latest_checkpoint(run / "checkpoints"))["data"]["batch_in_epoch"] not in (0, 5)
+    assert _train(run, "during_prune:28", resume=True, settings=ALL_ON) == 137  # 28 in, 24 half-deleted
+    assert _train(run, resume=True, settings=ALL_ON) == 0
+    assert _starts(run) == [0, 12, 28]
+    ending = _ending(run)
+    assert ending == _ending(straight) and ending["stopped_early_at"] > 28
+    a, b = load_state(latest_checkpoint(straight / "checkpoints")), load_state(latest_checkpoint(run / "checkpoints"))
+    assert a["watch"] == b["watch"] and a["scheduler"] == b["scheduler"] and a["data"] == b["data"]
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    ema_a, ema_b = (next(o for o in s["observers"] if o and "weight_sets" in o)["weight_sets"]["ema"] for s in (a, b))
+    assert ema_a.keys() == ema_b.keys() and all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
+    rows = _rows(straight)
+    assert rows == _rows(run)
+    lrs = [r["train/lr"] for r in rows if "train/lr" in r]
+    assert len(set(lrs)) > 2  # the plateau schedule lowered the rate (twice at least) on the way
+    assert any("val_ema/loss" in r for r in rows)

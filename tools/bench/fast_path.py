@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from overhead import SIZES, VOCAB, TinyLM, lm_loss  # noqa: E402
 
-from plugins.optimizers import param_groups  # noqa: E402
+from plugins.optimizers.torch_optim import param_groups  # noqa: E402
 
 BLOCK = 10  # steps per timed block
 MAIN_VARIANTS = {  # name: overrides

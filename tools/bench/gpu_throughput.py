@@ -7,8 +7,9 @@ Shape: 12 layers, d_model 768, 12 heads, context 1024, vocabulary 50,304 (GPT-2 
 of 64), tied embedding/head, flash attention through F.scaled_dot_product_attention(is_causal=True).
 Precision comes from Plait's own strategies (amp_bf16, fp8 via torchao), so this measures the path users
 train with. The batch is the largest that fits: one eager step at a small batch gives the memory per
-sample, the batch is sized to ~85% of free memory, and an out-of-memory error halves it. MFU counts
-6 * params + 12 * layers * d_model * context FLOPs per token (PaLM appendix B) against `--peak-tflops`
+sample, the batch is sized to ~85% of free memory, and an out-of-memory error halves it. MFU counts the training
+FLOPs per token that Plait's model summary measures (FlopCounterMode on a meta copy; for this shape
+6 * params + 12 * layers * d_model * context, PaLM appendix B, within 1%) against `--peak-tflops`
 (H200 dense bf16: 989). Prints a markdown table; `--json` also writes the rows.
 """
 
@@ -28,10 +29,12 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a source checkout without install
 
+from framework.engine.model_summary import training_flops
 from framework.errors import PlaitError
 from framework.kinds import PRECISIONS
 from framework.plugins import load_plugins
 from framework.precision import PrecisionStrategy
+from framework.task import model_device
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,18 @@ class GPT(nn.Module):
 
 
 def flops_per_token(model: nn.Module, s: Shape) -> float:
-    """Training FLOPs per token: 6 per parameter (positions excluded) + attention's 12 * L * d * T."""
-    n = sum(p.numel() for p in model.parameters()) - s.context * s.width
-    return 6 * n + 12 * s.layers * s.width * s.context
+    """Training FLOPs per token, measured as every Plait run's model summary measures them
+    (framework.engine.model_summary.training_flops: FlopCounterMode on a meta copy, one batch of one sequence).
+    For this shape it is 6 * params (positions excluded) + attention's 12 * L * d * T, to within 1%."""
+    ids = batch_of(1, s, torch.device("cpu"))
+
+    def loss(m: nn.Module) -> Tensor:
+        on = ids.to(model_device(m))
+        logits = m(on[:, :-1])
+        return F.cross_entropy(logits.float().view(-1, s.vocab), on[:, 1:].reshape(-1))
+
+    flops, _ = training_flops(model, loss)
+    return flops / s.context
 
 
 @dataclass

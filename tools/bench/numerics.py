@@ -30,7 +30,7 @@ from framework.hardware import cpu_name
 from framework.kinds import MODELS, PRECISIONS
 from framework.plugins import load_plugins
 from framework.task import LANGUAGE_MODELING, TaskSpec
-from plugins.optimizers import param_groups
+from plugins.optimizers.torch_optim import param_groups
 
 SIZES = {  # as tools/bench/overhead.py's tiny and small models, as transformer_decoder
     "tiny": {"d_model": 32, "n_layers": 1, "n_heads": 1, "d_ff": 128, "vocab": 256},

@@ -32,7 +32,7 @@ from framework.engine.trainer import Components, Trainer
 from framework.kinds import PRECISIONS, SCHEDULERS
 from framework.plugins import load_plugins
 from framework.task import LANGUAGE_MODELING, Batch, Task, TaskSpec
-from plugins.optimizers import param_groups
+from plugins.optimizers.torch_optim import param_groups
 
 BLOCK = 10
 SIZES = {  # name: (layers, width, batch, length)

@@ -59,9 +59,11 @@ def command_usage(name: str) -> str:
         lines += ["", doc]
     for options in _options_classes(module):
         from framework.cli.describe import field_comments
+        from framework.cli.options import STYLE
 
         comments = field_comments(options)
-        lines += ["", "options (key=value):"]
+        lines += ["", STYLE + ":"]
+        lines += [] if dataclasses.fields(options) else ["  (none)"]
         for f in dataclasses.fields(options):
             default = f.default if f.default is not dataclasses.MISSING else "(required)"
             lines.append(f"  {f.name:<20} {comments.get(f.name, '')}  [default: {default}]")

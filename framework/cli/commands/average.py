@@ -2,7 +2,7 @@
 
 The result, `<run>/checkpoints/averaged_last<N>/` (or `averaged_best<N>/`), opens like any checkpoint:
 `plait eval <run> checkpoint=averaged_last3` (predict, translate, generate, answer, export alike).
-`--last N` and `--best N` are accepted for `last=N` and `best=N`.
+`--last N` and `--best N` are accepted for `last=N` and `best=N`, as for every command (framework.cli.options).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from framework.cli.commands._common import parse_args
+from framework.cli.options import parse_options
 from framework.errors import PlaitError
 
 HELP = "average the weights of a run's last (or best) N checkpoints into a new checkpoint: plait average <run> last=3"
@@ -26,25 +26,13 @@ class AverageOptions:
     name: Optional[str] = None  # the new checkpoint's directory name; null: averaged_last<N> / averaged_best<N>
 
 
-def _key_values(argv: list[str]) -> list[str]:
-    """`--last 3` / `--last=3` as `last=3`; everything else unchanged."""
-    out: list[str] = []
-    args = iter(argv)
-    for arg in args:
-        if arg.startswith("--") and arg not in ("--",):
-            key, sep, value = arg[2:].partition("=")
-            out.append(f"{key}={value if sep else next(args, '')}")
-        else:
-            out.append(arg)
-    return out
-
-
 def main(argv: list[str]) -> None:
     """Pick the checkpoints, average them, write the result and say what was averaged."""
     from framework.engine.averaging import best_checkpoints, checkpoints_dir, last_checkpoints, write_average
 
-    run, opts, overrides = parse_args(_key_values(argv), AverageOptions, USAGE)
-    if overrides or (opts.last is None) == (opts.best is None):
+    parsed = parse_options(argv, AverageOptions, USAGE)
+    run, opts = parsed.positional[0], parsed.options
+    if (opts.last is None) == (opts.best is None):
         raise PlaitError(f"give exactly one of last=N or best=N. usage: {USAGE}")
     n = opts.last if opts.last is not None else opts.best
     assert n is not None

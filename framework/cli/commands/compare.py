@@ -3,13 +3,19 @@ configs differ (commit, uncommitted changes, differing keys), and their results 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+from framework.cli.options import parse_options
 
 if TYPE_CHECKING:
     from rich.table import Table
 
 HELP = "compare runs (a sweep dir or run dirs): throughput, memory, losses, skipped steps; writes csv, md, png"
-LEFT = ("run", "strategy", "group", "metric", "commit", "dirty", "plait commit", "plait dirty", "runs", "dropped")
+USAGE = "plait compare <sweep dir | run dir> [<run dir> ...] [out=<dir>] [log=true]"
+LEFT = (
+    "run", "strategy", "group", "metric", "commit", "dirty", "parent", "plait commit", "plait dirty", "runs", "dropped"
+)  # fmt: skip
 
 
 def rich_table(title: str, rows: list[dict[str, str]]) -> Table:
@@ -25,9 +31,16 @@ def rich_table(title: str, rows: list[dict[str, str]]) -> Table:
     return table
 
 
+@dataclass
+class CompareOptions:
+    """Options of `plait compare` (after the directories)."""
+
+    out: Optional[str] = None  # where to write compare.{csv,md,png}; null: the one directory given, else their parent
+    log: bool = False  # also attach compare.{csv,md,png} to every compared run's trackers (W&B, TensorBoard, MLflow)
+
+
 def main(argv: list[str]) -> None:
     """Parse arguments, compare, print the tables and where the files went."""
-    import argparse
     from pathlib import Path
 
     from rich.console import Console
@@ -36,16 +49,9 @@ def main(argv: list[str]) -> None:
     from framework.cli.seed_groups import repeated
     from framework.cli.seed_groups import rows as group_rows
 
-    parser = argparse.ArgumentParser(prog="plait compare", description=HELP)
-    parser.add_argument("paths", nargs="+", type=Path, help="a multirun directory, or run directories")
-    parser.add_argument("--out", type=Path, default=None, help="where to write compare.{csv,md,png}")
-    parser.add_argument(
-        "--log",
-        action="store_true",
-        help="also attach compare.{csv,md,png} to every compared run's trackers (W&B, TensorBoard, MLflow)",
-    )
-    args = parser.parse_args(argv)
-    result = compare(args.paths, args.out)
+    parsed = parse_options(argv, CompareOptions, USAGE, positional=(1, None))
+    paths, opts = [Path(p) for p in parsed.positional], parsed.options
+    result = compare(paths, Path(opts.out) if opts.out else None)
     console = Console(highlight=False)
     if not console.is_terminal:  # logs and pipes: no wrapping at 80 columns
         console = Console(highlight=False, width=240)
@@ -55,13 +61,13 @@ def main(argv: list[str]) -> None:
     if repeated(result.groups):
         title = f"over seeds: groups ranked by the mean of {result.objective}"
         console.print(rich_table(title, group_rows(result.groups, fmt=lambda v: f"{v:.4g}")))
-    for failure in runless_failures(args.paths):  # from the sweep's summary.csv
+    for failure in runless_failures(paths):  # from the sweep's summary.csv
         console.print(
             f"trial {failure['trial']} ({failure['overrides']}) has no run: {failure['status']}", soft_wrap=True
         )
     for path in result.files:
         console.print(f"wrote {path}", soft_wrap=True)
-    if args.log:
+    if opts.log:
         from framework.cli.compare import log_to_trackers
 
         for run_dir, names in log_to_trackers(result).items():

@@ -22,7 +22,7 @@ RESULT_FILE = "eval_{split}.json"  # eval_{split}_{weights}.json for weights oth
 class EvalOptions(CommonOptions):
     """Options of `plait eval`."""
 
-    split: Optional[str] = None  # val | test | train; null: test when the task has it, else val
+    split: Optional[str] = None  # val | test | train | val/<name>; null: test when the task has it, else val
     batch_size: Optional[int] = None  # null: the run's trainer.eval_batch_size (or batch_size)
 
 
@@ -40,14 +40,14 @@ def main(argv: list[str]) -> None:
     if split not in splits:
         raise PlaitError(
             f"the run's task has no '{split}' split (it has {', '.join(splits)}); "
-            f"point the task at one, e.g. task.{split}_path=<file>"
+            f"point the task at one, e.g. task.{split}_path=<file> (or task.extra_val_paths.<name>=<file>: val/<name>)"
         )
     metrics = evaluate_split(built, split, opts.batch_size)
     details = task.details()
     result: dict[str, Any] = {"checkpoint": str(checkpoint), "split": split, "weights": opts.weights}
     result.update(overrides=overrides, metrics=metrics, **details)
     suffix = "" if opts.weights == "model" else f"_{opts.weights}"
-    target = checkpoint / RESULT_FILE.format(split=f"{split}{suffix}")
+    target = checkpoint / RESULT_FILE.format(split=f"{split.replace('/', '_')}{suffix}")  # val/<name>: val_<name>
     path: Path | None = target
     try:
         target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

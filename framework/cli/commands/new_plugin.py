@@ -74,6 +74,7 @@ def write_plugin(name: str, kind: str, target: Path) -> list[Path]:
         "kind": kind,
         "group": kind,
         "kind_module": kind_module,
+        "registry": f"{kind.upper()}S",  # MODELS, LOGGERS, ...
         "suite": component["suite"],
     }
     values["test_body"] = component["test_body"].format(**values)

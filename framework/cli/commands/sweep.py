@@ -9,17 +9,25 @@ Optuna study with more trials, run the same `plait train -m` command again (docs
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from framework.cli.options import parse_options
 from framework.errors import PlaitError
 
 HELP = "continue a sweep: `plait sweep resume <multirun dir>` re-runs its failed and unfinished trials"
 USAGE = "plait sweep resume <multirun dir>"
 
 
+@dataclass
+class SweepOptions:
+    """Options of `plait sweep resume`: none yet (an option given is refused, naming this list)."""
+
+
 def main(argv: list[str]) -> None:
     """Dispatch `plait sweep <subcommand> ...`."""
-    if len(argv) != 2 or argv[0] != "resume":
+    parsed = parse_options(argv, SweepOptions, USAGE, positional=2)
+    if parsed.positional[0] != "resume":
         raise PlaitError(f"usage: {USAGE}")
     from framework.cli.sweep_resume import resume_sweep
     from framework.cli.sweep_summary import FAILED_EXIT_CODE
@@ -28,5 +36,5 @@ def main(argv: list[str]) -> None:
 
     load_plugins()
     store_schemas()
-    if resume_sweep(Path(argv[1])):
+    if resume_sweep(Path(parsed.positional[1])):
         raise SystemExit(FAILED_EXIT_CODE)

@@ -34,11 +34,15 @@ include = ["{module}*"]
 """
 
 INIT = '''\
-"""{dist}: a Plait plugin. Importing this module registers its components (the `plait.plugins` entry point)."""
+"""{dist}: a Plait plugin. Importing this module (the `plait.plugins` entry point) declares its components: each key
+with its config dataclass and its factory as `module:attr` references, imported only when used, so `plait list`
+imports nothing else. Keep the config in a module without torch and `plait describe` and `--help` need none either."""
+
+from framework import {registry}
 
 PLAIT_API = 1  # the Plait plugin API major this package targets; another major is skipped with a warning
 
-from {module} import {kind_module}  # noqa: E402,F401  (registers `{group}={key}`)
+{registry}.declare("{key}", config="{module}.{kind_module}:{Class}Config", factory="{module}.{kind_module}:build_{name}")
 '''
 
 README = """\
@@ -99,7 +103,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from framework import CLASSIFICATION, MODELS, ComponentConfig, PlaitError, TaskSpec
+from framework import CLASSIFICATION, ComponentConfig, PlaitError, TaskSpec
 
 
 @dataclass
@@ -134,7 +138,6 @@ class {Class}(nn.Module):
         return self.head(pooled)
 
 
-@MODELS.register("{key}", config={Class}Config)
 def build_{name}(cfg: {Class}Config, *, spec: TaskSpec) -> {Class}:
     """Mean-pooled embeddings with an MLP head ({dist})."""
     if spec.kind != CLASSIFICATION:
@@ -158,7 +161,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from framework import OPTIMIZERS, ComponentConfig, param_groups
+from framework import ComponentConfig, param_groups
 
 
 @dataclass
@@ -170,7 +173,6 @@ class {Class}Config(ComponentConfig):
     weight_decay: float = 0.0  # L2 penalty on matrices (biases and norm scales are never decayed)
 
 
-@OPTIMIZERS.register("{key}", config={Class}Config)
 def build_{name}(cfg: {Class}Config, *, model: nn.Module) -> torch.optim.Optimizer:
     """SGD with momentum ({dist})."""
     return torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum)
@@ -192,7 +194,7 @@ from dataclasses import dataclass
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from framework import SCHEDULERS, ComponentConfig
+from framework import ComponentConfig
 
 
 @dataclass
@@ -202,7 +204,6 @@ class {Class}Config(ComponentConfig):
     warmup_steps: int = 10  # linear warmup from 0 over this many optimizer steps
 
 
-@SCHEDULERS.register("{key}", config={Class}Config)
 def build_{name}(cfg: {Class}Config, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
     """Linear warmup then linear decay ({dist})."""
 
@@ -230,7 +231,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework import LOGGERS, ComponentConfig, Logger, TrainState
+from framework import ComponentConfig, Logger, TrainState
 
 
 @dataclass
@@ -276,7 +277,6 @@ class {Class}(Logger):
                 writer.writerows(rows)
 
 
-@LOGGERS.register("{key}", config={Class}Config)
 def build_{name}(cfg: {Class}Config, *, run_dir: Path, config: dict[str, Any]) -> {Class}:
     """Metrics as CSV rows ({dist})."""
     return {Class}(cfg, run_dir)
@@ -297,7 +297,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework import CALLBACKS, Callback, ComponentConfig, TrainState
+from framework import Callback, ComponentConfig, TrainState
 
 
 @dataclass
@@ -326,7 +326,6 @@ class {Class}(Callback):
         self.best = float(state["best"])
 
 
-@CALLBACKS.register("{key}", config={Class}Config)
 def build_{name}(cfg: {Class}Config, *, run_dir: Path) -> {Class}:
     """Records the best value of a metric ({dist})."""
     return {Class}(cfg, run_dir)

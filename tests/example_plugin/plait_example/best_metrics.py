@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from framework import LOGGERS, ComponentConfig, Logger, TrainState
+from framework import ComponentConfig, Logger, TrainState
 
 
 @dataclass
@@ -47,7 +47,6 @@ class BestMetrics(Logger):
         self.best = {k: dict(v) for k, v in state.get("best", {}).items()}
 
 
-@LOGGERS.register("best_metrics", config=BestMetricsConfig)
 def build_best_metrics(cfg: BestMetricsConfig, *, run_dir: Path, config: dict[str, Any]) -> BestMetrics:
     """Best validation metrics and their steps in best.json (plait-example)."""
     return BestMetrics(cfg, run_dir)

@@ -6,22 +6,13 @@ Plait's built-in `inverse_sqrt` is the same curve; this one shows how a package 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from framework import SCHEDULERS, ComponentConfig
+from plait_example.configs import NoamConfig
 
 
-@dataclass
-class NoamConfig(ComponentConfig):
-    """Options of the Noam (inverse square-root) schedule."""
-
-    warmup_steps: int = 100  # linear warmup to the peak lr over this many optimizer steps
-
-
-@SCHEDULERS.register("noam", config=NoamConfig)
 def build_noam(cfg: NoamConfig, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
     """Warmup, then lr * sqrt(warmup / step); stepped once per optimizer step (plait-example)."""
     warmup = max(1, cfg.warmup_steps)

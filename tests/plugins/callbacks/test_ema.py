@@ -156,4 +156,4 @@ def test_eval_with_weights_ema_gives_the_logged_ema_metrics(tmp_path: Path, caps
     with pytest.raises(PlaitError, match="keeps no such weights.*model, ema"):
         eval_command.main([str(run), "split=val", "weights=swa"])
     with pytest.raises(PlaitError, match="exports to transformers"):  # parsed and loaded with the ema weights
-        export_command.main([str(run), str(tmp_path / "out"), "weights=ema"])
+        export_command.main([str(run), str(tmp_path / "out"), "weights=ema", "format=transformers"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -42,3 +43,4 @@ def test_console_plain_mode_prints_eval_lines(tmp_path: Path, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert "training to step 3" in out
     assert "step 3" in out and "accuracy" in out
+    assert re.search(r"^step 2 reached \d+\.\d s after start \(imports, data, build", out, re.MULTILINE), out

@@ -139,9 +139,10 @@ def test_export_refuses_a_non_hf_model(tmp_path: Path) -> None:
     overrides = ["task.demo_size=300", "model=transformer_encoder", "model.d_model=16", "model.d_ff=32", *TINY_TRAIN]
     run_quick(overrides, tmp_path / "run")
     with pytest.raises(
-        PlaitError, match="export needs a model that exports to transformers .*hf_causal_lm.*model=transformer_encoder"
+        PlaitError,
+        match="format=transformers needs a model that exports to transformers .*hf_causal_lm.*model=transformer_encoder",
     ):
-        export_main([str(tmp_path / "run"), str(tmp_path / "out")])
+        export_main([str(tmp_path / "run"), str(tmp_path / "out"), "format=transformers"])
     assert not (tmp_path / "out").exists()
 
 
