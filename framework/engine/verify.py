@@ -58,7 +58,9 @@ def verify_reload(cfg: DictConfig, run_dir: Path, trainer: Trainer) -> str:
     again = copy.deepcopy(cfg)
     again.trainer.resume, again.trainer.overwrite = str(checkpoint), False
     again.logger, again.callback = {}, {}  # the run's loggers are closed; callbacks only watch
+    threads = torch.get_num_threads()  # what the run ended with (the thread governor may have lowered it)
     resumed = build(again, run_dir, mode="train")
+    torch.set_num_threads(threads)  # build applied the thread plan afresh; both steps run as the run ended
     assert resumed.state is not None
     rng = resumed.state["rng"]
     other = resumed.trainer()
