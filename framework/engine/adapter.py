@@ -58,7 +58,7 @@ def linear_layers(model: nn.Module) -> list[str]:
 
 def layer_patterns(names: list[str]) -> list[str]:
     """`names` with block numbers folded (`decoder.blocks.*.attn.qkv`), each once: what an error lists."""
-    return list(dict.fromkeys(re.sub(r"(?<=\.)\d+(?=\.|$)", "*", n) for n in names))
+    return list(dict.fromkeys(re.sub(r"(?<=\.)\d+(?=\.)", "*", n) for n in names))
 
 
 def matches(name: str, target: str) -> bool:
@@ -179,10 +179,17 @@ def attach_adapter(cfg: DictConfig, model: nn.Module) -> nn.Module:
     if options is None:
         return model
     peft = require_peft()
+    layers = chosen_layers(model, options.target_modules)  # a target naming no layer fails before any file is read
     load_base(model, options, cfg.model)
-    layers = chosen_layers(model, options.target_modules)
+    modules = dict(model.named_modules())
+    transposed = all(type(modules[name]).__name__ == "Conv1D" for name in layers)  # GPT-2's (in, out) weights
     config = peft.LoraConfig(
-        r=options.rank, lora_alpha=options.alpha, lora_dropout=options.dropout, target_modules=layers, bias="none"
+        r=options.rank,
+        lora_alpha=options.alpha,
+        lora_dropout=options.dropout,
+        target_modules=layers,
+        bias="none",
+        fan_in_fan_out=transposed,
     )
     wrapper = peft.get_peft_model(model, config)
     model = wrapper.get_base_model()  # the same object, its chosen layers wrapped in place
