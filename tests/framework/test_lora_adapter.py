@@ -105,6 +105,22 @@ def test_transformer_decoder_lora_trains_adapters_only_and_merges(tmp_path: Path
     assert result.checkpoint is not None and result.checkpoint.name == "step_0000006"
 
 
+@pytest.mark.slow
+def test_every_cpu_precision_trains_adapters_only(tmp_path: Path) -> None:
+    """bf16 (pure, Kahan buffers) and fp64_master (masters): the frozen base never moves and the saved training
+    state (master weights, compensation buffers) holds the adapters alone (amp keeps fp32 weights, as fp32 does)."""
+    run_quick([*LM, *DECODER, *STEPS], tmp_path / "base")
+    for precision in ("bf16", "fp64_master"):
+        snapshots = train_adapter([*DECODER, f"adapter.base={tmp_path / 'base'}", f"precision={precision}"],
+                                  tmp_path / precision)  # fmt: skip
+        assert_only_adapters_changed(snapshots)
+        loaded = load_latest(tmp_path / precision)
+        assert loaded is not None
+        kept = {**loaded.state["precision"].get("master", {}), **loaded.state["precision"].get("compensation", {})}
+        assert kept.keys() <= loaded.state["model"].keys(), precision
+        assert kept, precision
+
+
 def tiny_gpt2(directory: Path) -> int:
     """A tiny GPT-2 written by `save_pretrained` (random weights, built here, no hub); returns its vocabulary size."""
     from transformers import GPT2Config, GPT2LMHeadModel
