@@ -41,9 +41,8 @@ class LoraAdapterConfig:
     rank: int = 8  # r: the inner width of each adapter (its update is B @ A with A: r x d_in, B: d_out x r)
     alpha: float = 16.0  # the update is scaled by alpha / rank
     dropout: float = 0.0  # dropout on the adapter's input while training
-    # linear layers by name: a layer matches when its name is the target or ends with ".<target>" (blocks
-    # repeat: `qkv` matches every block's). null: every linear layer except the last one (the output layer)
-    target_modules: Optional[list[str]] = None
+    # a layer matches a target that is its name or ends it after a dot (`qkv`: every block's attn.qkv)
+    target_modules: Optional[list[str]] = None  # linear layers by name; null: all but the last (the output layer)
 
     def validate(self) -> None:
         """rank >= 1, alpha > 0, dropout in [0, 1), target names not empty."""
