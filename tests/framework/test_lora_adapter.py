@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from framework import LANGUAGE_MODELING, Callback, PlaitError
 from framework.callback import TrainState
@@ -16,6 +17,7 @@ from framework.cli.commands.export import main as export_main
 from framework.engine.adapter import attach_adapter
 from framework.engine.checkpoint import load_latest
 from framework.engine.inference import load_run
+from framework.engine.resume import config_changes
 from framework.engine.run import train
 from framework.kinds import MODELS
 from framework.task import TaskSpec
@@ -99,6 +101,14 @@ def test_transformer_decoder_lora_trains_adapters_only_and_merges(tmp_path: Path
     with torch.no_grad():
         torch.testing.assert_close(merged.model(x), built.model(x), atol=1e-5, rtol=0)
 
+    with pytest.raises(PlaitError, match="pass --merge"):  # adapter weights alone are no model to export
+        export_main([str(tmp_path / "lora"), str(tmp_path / "unmerged")])
+    with pytest.raises(PlaitError, match=r"model.d_model: base 16, this run 24"):  # the base's weights would not fit
+        train_adapter([*DECODER, "model.d_model=24", f"adapter.base={tmp_path / 'base'}"], tmp_path / "wider")
+    with pytest.raises(PlaitError, match="holds adapter weights only"):  # an adapter is no base: merge it first
+        train_adapter([*DECODER, f"adapter.base={tmp_path / 'lora'}"], tmp_path / "stacked")
+    train_adapter([*DECODER, f"adapter.base={tmp_path / 'merged'}"], tmp_path / "stacked")  # a merged one is
+
     # resuming reloads base + adapter and goes on
     result = run_quick([*LM, *DECODER, *STEPS, "adapter=lora", "adapter.rank=2", f"adapter.base={tmp_path / 'base'}",
                         "trainer.max_steps=6", "trainer.resume=auto"], tmp_path / "lora")  # fmt: skip
@@ -172,6 +182,14 @@ def test_lora_without_a_pretrained_base_is_refused() -> None:
     cfg, model = decoder_model()
     with pytest.raises(PlaitError, match=r"adapter.base=<a Plait run dir or checkpoint>"):
         attach_adapter(cfg, model)
+
+
+def test_a_config_saved_before_adapters_resumes_as_adapter_none() -> None:
+    cfg = compose([*LM, *DECODER])
+    saved = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(saved, dict) and saved.pop("adapter") == {"_name_": "none"}
+    assert config_changes(OmegaConf.to_yaml(saved), cfg) == {}
+    assert config_changes(OmegaConf.to_yaml(saved), compose([*LM, *DECODER, "adapter=lora"]))
 
 
 def test_missing_peft_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
