@@ -101,7 +101,9 @@ def test_transformer_decoder_lora_trains_adapters_only_and_merges(tmp_path: Path
     with torch.no_grad():
         torch.testing.assert_close(merged.model(x), built.model(x), atol=1e-5, rtol=0)
 
-    with pytest.raises(PlaitError, match="pass --merge"):  # adapter weights alone are no model to export
+    with pytest.raises(
+        PlaitError, match=r"export with merge=true \(or --merge\)"
+    ):  # adapter weights alone are no model to export
         export_main([str(tmp_path / "lora"), str(tmp_path / "unmerged")])
     with pytest.raises(PlaitError, match=r"model.d_model: base 16, this run 24"):  # the base's weights would not fit
         train_adapter([*DECODER, "model.d_model=24", f"adapter.base={tmp_path / 'base'}"], tmp_path / "wider")
