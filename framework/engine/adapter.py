@@ -205,6 +205,31 @@ def attach_adapter(cfg: DictConfig, model: nn.Module) -> nn.Module:
     return model
 
 
+def frozen_in_autocast_dtype(model: nn.Module, precision: Any) -> None:
+    """Under autocast (amp_bf16, amp_fp16): the frozen base weights of the adapted layers stored in the autocast
+    dtype. Autocast rounds them to it at every matmul anyway, so the numbers are the same and the base takes half
+    the memory; layers the precision policy keeps in fp32, and weights shared with another module (an output
+    layer tied to the embedding), stay as they are."""
+    dtype = getattr(precision, "autocast_dtype", None)
+    if dtype is None or not has_adapter(model):
+        return
+    kept = tuple(getattr(precision, "kept_fp32", ()))
+    owners: dict[int, int] = {}
+    for module in model.modules():
+        for p in module.parameters(recurse=False):
+            owners[id(p)] = owners.get(id(p), 0) + 1
+    for name, module in model.named_modules():
+        base = getattr(module, "base_layer", None)
+        if base is None or not hasattr(module, "lora_A"):
+            continue
+        plain = type(base) is nn.Linear or type(base).__name__ == "Conv1D"  # not fp8's converted layers
+        if not plain or any(name == k or name.startswith(k + ".") or k.startswith(name + ".") for k in kept):
+            continue
+        for p in base.parameters(recurse=False):
+            if not p.requires_grad and owners[id(p)] == 1 and p.is_floating_point():
+                p.data = p.data.to(dtype)
+
+
 def adapter_counts(model: nn.Module) -> tuple[int, int]:
     """(trainable parameters, all parameters) of `model`, shared ones counted once."""
     params = {id(p): p for p in model.parameters()}.values()

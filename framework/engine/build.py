@@ -29,7 +29,7 @@ from framework.callback import Callback
 from framework.capabilities import init_only_fields
 from framework.data.encode import tokenizer_threads
 from framework.engine import distributed
-from framework.engine.adapter import attach_adapter, resolve_base, seed_base
+from framework.engine.adapter import attach_adapter, frozen_in_autocast_dtype, resolve_base, seed_base
 from framework.engine.adapter_config import NONE, adapter_name
 from framework.engine.checkpoint import Loaded, clean_leftovers, load_resume
 from framework.engine.config import TrainConfig, TrainerConfig
@@ -238,7 +238,9 @@ def build_model(
     check_fits(size, device, fixes)
     with out_of_memory(lambda exc: "while building the model" + (f" ({size})" if size else ""), device, fixes):
         seed_base(cfg)
-        return precision.setup(attach_adapter(cfg, make()), device)  # adapter=lora: base frozen, adapters added
+        model = precision.setup(attach_adapter(cfg, make()), device)  # adapter=lora: base frozen, adapters added
+        frozen_in_autocast_dtype(model, precision)
+        return model
 
 
 def without_init_only(node: Any) -> Any:

@@ -119,10 +119,11 @@ def test_transformer_decoder_lora_trains_adapters_only_and_merges(tmp_path: Path
 
 @pytest.mark.slow
 def test_every_cpu_precision_trains_adapters_only(tmp_path: Path) -> None:
-    """bf16 (pure, Kahan buffers) and fp64_master (masters): the frozen base never moves and the saved training
-    state (master weights, compensation buffers) holds the adapters alone (amp keeps fp32 weights, as fp32 does)."""
+    """bf16 (pure, Kahan buffers), fp64_master (masters) and amp_bf16 (base stored in the autocast dtype): the
+    frozen base never moves and the saved training state (master weights, compensation buffers) holds the
+    adapters alone."""
     run_quick([*LM, *DECODER, *STEPS], tmp_path / "base")
-    for precision in ("bf16", "fp64_master"):
+    for precision in ("bf16", "fp64_master", "amp_bf16"):
         snapshots = train_adapter([*DECODER, f"adapter.base={tmp_path / 'base'}", f"precision={precision}"],
                                   tmp_path / precision)  # fmt: skip
         assert_only_adapters_changed(snapshots)
@@ -130,7 +131,13 @@ def test_every_cpu_precision_trains_adapters_only(tmp_path: Path) -> None:
         assert loaded is not None
         kept = {**loaded.state["precision"].get("master", {}), **loaded.state["precision"].get("compensation", {})}
         assert kept.keys() <= loaded.state["model"].keys(), precision
-        assert kept, precision
+        assert kept or precision == "amp_bf16", precision
+        if precision == "amp_bf16":  # the frozen base of the adapted layers in the autocast dtype, adapters fp32
+            after = snapshots.after.items()
+            assert {p.dtype for n, p in after if n.endswith("base_layer.weight")} == {torch.bfloat16}
+            assert {p.dtype for n, p in after if ".lora_" in n} == {torch.float32}
+            reopened = assert_adapter_checkpoint_reloads(tmp_path / precision)
+            assert {p.dtype for n, p in reopened.model.named_parameters() if "base_layer" in n} == {torch.bfloat16}
 
 
 def tiny_gpt2(directory: Path) -> int:
