@@ -33,6 +33,7 @@ def merged_model(built: Built) -> nn.Module:
         )
     for handle in model.__dict__.pop(NARROWING, []):
         handle.remove()  # the state_dict holds every weight again
+    widen_stored_base(model)
     merged: nn.Module = peft_wrapper(model).merge_and_unload()
     merged.__dict__.pop(PEFT_WRAPPER, None)
     merged.__dict__.pop("peft_config", None)  # what peft left on the model
@@ -43,6 +44,19 @@ def merged_model(built: Built) -> nn.Module:
         config[GROUP] = default_adapter()
         built.state["config"] = OmegaConf.to_yaml(config)
     return merged
+
+
+def widen_stored_base(model: nn.Module) -> None:
+    """Frozen base weights stored narrower than their adapters (amp: the autocast dtype) back in the adapters'
+    dtype before merging, so the merged layers have the dtype of the rest of the model."""
+    for module in model.modules():
+        base, adapters = getattr(module, "base_layer", None), getattr(module, "lora_A", None)
+        if base is None or not isinstance(adapters, nn.ModuleDict) or not adapters:
+            continue
+        dtype = next(iter(adapters.values())).weight.dtype
+        for p in base.parameters(recurse=False):
+            if p.is_floating_point() and p.dtype != dtype:
+                p.data = p.data.to(dtype)
 
 
 def model_to_export(built: Built, merge: bool) -> nn.Module:
