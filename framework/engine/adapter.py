@@ -20,10 +20,17 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from framework.engine import distributed
-from framework.engine.adapter_config import GROUP, LORA, NONE, LoraAdapterConfig, adapter_name, adapter_node
+from framework.engine.adapter_config import (
+    GROUP,
+    LORA,
+    NONE,
+    LoraAdapterConfig,
+    adapter_name,
+    adapter_node,
+    check_base_given,
+)
 from framework.engine.checkpoint import Loaded, load_latest
 from framework.errors import PlaitError
-from framework.schema import NAME_FIELD
 
 PEFT_WRAPPER = "_plait_peft"  # the PeftModel around a model with adapters, kept outside its submodules
 NARROWING = "_plait_adapter_hooks"  # the handles of the state_dict hooks that narrow it to the adapters
@@ -144,25 +151,19 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
-def load_base(model: nn.Module, options: LoraAdapterConfig, model_cfg: Any) -> None:
-    """Put the frozen base weights into `model` before adapters are added: `adapter.base`'s model weights, or an
-    hf_* model's `model.pretrained` (already read by its build); neither is an error."""
-    if options.base:
-        state = base_checkpoint(options.base).state["model"]
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise PlaitError(
-                f"adapter.base={options.base}: its weights do not fit this model ({str(exc).splitlines()[0]}); "
-                "build the same model as the base run"
-            ) from None
+def load_base(model: nn.Module, options: LoraAdapterConfig) -> None:
+    """Put `adapter.base`'s model weights into `model` before adapters are added (an hf_* model's
+    `model.pretrained` was read by its build already)."""
+    if not options.base:
         return
-    if not model_cfg.get("pretrained"):
+    state = base_checkpoint(options.base).state["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
         raise PlaitError(
-            f"adapter=lora adapts pretrained weights, but model={model_cfg.get(NAME_FIELD)} starts from random "
-            "ones: set adapter.base=<a Plait run dir or checkpoint> (any model), or model.pretrained=<a local "
-            "save_pretrained dir> (hf_* models)"
-        )
+            f"adapter.base={options.base}: its weights do not fit this model ({str(exc).splitlines()[0]}); "
+            "build the same model as the base run"
+        ) from None
 
 
 def seed_base(cfg: DictConfig) -> None:
@@ -180,7 +181,8 @@ def attach_adapter(cfg: DictConfig, model: nn.Module) -> nn.Module:
         return model
     peft = require_peft()
     layers = chosen_layers(model, options.target_modules)  # a target naming no layer fails before any file is read
-    load_base(model, options, cfg.model)
+    check_base_given(cfg)
+    load_base(model, options)
     modules = dict(model.named_modules())
     transposed = all(type(modules[name]).__name__ == "Conv1D" for name in layers)  # GPT-2's (in, out) weights
     config = peft.LoraConfig(

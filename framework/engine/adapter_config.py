@@ -83,6 +83,21 @@ def adapter_schema(name: str) -> type:
     return SCHEMAS[name]
 
 
+def check_base_given(cfg: Any) -> None:
+    """`adapter=lora` adapts pretrained weights: `adapter.base`, or an hf_* model's `model.pretrained`, must give
+    them (checked before any work, and again when the model is built)."""
+    from framework.errors import PlaitError
+
+    node, model = adapter_node(cfg), cfg.get("model")
+    if str(node.get(NAME_FIELD)) == NONE or node.get("base") or model is None or model.get("pretrained"):
+        return
+    raise PlaitError(
+        f"adapter=lora adapts pretrained weights, but model={model.get(NAME_FIELD)} starts from random ones: set "
+        "adapter.base=<a Plait run dir or checkpoint> (any model), or model.pretrained=<a local save_pretrained "
+        "dir> (hf_* models)"
+    )
+
+
 def store_adapter_schemas() -> None:
     """Put the `adapter` group's options into Hydra's ConfigStore (`adapter=none`, `adapter=lora`)."""
     from hydra.core.config_store import ConfigStore

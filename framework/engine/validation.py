@@ -131,12 +131,13 @@ def _check_adapter(cfg: Any) -> None:
     """The `adapter` node: known option, known keys, typed values, range checks (`adapter.rank` ...)."""
     from omegaconf import OmegaConf
 
-    from framework.engine.adapter_config import GROUP, adapter_name, adapter_node, adapter_schema
+    from framework.engine.adapter_config import GROUP, adapter_name, adapter_node, adapter_schema, check_base_given
 
     node, schema = adapter_node(cfg), adapter_schema(adapter_name(cfg))
     _check_keys(node, schema, GROUP, f"adapter '{adapter_name(cfg)}'")
     typed = _typed(lambda: OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node)), GROUP)
     _run_checks(typed, GROUP)
+    check_base_given(cfg)
 
 
 def check_split_sizes(task: Task, trainer: Any, task_cfg: Any | None) -> list[str]:

@@ -19,6 +19,7 @@ from framework.engine.checkpoint import load_latest
 from framework.engine.inference import load_run
 from framework.engine.resume import config_changes
 from framework.engine.run import train
+from framework.engine.validation import validate_config
 from framework.kinds import MODELS
 from framework.task import TaskSpec
 from framework.testing import compose, run_quick
@@ -189,8 +190,9 @@ def test_target_matching_no_layer_lists_the_linear_layers() -> None:
 
 def test_lora_without_a_pretrained_base_is_refused() -> None:
     cfg, model = decoder_model()
-    with pytest.raises(PlaitError, match=r"adapter.base=<a Plait run dir or checkpoint>"):
-        attach_adapter(cfg, model)
+    for check in (lambda: validate_config(cfg), lambda: attach_adapter(cfg, model)):  # before any work, and at build
+        with pytest.raises(PlaitError, match=r"adapter.base=<a Plait run dir or checkpoint>"):
+            check()
 
 
 def test_a_config_saved_before_adapters_resumes_as_adapter_none() -> None:
