@@ -12,9 +12,12 @@ What "fits" means:
 - CPU, where an allocation rarely fails cleanly (the system swaps or kills the process first): the peak resident
   memory of the whole process (torch, the data, model, optimizer state and the step's activations: what a
   training process holds) stays within a budget, by default 80% of the memory available when the search starts.
-  Peak resident memory only grows, so before each candidate freed memory is handed back to the system
-  (`malloc_trim`) and Linux's high-water mark is reset to the current resident size (`/proc/self/clear_refs`,
-  value 5); `VmHWM` in `/proc/self/status` then is the peak of that candidate alone, measured by the kernel.
+  Peak resident memory only grows, and a process that has run many shapes keeps more (allocator caches, freed
+  memory not handed back), so each candidate is judged as a fresh training process would see it: the resident
+  memory after the build and one step (torch, data, model, optimizer state) plus the rise of the peak during the
+  candidate's own steps. For that rise, freed memory is handed back to the system (`malloc_trim`) and Linux's
+  high-water mark is reset to the current resident size (`/proc/self/clear_refs`, value 5) before each candidate;
+  `VmHWM - VmRSS` in `/proc/self/status` is then measured by the kernel.
   A candidate whose peak, extrapolated linearly from the two largest that fitted, exceeds the memory available
   is not run at all (it could only fail, or bring in the OOM killer).
 """
@@ -41,7 +44,7 @@ from framework.errors import PlaitError
 CLEAR_REFS = Path("/proc/self/clear_refs")
 STATUS = Path("/proc/self/status")
 DEFAULT_SHARE = 0.8  # of the memory available at the start: the CPU budget when none is given
-SIZE = re.compile(r"^\s*([\d.]+)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+SIZE = re.compile(r"^\s*([\d.]+(?:e\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 SIZE_UNITS["tib"] = 2**40
 
@@ -92,6 +95,15 @@ class PeakMeter:
                     f"size), which is not writable here ({exc.strerror or exc}); run on a GPU (trainer.device=cuda)"
                 ) from None
 
+        self.baseline = self.at_reset = 0
+
+    def start(self) -> None:
+        """Take the memory in use now (after the build and one step) as the baseline of every candidate."""
+        gc.collect()
+        trim_heap()
+        if self.device.type == "cpu":
+            self.baseline = process_memory("VmRSS")
+
     def reset(self) -> None:
         """Free what can be freed, and start a new peak from the memory in use now."""
         gc.collect()
@@ -101,20 +113,22 @@ class PeakMeter:
             return
         trim_heap()
         CLEAR_REFS.write_text("5")
+        self.at_reset = process_memory("VmRSS")
 
     def peak(self) -> int:
-        """Bytes at the peak since `reset()`."""
+        """Bytes at the peak since `reset()`: CUDA's peak allocated; on the CPU the baseline plus the rise of the
+        process's peak resident memory since `reset()`."""
         if self.device.type == "cuda":
             return int(torch.cuda.max_memory_allocated(self.device))
-        found = re.search(r"VmHWM:\s+(\d+)\s+kB", STATUS.read_text())
-        assert found, f"{STATUS} has no VmHWM"
-        return int(found.group(1)) * 1024
+        return self.baseline + max(0, process_memory("VmHWM") - self.at_reset)
 
-    def free(self) -> None:
-        """After a failed allocation: give the cache back."""
-        gc.collect()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+
+def process_memory(field: str) -> int:
+    """A memory line of /proc/self/status in bytes: VmRSS (resident now), VmHWM (peak resident)."""
+    found = re.search(rf"{field}:\s+(\d+)\s+kB", STATUS.read_text())
+    if not found:
+        raise PlaitError(f"{STATUS} has no {field} line: peak memory cannot be measured here")
+    return int(found.group(1)) * 1024
 
 
 def trim_heap() -> None:
@@ -183,6 +197,30 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def warm_up(stepper: Stepper) -> None:
+    """One step at batch 1, so the optimizer state exists before the baseline is taken (an out-of-memory error
+    here is left to the search: batch 1 will not fit)."""
+    stepper.batch_size, stepper.accum = 1, 1
+    fits_in_memory(lambda: stepper.step(stepper.batches()), stepper.device)
+
+
+def fits_in_memory(run: Callable[[], object], device: torch.device) -> bool:
+    """Run `run()`: False when an allocation failed (`is_out_of_memory`; the failing frames are cleared and the
+    CUDA cache emptied, so the memory is free for the next try), True when it finished."""
+    try:
+        run()
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        traceback.clear_frames(exc.__traceback__)
+        del exc
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return False
+    return True
+
+
 def extrapolated(fitted: list[Probe], batch: int) -> float | None:
     """The peak memory expected at `batch`, on the line through the two largest fitting batches measured."""
     points = sorted((p.batch, p.peak_bytes) for p in fitted if p.peak_bytes is not None)
@@ -193,7 +231,7 @@ def extrapolated(fitted: list[Probe], batch: int) -> float | None:
 
 
 def find_batch_size(
-    stepper: Stepper, *, budget: int | None = None, steps: int = 3, max_batch: int = 4096
+    stepper: Stepper, *, budget: int | None = None, steps: int = 4, max_batch: int = 4096
 ) -> BatchSearch:
     """The largest batch (up to `max_batch` and the training examples) that fits, with every probe measured.
     `budget`: bytes of peak memory allowed (CPU default: 80% of the memory available now; CUDA default: none,
@@ -208,6 +246,8 @@ def find_batch_size(
     n_train = stepper.task.num_examples("train")
     cap = min(max_batch, n_train) if n_train else max_batch
     result = BatchSearch(budget=budget, unit=stepper.task.throughput_unit)
+    warm_up(stepper)
+    meter.start()
 
     def fits(batch: int) -> bool:
         probe = measure(batch)
@@ -219,18 +259,13 @@ def find_batch_size(
         if available is not None and expected is not None and expected > available[0]:
             return Probe(batch, False, None, None, f"not run: ~{size_text(expected)} expected, more than available")
         meter.reset()
+        speed: list[float] = []
         try:
-            per_s = run_steps(stepper, batch, steps, result.unit)
+            if not fits_in_memory(lambda: speed.append(run_steps(stepper, batch, steps, result.unit)), device):
+                return Probe(batch, False, None, None, "out of memory")
         except DataTooSmall as exc:
             return Probe(batch, False, None, None, f"the training split fills only {exc.n} per batch")
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            traceback.clear_frames(exc.__traceback__)
-            del exc
-            meter.free()
-            return Probe(batch, False, None, None, "out of memory")
-        peak = meter.peak()
+        per_s, peak = speed[0], meter.peak()
         if budget is not None and peak > budget:
             return Probe(batch, False, peak, per_s, f"over the budget of {size_text(budget)}")
         return Probe(batch, True, peak, per_s)

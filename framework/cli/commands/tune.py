@@ -31,7 +31,7 @@ from framework.errors import PlaitError
 HELP = "find a learning rate (plait tune lr) or a batch size (plait tune batch-size) for `plait train <overrides>`"
 USAGE = (
     "plait tune lr [out=<dir>] [min_lr=1e-7] [max_lr=10] [steps=100] [<overrides of plait train> ...]\n"
-    "       plait tune batch-size [out=<dir>] [budget=1GB|60%] [want=N] [steps=3] [max_batch=4096] [<overrides> ...]"
+    "       plait tune batch-size [out=<dir>] [budget=1GB|60%] [want=N] [steps=4] [max_batch=4096] [<overrides> ...]"
 )
 SUBCOMMANDS = ("lr", "batch-size")
 T = TypeVar("T")
@@ -56,7 +56,7 @@ class BatchSizeOptions:
     out: str = "."  # directory for batch_size.csv and batch_size.png (never a run directory)
     budget: Optional[str] = None  # peak memory allowed: 1GB, 512MiB, 60% (CPU default 80% available; CUDA: none)
     want: Optional[int] = None  # the effective batch wanted: batch size and grad_accum_steps that give it
-    steps: int = 3  # optimizer steps per candidate (the first not timed)
+    steps: int = 4  # optimizer steps per candidate (the first not timed)
     max_batch: int = 4096  # the largest batch tried
 
 
