@@ -3,7 +3,9 @@ state and run directories as they were."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,3 +94,35 @@ def test_bad_settings_name_the_option(option: str, value: float) -> None:
 
     with pytest.raises(PlaitError, match=option):
         range_test(lambda: 1.0, torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0), LRRange(**{option: value}))
+
+
+@pytest.mark.parametrize("precision", ["fp64_master", "amp_fp16"])
+def test_a_built_run_is_restored_exactly_master_weights_and_loss_scale_included(
+    precision: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from framework.engine.tuning import tuning_build
+    from framework.testing import compose
+
+    monkeypatch.setenv("PLAIT_CACHE_DIR", str(tmp_path / "cache"))
+    small = ["tokenizer=char", "model.d_model=16", "model.n_heads=2", "model.d_ff=32", "model.n_layers=1"]
+    with tuning_build(compose([*small, f"precision={precision}", "trainer.batch_size=4"])) as built:
+        stepper = Stepper.of(built)
+        stepper.step(stepper.batches())  # optimizer moments and a loss-scale history to keep
+        model = {k: v.clone() for k, v in built.model.state_dict().items()}
+        strategy = copy.deepcopy(built.precision.state_dict())
+        curve = find_lr(stepper, LRRange(steps=15, max_lr=1.0))
+        assert len(curve.lrs) > 5
+        assert all(torch.equal(v, model[k]) for k, v in built.model.state_dict().items())
+        assert_same(built.precision.state_dict(), strategy)
+
+
+def assert_same(a: object, b: object) -> None:
+    """Equal nested state: tensors by value, everything else by ==."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys()
+        for key in a:
+            assert_same(a[key], b[key])
+    elif isinstance(a, Tensor):
+        assert isinstance(b, Tensor) and torch.equal(a, b)
+    else:
+        assert a == b
