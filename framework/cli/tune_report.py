@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.cli.run_provenance import is_run
-from framework.engine.batch_finder import BatchSearch
+from framework.engine.batch_finder import BatchSearch, Probe
 from framework.engine.lr_finder import LRCurve
 from framework.engine.memory import size_text
 from framework.errors import PlaitError
@@ -103,14 +103,23 @@ def batch_rows(search: BatchSearch) -> list[dict[str, Any]]:
     ]
 
 
+def batch_header(unit: str) -> str:
+    """The header of the probe table."""
+    return f"{'batch':>6}  {'fits':>4}  {'peak memory':>12}  {unit + '/s':>12}  note"
+
+
+def batch_line(p: Probe) -> str:
+    """One probe: batch, fits, peak memory, throughput, why not."""
+    peak = size_text(p.peak_bytes) if p.peak_bytes is not None else "-"
+    speed = f"{p.per_s:,.0f}" if p.per_s is not None else "-"
+    return f"{p.batch:>6}  {'yes' if p.fits else 'no':>4}  {peak:>12}  {speed:>12}  {p.note}".rstrip()
+
+
 def batch_table(search: BatchSearch) -> str:
-    """The probes sorted by batch: fits, peak memory, throughput, why not."""
-    lines = [f"{'batch':>6}  {'fits':>4}  {'peak memory':>12}  {search.unit + '/s':>12}  note"]
-    for p in sorted(search.probes, key=lambda p: p.batch):
-        peak = size_text(p.peak_bytes) if p.peak_bytes is not None else "-"
-        speed = f"{p.per_s:,.0f}" if p.per_s is not None else "-"
-        lines.append(f"{p.batch:>6}  {'yes' if p.fits else 'no':>4}  {peak:>12}  {speed:>12}  {p.note}".rstrip())
-    return "\n".join(lines)
+    """The probes sorted by batch."""
+    return "\n".join(
+        [batch_header(search.unit), *(batch_line(p) for p in sorted(search.probes, key=lambda p: p.batch))]
+    )
 
 
 def batch_plot(search: BatchSearch, path: Path) -> bool:

@@ -3,7 +3,9 @@ strategy and optimizer.
 
 Search (`search_largest`): powers of two from 1 until a batch does not fit, then a binary search between the last
 that fitted and the first that did not, down to one sample. Each candidate takes a few real optimizer steps
-(`steps`; the first is not timed) and reports its throughput and its peak memory.
+(`steps`; the first is not timed) on the heaviest batches of that size (most elements, padding included, among the
+first `SCANNED` of an epoch: with length-bucketed batches the memory of a step depends on which batch it is) and
+reports its throughput on them and its peak memory.
 
 What "fits" means:
 - CUDA: the steps ran without an out-of-memory error (`framework.engine.memory.is_out_of_memory`, the same
@@ -27,6 +29,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import heapq
+import itertools
 import math
 import re
 import time
@@ -40,9 +44,11 @@ import torch
 from framework.engine.memory import host_memory, is_out_of_memory, size_text
 from framework.engine.tuning import Stepper
 from framework.errors import PlaitError
+from framework.task import Batch
 
 CLEAR_REFS = Path("/proc/self/clear_refs")
 STATUS = Path("/proc/self/status")
+SCANNED = 256  # batches of an epoch searched for the heaviest, per candidate
 DEFAULT_SHARE = 0.8  # of the memory available at the start: the CPU budget when none is given
 SIZE = re.compile(r"^\s*([\d.]+(?:e\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30}
@@ -164,18 +170,32 @@ class BatchSearch:
         return max(timed, key=lambda p: p.per_s or 0.0) if timed else None
 
 
+def heaviest_batches(stepper: Stepper, n: int) -> list[Batch]:
+    """The `n` training batches with the most elements (padding included) among the first `SCANNED` of an epoch
+    at the stepper's batch size: a padded batch of long examples needs the most memory, and a training run meets
+    it sooner or later. Tasks with fixed shapes give their first `n`."""
+    epoch = stepper.task.batches("train", batch_size=stepper.batch_size, epoch_seed=stepper.seed)
+    scanned = itertools.islice(epoch, SCANNED)
+    heaviest = heapq.nlargest(n, scanned, key=lambda b: sum(t.numel() for t in b.tensors.values()))
+    if not heaviest:
+        raise PlaitError("the training split produced no batch; check the task's training data")
+    if max(b.n_samples for b in heaviest) < stepper.batch_size:
+        raise DataTooSmall(max(b.n_samples for b in heaviest))
+    return heaviest
+
+
 def run_steps(stepper: Stepper, batch: int, steps: int, unit: str) -> float:
-    """`steps` optimizer steps at `batch` (the first not timed); units per second over the timed ones."""
+    """`steps` optimizer steps at `batch` on its heaviest batches (the first step not timed); units per second
+    over the timed ones."""
     stepper.batch_size, stepper.accum = batch, 1
-    batches = stepper.batches()
+    chosen = heaviest_batches(stepper, steps)
+    batches = itertools.cycle(chosen)
     units, start = 0, 0.0
     for i in range(steps):
         if i == 1:
             sync(stepper.device)
             start = time.perf_counter()
         loss, last, _ = stepper.step(batches)
-        if last.n_samples < batch:
-            raise DataTooSmall(last.n_samples)
         if i >= 1:
             units += last.n_tokens if unit == "tokens" else last.n_samples
     float(loss)  # waits for the device, as sync does
@@ -231,11 +251,16 @@ def extrapolated(fitted: list[Probe], batch: int) -> float | None:
 
 
 def find_batch_size(
-    stepper: Stepper, *, budget: int | None = None, steps: int = 4, max_batch: int = 4096
+    stepper: Stepper,
+    *,
+    budget: int | None = None,
+    steps: int = 4,
+    max_batch: int = 4096,
+    on_probe: Callable[[Probe], None] | None = None,
 ) -> BatchSearch:
     """The largest batch (up to `max_batch` and the training examples) that fits, with every probe measured.
     `budget`: bytes of peak memory allowed (CPU default: 80% of the memory available now; CUDA default: none,
-    out-of-memory errors decide)."""
+    out-of-memory errors decide). `on_probe` hears each probe as it is measured (progress)."""
     if steps < 2:
         raise PlaitError(f"steps={steps}: each candidate needs at least 2 steps (the first is not timed)")
     device = stepper.device
@@ -252,6 +277,8 @@ def find_batch_size(
     def fits(batch: int) -> bool:
         probe = measure(batch)
         result.probes.append(probe)
+        if on_probe is not None:
+            on_probe(probe)
         return probe.fits
 
     def measure(batch: int) -> Probe:

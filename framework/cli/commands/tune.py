@@ -124,7 +124,15 @@ def tune_lr(opts: LrOptions, overrides: list[str]) -> None:
 def tune_batch_size(opts: BatchSizeOptions, overrides: list[str]) -> None:
     """Search the batch size on the composed run; print the probes, write the CSV and PNG, print the keys to use."""
     from framework.cli.hydra_app import compose_run
-    from framework.cli.tune_report import batch_plot, batch_rows, batch_table, output_dir, write_csv
+    from framework.cli.tune_report import (
+        batch_header,
+        batch_line,
+        batch_plot,
+        batch_rows,
+        batch_table,
+        output_dir,
+        write_csv,
+    )
     from framework.engine.batch_finder import accumulation_for, find_batch_size, parse_size
     from framework.engine.memory import size_text
     from framework.engine.tuning import Stepper, tuning_build
@@ -136,10 +144,22 @@ def tune_batch_size(opts: BatchSizeOptions, overrides: list[str]) -> None:
     out = output_dir(opts.out)
     cfg = compose_run(overrides, conf_dir())
     with tuning_build(cfg) as built:
-        search = find_batch_size(Stepper.of(built), budget=budget, steps=opts.steps, max_batch=opts.max_batch)
-        device, precision = built.device, built.cfg.precision._name_
-    judged = f"peak memory within {size_text(search.budget)}" if search.budget else "no out-of-memory error"
-    print(f"batch-size search on {device}, precision={precision}, {opts.steps} steps each ({judged}):")
+        judged = "no out-of-memory error" if built.device.type == "cuda" and budget is None else "peak memory"
+        print(
+            f"batch-size search on {built.device}, precision={built.cfg.precision._name_}, {opts.steps} steps "
+            f"each, judged by {judged}; in the order measured:"
+        )
+        print(batch_header(built.task.throughput_unit), flush=True)
+        search = find_batch_size(
+            Stepper.of(built),
+            budget=budget,
+            steps=opts.steps,
+            max_batch=opts.max_batch,
+            on_probe=lambda probe: print(batch_line(probe), flush=True),
+        )
+    if search.budget is not None:
+        judged = f"peak memory within {size_text(search.budget)}"
+    print(f"\nby batch ({judged}):")
     print(batch_table(search))
     write_csv(batch_rows(search), out / "batch_size.csv")
     files = [out / "batch_size.csv"] + ([out / "batch_size.png"] if batch_plot(search, out / "batch_size.png") else [])
