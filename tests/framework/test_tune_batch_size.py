@@ -24,7 +24,7 @@ from framework.engine.tuning import Stepper
 from framework.errors import PlaitError
 from framework.task import CLASSIFICATION, Batch, Partials, Task, TaskSpec, TokenizerFactory
 
-FEATURES, WIDTH = 256, 4096  # each sample becomes FEATURES x WIDTH floats (4 MiB) inside the model
+FEATURES, WIDTH = 1024, 4096  # each sample becomes FEATURES x WIDTH floats (16 MiB) inside the model
 
 
 class Expander(nn.Module):
