@@ -122,6 +122,27 @@ def test_a_1gb_budget_on_cpu_is_never_exceeded_and_the_largest_batch_within_it_i
     assert json.loads(fresh.stdout)["peak"] <= budget
 
 
+class FailsAbove(Regression):
+    """Batches above `limit` fail as an allocation does (the CPU allocator's message; CUDA raises OutOfMemoryError)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def loss(self, model: nn.Module, batch: Batch) -> Tensor:
+        if batch.n_samples > self.limit:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99999999999 bytes.")
+        return torch.zeros((), requires_grad=True) + model.scale.sum() * 0  # type: ignore[operator]
+
+
+def test_an_allocation_failure_means_does_not_fit() -> None:
+    s = stepper()
+    s.task = FailsAbove(limit=21)
+    search = find_batch_size(s, budget=10**12, steps=2, max_batch=64)
+    assert search.largest == 21
+    failed = [p for p in search.probes if not p.fits]
+    assert failed and all(p.note == "out of memory" and p.batch > 21 for p in failed)
+
+
 if __name__ == "__main__":  # a fresh process: a few steps at the batch given, its peak resident memory printed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     s = stepper()
