@@ -11,12 +11,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, open_dict
 from torch import nn
 
+from framework.engine.batching import epoch_batches
 from framework.engine.build import Built, as_dictconfig, build
 from framework.engine.config import TrainConfig
 from framework.errors import PlaitError
@@ -58,6 +60,7 @@ class Stepper:
     seed: int = 0
     clip: float | None = None
     accum: int = 1
+    max_tokens: int | None = None  # trainer.max_tokens: batches by a token budget instead of batch_size
 
     @classmethod
     def of(cls, built: Built, batch_size: int | None = None) -> Stepper:
@@ -74,14 +77,15 @@ class Stepper:
             int(t.seed),
             t.clip_grad_norm,
             int(t.grad_accum_steps),
+            t.get("max_tokens"),
         )
 
     def batches(self) -> Iterator[Batch]:
-        """Endless training batches, epoch after epoch, as the trainer orders them."""
-        epoch = 0
+        """Endless training batches, epoch after epoch, as the trainer orders them (framework.engine.batching)."""
+        epoch, trainer = 0, SimpleNamespace(seed=self.seed, batch_size=self.batch_size, max_tokens=self.max_tokens)
         while True:
             produced = 0
-            for batch in self.task.batches("train", batch_size=self.batch_size, epoch_seed=self.seed + epoch):
+            for batch in epoch_batches(self.task, trainer, epoch=epoch, start=0, rank=0, world=1):
                 produced += 1
                 yield batch
             if produced == 0:

@@ -65,6 +65,8 @@ def test_tune_needs_what_to_tune() -> None:
         tune(["learning-rate"])
     with pytest.raises(PlaitError, match="steps=3: the range test needs at least 10"):
         tune(["lr", "steps=3"])
+    with pytest.raises(PlaitError, match="steps=3: the range test needs at least 10"):
+        tune(["lr", "--steps", "3"])  # the --key value spelling of every command
 
 
 @pytest.mark.slow

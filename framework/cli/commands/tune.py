@@ -25,7 +25,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar
 
-from framework.cli.commands._common import _convert
+from framework.cli.options import as_key_values, convert
 from framework.errors import PlaitError
 
 HELP = "find a learning rate (plait tune lr) or a batch size (plait tune batch-size) for `plait train <overrides>`"
@@ -67,12 +67,12 @@ def split_options(argv: list[str], options: type[T]) -> tuple[T, list[str]]:
     names = {f.name for f in dataclasses.fields(options)}  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     overrides = []
-    for arg in argv:
+    for arg in as_key_values(argv, options):  # type: ignore[arg-type]
         key, sep, value = arg.partition("=")
         if not sep:
             raise PlaitError(f"expected key=value, got '{arg}'. usage: {USAGE}")
         if key in names:
-            values[key] = _convert(key, value, hints[key])
+            values[key] = convert(key, value, hints[key])
         else:
             overrides.append(arg)
     return options(**values), overrides
@@ -143,6 +143,11 @@ def tune_batch_size(opts: BatchSizeOptions, overrides: list[str]) -> None:
         raise PlaitError(f"want={opts.want}: the effective batch must be at least 1")
     out = output_dir(opts.out)
     cfg = compose_run(overrides, conf_dir())
+    if cfg.trainer.max_tokens is not None:
+        raise PlaitError(
+            f"trainer.max_tokens={cfg.trainer.max_tokens}: this run batches by a token budget, and plait tune "
+            "batch-size searches trainer.batch_size; add trainer.max_tokens=null to search the batch size"
+        )
     with tuning_build(cfg) as built:
         judged = "no out-of-memory error" if built.device.type == "cuda" and budget is None else "peak memory"
         print(
