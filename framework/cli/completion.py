@@ -1,7 +1,7 @@
 """Shell completion for `plait` (bash; zsh through bashcompinit), installed with `eval "$(plait -sc install=bash)"`.
 
 Hydra's completion script calls `plait -sc query=bash` with the command line in COMP_LINE. `plait <TAB>`
-offers the commands, `plait sweep <TAB>` its subcommands, `plait train <TAB>` is Hydra's own completion of
+offers the commands, `plait sweep <TAB>` and `plait tune <TAB>` their subcommands, `plait train <TAB>` is Hydra's own completion of
 config groups and keys; for the other arguments nothing is offered, so the shell completes file names
 (run and sweep directories).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from framework.cli.commands import command_names
 
 HYDRA_COMPLETED = "train"  # the command whose arguments Hydra completes
-SUBCOMMANDS = {"sweep": ["resume"]}
+SUBCOMMANDS = {"sweep": ["resume"], "tune": ["lr", "batch-size"]}
 
 
 def candidates(line: str) -> list[str] | None:

@@ -15,6 +15,8 @@ import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from framework.engine.adapter_config import GROUP as ADAPTER_GROUP
+from framework.engine.adapter_config import adapter_schema
 from framework.errors import PlaitError, closest
 from framework.kinds import REGISTRIES, registry_for
 from framework.plugins import discover_plugins, installed_version, preset_source, presets
@@ -130,7 +132,6 @@ def _default(f: dataclasses.Field[Any]) -> str:
 def print_describe(target: str) -> None:
     """Print a component's fields, types, defaults and docs; `target` is `<kind>/<name>`."""
     from rich.markup import escape
-    from rich.table import Table
 
     discover_plugins()
     if "/" not in target:
@@ -139,6 +140,9 @@ def print_describe(target: str) -> None:
     source = preset_source(kind, name)
     if source is not None and (kind not in REGISTRIES or name not in REGISTRIES[kind]):
         print_preset(kind, name, *source)
+        return
+    if kind == ADAPTER_GROUP:  # a config group of the core, not a kind of component
+        print_adapter(name)
         return
     registry = registry_for(kind)
     config_cls = registry.config_class(name)
@@ -151,19 +155,39 @@ def print_describe(target: str) -> None:
     here = registry.describe_here(name)  # optional: what the component does on this machine
     if here:
         console.print(here)
+    prefix = f"{kind}.{name}" if registry.multi else kind  # several loggers at once: logger.<name>.<field>
+    print_fields(console, config_cls, prefix)
+    console.print(f"Select it with `plait train {kind}={name}`; set an option with `{prefix}.<option>=<value>`.")
+
+
+def print_fields(console: Any, config_cls: type, prefix: str) -> None:
+    """A table of a schema's options: full key, type, default and the comment beside each field."""
+    from rich.markup import escape
+    from rich.table import Table
+
     comments = field_comments(config_cls)
     table = Table(show_lines=False)
     for column in ("option", "type", "default", "meaning"):
         table.add_column(column)
     hints = typing.get_type_hints(config_cls)
-    prefix = f"{kind}.{name}" if registry.multi else kind  # several loggers at once: logger.<name>.<field>
     for f in dataclasses.fields(config_cls):
         if f.name == NAME_FIELD:
             continue
         cells = (f"{prefix}.{f.name}", _type_name(hints[f.name]), _default(f), comments.get(f.name, ""))
         table.add_row(*(escape(cell) for cell in cells))  # `list[int]` is not rich markup
     console.print(table)
-    console.print(f"Select it with `plait train {kind}={name}`; set an option with `{prefix}.<option>=<value>`.")
+
+
+def print_adapter(name: str) -> None:
+    """Describe an option of the `adapter` group (`adapter/lora`, `adapter/none`): what it does and its fields."""
+    from rich.markup import escape
+
+    config_cls = adapter_schema(name)
+    console = make_console()
+    console.print(f"[bold]adapter/{name}[/]  provided by plait (framework/engine/adapter.py)")
+    console.print(escape(inspect.getdoc(config_cls) or ""))
+    print_fields(console, config_cls, ADAPTER_GROUP)
+    console.print(f"Select it with `plait train adapter={name}`; set an option with `adapter.<option>=<value>`.")
 
 
 def print_preset(group: str, name: str, distribution: str, path: Path) -> None:

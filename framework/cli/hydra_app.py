@@ -26,7 +26,7 @@ from framework.plugins import load_plugins
 from framework.schema import NAME_FIELD
 from framework.secrets import override_key, refuse_secrets
 
-CHECKED_GROUPS = (*COMPONENT_GROUPS, "experiment", "debug")  # groups whose option names are checked before Hydra runs
+CHECKED_GROUPS = (*COMPONENT_GROUPS, "experiment", "adapter", "debug")  # option names checked before Hydra runs
 RUN_DIR_KEYS = ("hydra.run.dir", "hydra.sweep.dir")  # where Hydra writes a run, a sweep
 
 

@@ -8,16 +8,20 @@ resumes exactly; under torchrun each process takes its share of each round of ba
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framework.errors import ConfigValueError
-from framework.task import Batch, Task, TokenBatcher, rank_rounds
+
+if TYPE_CHECKING:  # framework.task imports torch; validation (read by `train --help`) imports this module
+    from framework.task import Batch, Task, TokenBatcher
 
 KEY = "trainer.max_tokens"
 
 
 def token_batcher(task: Task, max_tokens: int) -> TokenBatcher:
     """`task` as a TokenBatcher; an error naming trainer.max_tokens and the fix for a task that cannot batch so."""
+    from framework.task import TokenBatcher
+
     if isinstance(task, TokenBatcher):
         return task
     raise ConfigValueError(
@@ -30,6 +34,8 @@ def token_batcher(task: Task, max_tokens: int) -> TokenBatcher:
 
 def epoch_batches(task: Task, trainer: Any, *, epoch: int, start: int, rank: int, world: int) -> Iterator[Batch]:
     """This process's training batches of `epoch` from global batch `start` on. `trainer`: the TrainerConfig."""
+    from framework.task import rank_rounds
+
     seed = trainer.seed + epoch
     if trainer.max_tokens is None:
         return task.rank_batches(

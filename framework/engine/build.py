@@ -29,6 +29,8 @@ from framework.callback import Callback
 from framework.capabilities import init_only_fields
 from framework.data.encode import tokenizer_threads
 from framework.engine import distributed
+from framework.engine.adapter import attach_adapter, frozen_in_autocast_dtype, resolve_base, seed_base
+from framework.engine.adapter_config import NONE, adapter_name
 from framework.engine.checkpoint import Loaded, clean_leftovers, load_resume
 from framework.engine.config import TrainConfig, TrainerConfig
 from framework.engine.device import resolve_device
@@ -235,7 +237,10 @@ def build_model(
     size = measure_on_meta(lambda: make(without_init_only(cfg.model)))  # pretrained files are not read twice
     check_fits(size, device, fixes)
     with out_of_memory(lambda exc: "while building the model" + (f" ({size})" if size else ""), device, fixes):
-        return precision.setup(make(), device)
+        seed_base(cfg)
+        model = precision.setup(attach_adapter(cfg, make()), device)  # adapter=lora: base frozen, adapters added
+        frozen_in_autocast_dtype(model, precision)
+        return model
 
 
 def without_init_only(node: Any) -> Any:
@@ -296,9 +301,10 @@ def build(
             print(f"threads: {threads.n} ({threads.reason}{governed})")
             if threads.warning:
                 print(f"warning: {threads.warning}", file=sys.stderr)
+        base = resolve_base(cfg)  # adapter.base: pinned to its checkpoint, whose tokenizers this run reuses
         if checkpoint is not None:
             check_resume(checkpoint.state["config"], cfg, checkpoint.path)  # before any data is read
-        spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else None))
+        spec = task.setup(training_tokenizers(cfg.tokenizer, run_dir, checkpoint.path if checkpoint else base))
         small = check_split_sizes(task, tcfg, cfg.get("task"))  # a batch larger than the data fails on every rank
         for warning in small if distributed.is_main() else []:
             print(f"warning: {warning}", file=sys.stderr)
@@ -313,7 +319,7 @@ def build(
             )
         spec = TaskSpec.from_dict(checkpoint.state["spec"])
         task.restore(spec, saved_tokenizers(cfg.tokenizer, checkpoint.path))
-        for name in init_only_fields(MODELS, cfg.model[NAME_FIELD]):
+        for name in init_only_fields(MODELS, cfg.model[NAME_FIELD]) if adapter_name(cfg) == NONE else ():
             cfg.model[name] = None  # the checkpoint's weights replace whatever these would initialise
     precision = PRECISIONS.build(cfg.precision)
     model = build_model(cfg, spec, device, precision, model_factory)

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+from framework.engine.adapter_config import default_adapter, store_adapter_schemas
 from framework.schema import Choice
 
 MAX_SEED = 2**32 - 1
@@ -177,6 +178,7 @@ class TrainConfig:
     scheduler: Any = MISSING
     logger: dict[str, Any] = field(default_factory=dict)  # several at once: logger=[console,jsonl]
     callback: dict[str, Any] = field(default_factory=dict)
+    adapter: Any = field(default_factory=default_adapter)  # adapter=lora: train low-rank adapters, base frozen
     objective: str = "val/loss"  # metric returned to sweepers; what trainer.early_stopping.monitor=null watches
     data_root: Optional[str] = None  # where experiments find real data sets
     name: str = "plait"
@@ -189,3 +191,4 @@ def store_schemas() -> None:
     cs = ConfigStore.instance()
     cs.store(name="plait_train_schema", node=TrainConfig, provider="plait")
     cs.store(group="trainer", name="default", node=TrainerConfig, provider="plait")
+    store_adapter_schemas()

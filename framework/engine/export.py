@@ -44,6 +44,7 @@ from framework.engine.graph_export import (
     write_torchscript,
 )
 from framework.engine.inference import load_run
+from framework.engine.merge import model_to_export
 from framework.engine.weights import TRAINED
 from framework.errors import PlaitError
 
@@ -76,12 +77,12 @@ def check_format(name: str) -> str:
     return name
 
 
-def exported_model(built: Built) -> nn.Module:
+def exported_model(built: Built, merge: bool = False) -> nn.Module:
     """The model every format writes: the reopened run's model with the chosen weights, eval mode, on the CPU.
 
-    The one place a step that changes the model before export belongs (merging LoRA adapters into the weights):
-    whatever it returns, every format writes and checks."""
-    return built.model
+    The one place a step that changes the model before export belongs (`merge`: an adapter=lora run's adapters
+    merged into the weights, framework/engine/merge.py): whatever it returns, every format writes and checks."""
+    return model_to_export(built, merge)
 
 
 def default_format(model: nn.Module) -> str:
@@ -97,12 +98,13 @@ def export(
     checkpoint: str | None = None,
     weights: str = TRAINED,
     dynamo: bool = False,
+    merge: bool = False,
 ) -> Exported:
     """Export the model of a run or checkpoint to `out_dir` in `format` (None: the model's default) and check it."""
     if format is not None:
         check_format(format)  # before the run is opened
     built = load_run(path, device="cpu", checkpoint=checkpoint, weights=weights)
-    model = exported_model(built)
+    model = exported_model(built, merge)
     chosen = format or default_format(model)
     out = Path(out_dir).expanduser()
     if chosen == "plait":

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from framework.errors import PlaitError
-from framework.task import extra_val_splits
+from framework.task_kinds import extra_val_splits
 
 if TYPE_CHECKING:
     from framework.task import Task

@@ -22,6 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from framework.engine.adapter_config import GROUP, NoAdapterConfig
 from framework.engine.config import TrainConfig
 from framework.errors import PlaitError
 from framework.kinds import REGISTRIES
@@ -83,6 +84,8 @@ def schema_default(cfg: DictConfig, key: str) -> Any:
     try:
         if group == "trainer":
             node: Any = TrainConfig().trainer
+        elif group == GROUP:  # a config saved before the adapter group existed trained every weight
+            node = NoAdapterConfig()
         elif group in REGISTRIES and not REGISTRIES[group].multi:
             node = REGISTRIES[group].config_class(str(cfg[group]["_name_"]))()
         else:

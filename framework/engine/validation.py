@@ -106,6 +106,7 @@ def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:
         lambda: OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), trainer_node)), "trainer"
     )
     _run_checks(trainer, "trainer")
+    _check_adapter(cfg)
     for kind, registry in REGISTRIES.items():
         node = cfg.get(kind)
         if node is None or kind in skip:
@@ -124,6 +125,19 @@ def validate_config(cfg: Any, skip: tuple[str, ...] = ()) -> None:
             check_monitor(trainer, cfg.get("objective", TrainConfig.objective), task)
         if trainer.max_tokens is not None:
             token_batcher(task, trainer.max_tokens)  # a task of fixed-length examples cannot batch by tokens
+
+
+def _check_adapter(cfg: Any) -> None:
+    """The `adapter` node: known option, known keys, typed values, range checks (`adapter.rank` ...)."""
+    from omegaconf import OmegaConf
+
+    from framework.engine.adapter_config import GROUP, adapter_name, adapter_node, adapter_schema, check_base_given
+
+    node, schema = adapter_node(cfg), adapter_schema(adapter_name(cfg))
+    _check_keys(node, schema, GROUP, f"adapter '{adapter_name(cfg)}'")
+    typed = _typed(lambda: OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node)), GROUP)
+    _run_checks(typed, GROUP)
+    check_base_given(cfg)
 
 
 def check_split_sizes(task: Task, trainer: Any, task_cfg: Any | None) -> list[str]:

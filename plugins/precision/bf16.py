@@ -77,7 +77,9 @@ class BF16Precision(BasePrecision):
         self._names = {id(p): n for n, p in model.named_parameters()}
         if self.cfg.update == "kahan":
             self.compensation = {
-                n: torch.zeros_like(p) for n, p in model.named_parameters() if p.dtype == torch.bfloat16
+                n: torch.zeros_like(p)
+                for n, p in model.named_parameters()
+                if p.dtype == torch.bfloat16 and p.requires_grad  # frozen weights (adapter=lora's base) never move
             }
         return model
 
@@ -134,7 +136,8 @@ class BF16Precision(BasePrecision):
         self.moments = state.get("moments", BIASED)  # checkpoints from before optimi hold torch's moments
         self._chosen = False  # convert the loaded optimizer state at the next update if the backend differs
         for name, value in state.get("compensation", {}).items():
-            self.compensation[name].copy_(value)
+            if name in self.compensation:  # older checkpoints kept buffers of frozen weights too
+                self.compensation[name].copy_(value)
 
 
 def build_bf16(cfg: BF16Config) -> BF16Precision:

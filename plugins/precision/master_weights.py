@@ -2,7 +2,8 @@
 
 The model computes in its (lower) dtype; after each backward its gradients are moved into the
 master's gradients (so accumulation over micro-batches happens in the master dtype); after each
-update the master values are copied back into the model.
+update the master values are copied back into the model. Frozen parameters (requires_grad False: frozen
+embeddings, the base under adapter=lora) get no master: they stay in the model's dtype only.
 """
 
 from __future__ import annotations
@@ -19,20 +20,24 @@ class MasterWeights:
 
     def __init__(self, model: nn.Module, dtype: torch.dtype) -> None:
         self.module = copy.deepcopy(model)
-        for p in self.module.parameters():
-            p.data = p.data.to(dtype)
+        for p in self.module.parameters():  # a frozen one keeps an empty placeholder: it is never updated
+            p.data = p.data.to(dtype) if p.requires_grad else p.data.new_empty(0, dtype=dtype)
+        self.trained = {name for name, p in self.module.named_parameters() if p.requires_grad}
         self.dtype = dtype
         self._model_params: list[Tensor] = []
 
     def bind(self, model: nn.Module) -> None:
         """Pair the (cast) model's parameters with the master's, in the same order."""
-        self._model_params = list(model.parameters())
-        if len(self._model_params) != len(list(self.module.parameters())):
+        self._model_params = [p for p in model.parameters() if p.requires_grad]
+        if len(self._model_params) != len(self._masters()):
             raise RuntimeError("master weights and model disagree on their parameters")
         self.copy_to_model()
 
+    def _masters(self) -> list[nn.Parameter]:
+        return [p for p in self.module.parameters() if p.requires_grad]
+
     def _pairs(self) -> zip[tuple[Tensor, nn.Parameter]]:
-        return zip(self._model_params, self.module.parameters(), strict=True)
+        return zip(self._model_params, self._masters(), strict=True)
 
     @torch.no_grad()
     def accumulate_grads(self) -> None:
@@ -53,10 +58,18 @@ class MasterWeights:
             low.copy_(high)
 
     def state_dict(self) -> dict[str, Any]:
-        """The master parameters (the authoritative weights)."""
-        return self.module.state_dict()
+        """The master parameters (the authoritative weights) and buffers; frozen parameters are the model's."""
+        frozen = {name for name, _ in self.module.named_parameters()} - self.trained
+        return {k: v for k, v in self.module.state_dict().items() if k not in frozen}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the master parameters and refresh the model from them."""
-        self.module.load_state_dict(state)
+        """Restore the master parameters and refresh the model from them (a frozen one in `state`, as checkpoints
+        before frozen parameters lost their masters hold, is left out)."""
+        frozen = {name for name, _ in self.module.named_parameters()} - self.trained
+        missing, unexpected = self.module.load_state_dict(
+            {k: v for k, v in state.items() if k not in frozen}, strict=False
+        )
+        if unexpected or set(missing) - frozen:
+            wrong = sorted(set(missing) - frozen) + sorted(unexpected)
+            raise RuntimeError(f"the checkpoint's master weights do not fit the model: {', '.join(wrong[:5])}")
         self.copy_to_model()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from framework import SPECIAL_TOKENS
-from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
+from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, metaspace_words, normalizer, special_token_list
 
 
 @dataclass
@@ -22,12 +22,11 @@ class BPETokenizer(HFTokenizer[BPETokenizerConfig]):
     """BPE over Metaspace-split words (Sennrich et al. 2016), trained on the task's text."""
 
     def _build(self) -> tuple[Any, Any]:
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+        from tokenizers import Tokenizer, models, trainers
 
         tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk"]))
         tok.normalizer = normalizer(self.cfg.lowercase)
-        tok.pre_tokenizer = pre_tokenizers.Metaspace()
-        tok.decoder = decoders.Metaspace()
+        tok.pre_tokenizer, tok.decoder = metaspace_words()
         trainer = trainers.BpeTrainer(
             vocab_size=self.cfg.vocab_size,
             min_frequency=self.cfg.min_frequency,

@@ -149,3 +149,17 @@ def normalizer(lowercase: bool, form: str = "NFC") -> Any:
 
     steps = [getattr(normalizers, form)()] + ([normalizers.Lowercase()] if lowercase else [])
     return normalizers.Sequence(steps)
+
+
+def metaspace_words() -> tuple[Any, Any]:
+    """(pre-tokenizer, decoder) of SentencePiece-style words: spaces become `▁` word starts, and every other
+    whitespace run (newlines, tabs) is a piece of its own first. Metaspace alone keeps `world\nNext` as one word:
+    on a corpus of lines every line break made a new word, so the trainer's word table (its memory) grew with the
+    corpus and pieces spanned lines. `first`: only the text's start gets a `▁`, so a word after a newline decodes
+    without an added space."""
+    from tokenizers import Regex, decoders, pre_tokenizers
+
+    pre = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(Regex(r"[^\S ]+"), behavior="isolated"), pre_tokenizers.Metaspace(prepend_scheme="first")]
+    )
+    return pre, decoders.Metaspace(prepend_scheme="first")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from framework import SPECIAL_TOKENS
-from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, normalizer, special_token_list
+from plugins.tokenizers.hf_base import HFTokenizer, VocabConfig, metaspace_words, normalizer, special_token_list
 
 
 @dataclass
@@ -23,12 +23,11 @@ class UnigramTokenizer(HFTokenizer[UnigramTokenizerConfig]):
     """Unigram LM pieces, NFKC-normalised like SentencePiece; `▁` marks word starts so spaces decode back."""
 
     def _build(self) -> tuple[Any, Any]:
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+        from tokenizers import Tokenizer, models, trainers
 
         tok = Tokenizer(models.Unigram())
         tok.normalizer = normalizer(self.cfg.lowercase, form="NFKC")
-        tok.pre_tokenizer = pre_tokenizers.Metaspace()
-        tok.decoder = decoders.Metaspace()
+        tok.pre_tokenizer, tok.decoder = metaspace_words()
         trainer = trainers.UnigramTrainer(
             vocab_size=self.cfg.vocab_size,
             special_tokens=special_token_list(),

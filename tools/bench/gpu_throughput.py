@@ -6,8 +6,10 @@
 Shape: 12 layers, d_model 768, 12 heads, context 1024, vocabulary 50,304 (GPT-2 rounded up to a multiple
 of 64), tied embedding/head, flash attention through F.scaled_dot_product_attention(is_causal=True).
 Precision comes from Plait's own strategies (amp_bf16, fp8 via torchao), so this measures the path users
-train with. The batch is the largest that fits: one eager step at a small batch gives the memory per
-sample, the batch is sized to ~85% of free memory, and an out-of-memory error halves it. MFU counts the training
+train with. The batch is the largest multiple of 8 that fits, found by the search `plait tune batch-size` uses
+(framework/engine/batch_finder.py: powers of two, then a binary search; an out-of-memory error, caught by the
+framework's `is_out_of_memory`, means "does not fit"), two eager steps per candidate; should the compiled
+model still run out of memory at that batch, the batch is halved. MFU counts the training
 FLOPs per token that Plait's model summary measures (FlopCounterMode on a meta copy; for this shape
 6 * params + 12 * layers * d_model * context, PaLM appendix B, within 1%) against `--peak-tflops`
 (H200 dense bf16: 989). Prints a markdown table; `--json` also writes the rows.
@@ -20,6 +22,7 @@ import json
 import math
 import sys
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +32,8 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a source checkout without install
 
+from framework.engine.batch_finder import fits_in_memory, search_largest
+from framework.engine.memory import is_out_of_memory
 from framework.engine.model_summary import training_flops
 from framework.errors import PlaitError
 from framework.kinds import PRECISIONS
@@ -150,21 +155,21 @@ def sync(device: torch.device) -> None:
 
 
 def fitting_batch(precision: str, s: Shape, device: torch.device, cap: int) -> int:
-    """Largest batch (a multiple of 8 where possible) expected to fit, from one eager step's memory per sample."""
+    """Largest multiple of 8 (at most `cap`; 1 when not even 8 fits) whose eager steps run without running out of
+    memory, by the framework's batch-size search."""
     if device.type != "cuda":
         return min(cap, 8)
-    probe = 4
-    run = Run(precision, s, device, compile_model=False)
-    torch.cuda.reset_peak_memory_stats(device)
-    base = torch.cuda.memory_allocated(device)
-    run.step(batch_of(probe, s, device))
-    run.step(batch_of(probe, s, device))  # optimizer state now exists
-    per_sample = (torch.cuda.max_memory_allocated(device) - base) / probe
-    free, _ = torch.cuda.mem_get_info(device)
-    del run
-    torch.cuda.empty_cache()
-    fits = int(0.85 * free / per_sample)
-    return max(1, min(cap, fits // 8 * 8 or fits))
+
+    def fits(eighths: int) -> bool:
+        def two_steps() -> None:
+            run = Run(precision, s, device, compile_model=False)
+            run.step(batch_of(8 * eighths, s, device))
+            run.step(batch_of(8 * eighths, s, device))  # optimizer state now exists
+            sync(device)
+
+        return fits_in_memory(two_steps, device)
+
+    return 8 * search_largest(fits, cap=max(1, cap // 8)) or 1
 
 
 def measure(precision: str, s: Shape, device: torch.device, args: argparse.Namespace) -> Row:
@@ -183,9 +188,10 @@ def measure(precision: str, s: Shape, device: torch.device, args: argparse.Names
                 run.step(batch_of(batch, s, device))
             sync(device)
             break
-        except torch.OutOfMemoryError:
-            if batch == 1:
+        except Exception as exc:
+            if not is_out_of_memory(exc) or batch == 1:
                 raise
+            traceback.clear_frames(exc.__traceback__)  # free the failed step's tensors
             batch = max(1, batch // 2)
             run = None
             torch.cuda.empty_cache()

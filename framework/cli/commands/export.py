@@ -18,7 +18,7 @@ from framework.cli.options import parse_options
 HELP = "write a run's model as a plait checkpoint, transformers dir, ONNX, TorchScript or safetensors (checked)"
 USAGE = (
     "plait export <run dir or checkpoint> <out dir> [format=plait|transformers|onnx|torchscript|safetensors] "
-    "[checkpoint=best|last|<dir>] [weights=model|ema] [dynamo=false]"
+    "[checkpoint=best|last|<dir>] [weights=model|ema] [dynamo=false] [merge=true]"
 )
 
 
@@ -30,6 +30,7 @@ class ExportOptions:
     checkpoint: Optional[str] = None  # best | last | a dir or name in <run>/checkpoints; null: best if kept, else last
     weights: str = "model"  # model: the trained weights | ema: the average a callback=[ema] run kept
     dynamo: bool = False  # format=onnx: torch.export's exporter (slower; needs onnxscript) instead of TorchScript's
+    merge: bool = False  # adapter=lora runs: the adapters merged into the base weights first (--merge)
 
 
 def main(argv: list[str]) -> None:
@@ -41,6 +42,9 @@ def main(argv: list[str]) -> None:
     if opts.format is not None:
         check_format(opts.format)
     run, out = parsed.positional
-    done = export(run, out, format=opts.format, checkpoint=opts.checkpoint, weights=opts.weights, dynamo=opts.dynamo)
+    done = export(
+        run, out, format=opts.format, checkpoint=opts.checkpoint, weights=opts.weights, dynamo=opts.dynamo,
+        merge=opts.merge,
+    )  # fmt: skip
     print(f"exported ({done.format}) to {done.path}")
     print(f"checked: {done.check}")

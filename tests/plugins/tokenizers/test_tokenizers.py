@@ -89,6 +89,19 @@ def test_bpe_lowercase_option() -> None:
     assert tok.encode("EIN MANN") == tok.encode("ein mann")
 
 
+@pytest.mark.parametrize("name", ["bpe", "unigram"])
+def test_metaspace_words_stop_at_line_breaks_and_tabs_and_decode_back(name: str) -> None:
+    # Before: "line\nNext" was one pre-tokenized word, so every line break of a corpus added a word to the
+    # trainer's table (memory growing with the corpus) and learnt pieces spanned lines.
+    tok = build(name, vocab_size=120)
+    lines = [f"word{i % 7} line{i % 5}\tcell\nNext{i % 3} one\n\n" for i in range(300)]
+    tok.train(lines)
+    text = "word1 line2\tcell\nNext2 one\n\nword3 line4\n"
+    pieces = tokens(tok, text)
+    assert all(p.strip() == "" or not any(c in p for c in "\n\t") for p in pieces), pieces
+    assert tok.decode(tok.encode(text)) == text
+
+
 def test_untrained_tokenizer_says_so() -> None:
     with pytest.raises(PlaitError, match="before it was trained or loaded"):
         build("bpe").encode("x")
