@@ -40,6 +40,14 @@ class Positional(Choice):
     rope = "rope"
 
 
+class AttentionKernel(Choice):
+    """Which SDPA kernel attention runs on (`model.attention_kernel`)."""
+
+    auto = "auto"  # math when training in bf16 on CPU (there the flash kernel's backward is the slower), else torch's
+    torch = "torch"  # torch's own pick: flash / memory-efficient / math
+    math = "math"  # the unfused reference kernel: batched matmuls around a softmax
+
+
 @dataclass
 class TransformerConfig(EmbeddingConfig):
     """Options shared by the transformer models."""
@@ -53,6 +61,7 @@ class TransformerConfig(EmbeddingConfig):
     max_length: int = 512  # longest input, in tokens
     norm_eps: float = 1e-5  # LayerNorm epsilon
     activation_checkpointing: bool = False  # training: keep only each block's input, recompute the rest in backward
+    attention_kernel: AttentionKernel = AttentionKernel.auto  # auto (math for bf16 training on CPU) | torch | math
 
     def validate(self) -> None:
         """Range checks, run before any work (framework.engine.validation)."""

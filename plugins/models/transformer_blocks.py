@@ -13,10 +13,11 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.checkpoint import checkpoint
 
 from framework import PlaitError, TaskSpec
-from plugins.models.configs import TransformerConfig
+from plugins.models.configs import AttentionKernel, TransformerConfig
 from plugins.models.embedding import make_embedding
 from plugins.models.positions import PositionalEncoding, Rope, apply_rope
 
@@ -30,11 +31,24 @@ def reorder_kv(cache: list[KV], rows: Tensor) -> list[KV]:
     return [(*(t.index_select(0, rows) for t in layer[:2]), *layer[2:]) for layer in cache]
 
 
+def attend(q: Tensor, k: Tensor, v: Tensor, *, kernel: AttentionKernel, **sdpa: Any) -> Tensor:
+    """`scaled_dot_product_attention(q, k, v, **sdpa)` on the kernel `kernel` asks for."""
+    cpu_bf16_training = q.device.type == "cpu" and q.dtype == torch.bfloat16 and torch.is_grad_enabled()
+    if kernel == AttentionKernel.math or (kernel == AttentionKernel.auto and cpu_bf16_training):
+        with sdpa_kernel(SDPBackend.MATH):
+            return F.scaled_dot_product_attention(q, k, v, **sdpa)
+    return F.scaled_dot_product_attention(q, k, v, **sdpa)
+
+
 class Attention(nn.Module):
     """Multi-head attention on SDPA: self-attention (fused qkv) or, with `cross=True`, attention to a memory."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float, *, cross: bool = False) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, dropout: float, *, cross: bool = False,
+        kernel: AttentionKernel = AttentionKernel.auto,
+    ) -> None:  # fmt: skip
         super().__init__()
+        self.kernel = AttentionKernel(kernel)
         if d_model % n_heads:
             raise PlaitError(f"model.d_model={d_model} must be divisible by model.n_heads={n_heads}")
         self.n_heads = n_heads
@@ -70,7 +84,7 @@ class Attention(nn.Module):
             if past is not None:  # keys/values of earlier positions: (B, H, S_past + T, Dh)
                 k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         drop = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
+        y = attend(q, k, v, kernel=self.kernel, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
         return self.out(rearrange(y, "b h t d -> b t (h d)")), (k, v)
 
 
@@ -94,9 +108,10 @@ class TransformerBlock(nn.Module):
         super().__init__()
         d, eps = cfg.d_model, cfg.norm_eps
         self.norm1 = nn.LayerNorm(d, eps=eps)
-        self.attn = Attention(d, cfg.n_heads, cfg.dropout)
+        self.attn = Attention(d, cfg.n_heads, cfg.dropout, kernel=cfg.attention_kernel)
         self.norm_cross = nn.LayerNorm(d, eps=eps) if cross else None
-        self.cross_attn = Attention(d, cfg.n_heads, cfg.dropout, cross=True) if cross else None
+        kernel = cfg.attention_kernel
+        self.cross_attn = Attention(d, cfg.n_heads, cfg.dropout, cross=True, kernel=kernel) if cross else None
         self.norm2 = nn.LayerNorm(d, eps=eps)
         self.ff = FeedForward(d, cfg.d_ff, cfg.dropout)
         self.drop = nn.Dropout(cfg.dropout)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -200,8 +201,16 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def precision_of(log: str) -> str:
-    """The precision the run resolved (its `precision:` line), e.g. amp_bf16 or fp32."""
+def precision_of(run_dir: Path, log: str) -> str:
+    """The precision the run used: the run's config (`precision._name_`, resolved from auto), else its log line."""
+    try:
+        import yaml
+
+        name = yaml.safe_load((run_dir / "config.yaml").read_text())["precision"]["_name_"]
+        if name and name != "auto":
+            return str(name)
+    except (OSError, KeyError, TypeError, ValueError):
+        pass
     for line in log.splitlines():
         if line.startswith("precision:"):
             resolved = line.split("->", 1)[1] if "->" in line else line.split("=", 1)[-1]
@@ -211,8 +220,8 @@ def precision_of(log: str) -> str:
 
 def measure(job: Job, data_root: Path, tmp: Path, timeout_s: float) -> Measured:
     """Run the job, sampling CPU seconds at each training row; the steady state is every window after the first."""
-    run_dir = tmp / job.label.split()[0]
-    log_path = tmp / f"{job.label.split()[0]}.log"
+    slug = re.sub(r"[^A-Za-z0-9_]+", "_", job.label).strip("_")  # also a safe Hydra override value
+    run_dir, log_path = tmp / slug, tmp / f"{slug}.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "disabled"}
     load = load_average()
     with log_path.open("wb") as log:
@@ -234,12 +243,12 @@ def measure(job: Job, data_root: Path, tmp: Path, timeout_s: float) -> Measured:
         json.loads((run_dir / "model_summary.json").read_text()) if (run_dir / "model_summary.json").exists() else {}
     )
     rows = train_rows(run_dir / "metrics.jsonl")[: len(cpu_at)]
-    base = dict(label=job.label, precision=precision_of(text), load=(load + load_average()) / 2)
+    base = dict(label=job.label, precision=precision_of(run_dir, text), load=(load + load_average()) / 2)
     if len(rows) < 3 or not summary:
         tail = " | ".join(text.strip().splitlines()[-3:])
         return Measured(**base, threads=0, tokens_per_s=0, cpu_s=0, wall_s=0, tokens=0, flops_per_token=None,
                         rule_flops_per_token=summary.get("rule_flops_per_token", 0), parameters=summary.get("parameters", 0),
-                        error=f"{len(rows)} training rows in {timeout_s:.0f} s: {tail}")  # fmt: skip
+                        error=f"{len(rows)} training rows in {time.perf_counter() - start:.0f} s: {tail}")  # fmt: skip
     unit = "tokens" if "train/tokens_per_s" in rows[0] else "samples"
     batch = summary.get("batch", {"samples": 1, "tokens": 1})
     per_unit_tokens = 1.0 if unit == "tokens" else batch["tokens"] / max(batch["samples"], 1)
