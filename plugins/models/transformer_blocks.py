@@ -2,7 +2,8 @@
 
 Shapes: B batch, T query length, S key/memory length, D d_model, H heads, Dh = D / H.
 Attention runs on `scaled_dot_product_attention`, which picks flash / memory-efficient kernels when
-it can; masks are bool, True where attending is allowed.
+it can, except when training in bf16 on CPU, where its math kernel is the faster (`model.attention_kernel`,
+docs/performance.md "Compute efficiency"); masks are bool, True where attending is allowed.
 """
 
 from __future__ import annotations
