@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,9 @@ def test_transformer_decoder_lora_trains_adapters_only_and_merges(tmp_path: Path
     run_quick([*LM, *DECODER, *STEPS], tmp_path / "base")
     snapshots = train_adapter([*DECODER, f"adapter.base={tmp_path / 'base'}"], tmp_path / "lora")
     assert_only_adapters_changed(snapshots)
+    summary = json.loads((tmp_path / "lora" / "model_summary.json").read_text())  # the run's model summary
+    adapter_params = sum(p.numel() for n, p in snapshots.before.items() if ".lora_" in n)
+    assert summary["trainable"] == adapter_params and summary["frozen"] == summary["parameters"] - adapter_params
     built = assert_adapter_checkpoint_reloads(tmp_path / "lora")
     base = load_latest(tmp_path / "base")
     assert base is not None
