@@ -10,8 +10,9 @@ bf16), Lightning's `bf16-mixed`, HF's `bf16=True`, `torch.autocast` in the hand-
 
 Rounds alternate the contestants (a new order each round), so the machine's load hits all of them alike; in each
 round a contestant trains from the initial weights for `--steps` steps and its steady-state step time is the median
-of the gaps between step ends, the first `WARM` left out. Reported: the median over rounds of ms/step, the
-hand-written loop's time over each contestant's (above 1.0: faster than the hand-written loop) and the final
+of the gaps between step ends, the first `WARM` left out. Reported: the median over rounds of ms/step, wall and CPU
+(process time: what a busy shared machine disturbs least), the hand-written loop's time over each contestant's
+(above 1.0: faster than it) and the final
 training loss of the last round (same batches and arithmetic up to kernel order: the losses agree closely).
 Lightning (`lightning`) and Hugging Face (`transformers`, `accelerate`) are the `bench` extra.
 """
@@ -60,25 +61,33 @@ def autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
 
 
 class StepClock:
-    """Wall-clock time of every step end; the steady-state step time is the median gap after WARM steps."""
+    """Wall-clock and CPU time (this process, every thread) at every step end; steady-state step times are the
+    median gaps after WARM steps. CPU time is what another job on a shared machine disturbs least."""
 
     def __init__(self) -> None:
-        self.ends: list[float] = [time.perf_counter()]
+        self.ends: list[tuple[float, float]] = []
+        self.start()
+
+    def start(self) -> None:
+        """Forget every mark; the next step starts now."""
+        self.ends = [(time.perf_counter(), time.process_time())]
 
     def tick(self) -> None:
         """Mark the end of a step."""
-        self.ends.append(time.perf_counter())
+        self.ends.append((time.perf_counter(), time.process_time()))
 
-    def ms_per_step(self) -> float:
-        """Median gap between step ends, the first WARM left out."""
-        gaps = [b - a for a, b in zip(self.ends, self.ends[1:], strict=False)][WARM:]
-        return 1e3 * statistics.median(gaps)
+    def ms_per_step(self) -> tuple[float, float]:
+        """Median gaps between step ends, the first WARM left out: (wall ms, CPU ms)."""
+        pairs = list(zip(self.ends, self.ends[1:], strict=False))[WARM:]
+        wall = statistics.median(b[0] - a[0] for a, b in pairs)
+        cpu = statistics.median(b[1] - a[1] for a, b in pairs)
+        return 1e3 * wall, 1e3 * cpu
 
 
 # -- the contestants: each trains a copy of `init` for `steps` steps; returns (ms/step, final loss) ------------
 
 
-def hand_written(init: nn.Module, data: list[Tensor], steps: int, precision: str) -> tuple[float, float]:
+def hand_written(init: nn.Module, data: list[Tensor], steps: int, precision: str) -> tuple[tuple[float, float], float]:
     """forward under autocast, backward, clip, fused AdamW step, zero grads (set to None). Nothing else."""
     model = copy_of(init)
     opt, clock, loss = fused_adamw(model), StepClock(), torch.zeros(())
@@ -103,7 +112,7 @@ class ClockCallback(Callback):
         self.clock.tick()
 
 
-def plait(init: nn.Module, data: list[Tensor], steps: int, precision: str) -> tuple[float, float]:
+def plait(init: nn.Module, data: list[Tensor], steps: int, precision: str) -> tuple[tuple[float, float], float]:
     """Plait's Trainer with its defaults (telemetry, finite checks, logging every 10 steps), the built-in AdamW
     factory (fused kernel) and `PLAIT_PRECISION[precision]`."""
     model = copy_of(init)
@@ -118,12 +127,12 @@ def plait(init: nn.Module, data: list[Tensor], steps: int, precision: str) -> tu
     tcfg = TrainerConfig(max_steps=steps, batch_size=data[0].shape[0], eval_every_n_steps=0, checkpoint_every_n_steps=0)
     parts = Components(model, task, strategy, optimizer, scheduler, [], [ClockCallback(clock)])
     with tempfile.TemporaryDirectory() as tmp:
-        clock.ends = [time.perf_counter()]
+        clock.start()
         Trainer(tcfg, parts, run_dir=Path(tmp), device=torch.device("cpu")).fit()
     return clock.ms_per_step(), float(task.losses[-1])
 
 
-def lightning(init: nn.Module, data: list[Tensor], steps: int, precision: str) -> tuple[float, float]:
+def lightning(init: nn.Module, data: list[Tensor], steps: int, precision: str) -> tuple[tuple[float, float], float]:
     """Lightning's Trainer: a LightningModule around the model, `precision=bf16-mixed|32-true`, clipping by norm
     before each optimizer step, no logger, checkpointing, progress bar or summary."""
     import lightning as L
@@ -164,7 +173,7 @@ def lightning(init: nn.Module, data: list[Tensor], steps: int, precision: str) -
         num_sanity_val_steps=0,
     )
     module = Module()
-    clock.ends = [time.perf_counter()]
+    clock.start()
     trainer.fit(module, train_dataloaders=loader)
     return clock.ms_per_step(), float(losses[-1])
 
@@ -190,7 +199,7 @@ class LossModel(nn.Module):
         return {"loss": lm_loss(self.model, ids)}
 
 
-def hf_trainer(init: nn.Module, data: list[Tensor], steps: int, precision: str) -> tuple[float, float]:
+def hf_trainer(init: nn.Module, data: list[Tensor], steps: int, precision: str) -> tuple[tuple[float, float], float]:
     """Hugging Face's Trainer: `bf16=True` on CPU (autocast), `max_grad_norm=1.0`, our fused AdamW passed in, no
     saving, logging or reporting; batches fed in order (one ready batch per item)."""
     from transformers import PrinterCallback, TrainerCallback, TrainingArguments
@@ -238,12 +247,12 @@ def hf_trainer(init: nn.Module, data: list[Tensor], steps: int, precision: str) 
         )
         trainer.remove_callback(PrinterCallback)  # its end-of-training line would interleave with the table
         trainer._get_train_sampler = lambda *a, **k: torch.utils.data.SequentialSampler(items)  # in order
-        clock.ends = [time.perf_counter()]
+        clock.start()
         trainer.train()
     return clock.ms_per_step(), losses[-1]
 
 
-CONTESTANTS: dict[str, Callable[[nn.Module, list[Tensor], int, str], tuple[float, float]]] = {
+CONTESTANTS: dict[str, Callable[[nn.Module, list[Tensor], int, str], tuple[tuple[float, float], float]]] = {
     "hand-written (fused AdamW)": hand_written,
     "Plait (defaults)": plait,
     "Lightning Trainer": lightning,
@@ -260,30 +269,34 @@ def copy_of(init: nn.Module) -> nn.Module:
 
 
 def measure(size: str, precision: str, rounds: int) -> list[dict[str, Any]]:
-    """Every contestant `rounds` times, alternating (rotated order per round); median ms/step and last loss."""
+    """Every contestant `rounds` times, alternating (rotated order per round); median wall and CPU ms/step, the
+    hand-written loop's over each contestant's, and the last loss."""
     layers, width, batch, length = SIZES[size]
     torch.manual_seed(0)
     init = TinyLM(layers, width, length)
     init.shape = (layers, width, length)  # type: ignore[assignment]
     data = RandomTokens(batch, length).data
     names = list(CONTESTANTS)
-    times: dict[str, list[float]] = {n: [] for n in names}
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     last: dict[str, float] = {}
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            ms, loss = CONTESTANTS[name](init, data, STEPS[size], precision)
-            times[name].append(ms)
+            (ms, cpu_ms), loss = CONTESTANTS[name](init, data, STEPS[size], precision)
+            wall[name].append(ms)
+            cpu[name].append(cpu_ms)
             last[name] = loss
-    base = statistics.median(times[names[0]])
+    hand_wall, hand_cpu = statistics.median(wall[names[0]]), statistics.median(cpu[names[0]])
     return [
         {
             "size": size,
             "precision": precision,
             "name": n,
-            "ms": statistics.median(times[n]),
-            "vs_hand": base / statistics.median(times[n]),
+            "ms": statistics.median(wall[n]),
+            "cpu_ms": statistics.median(cpu[n]),
+            "vs_hand": hand_wall / statistics.median(wall[n]),
+            "vs_hand_cpu": hand_cpu / statistics.median(cpu[n]),
             "loss": last[n],
-            "spread": (min(times[n]), max(times[n])),
         }
         for n in names
     ]
@@ -309,17 +322,14 @@ def main() -> None:
     load_plugins()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average {load}; {args.rounds} rounds")
-    print(
-        "| model | precision | contestant | ms/step (median) | min–max over rounds | hand-written / this | final loss |"
-    )
+    print("| model | precision | contestant | ms/step | CPU ms/step | hand-written / this: wall, CPU | final loss |")
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         for precision in args.precisions.split(","):
             for m in measure(size, precision, args.rounds):
-                lo, hi = m["spread"]
                 print(
-                    f"| {size} | {precision} | {m['name']} | {m['ms']:.2f} | {lo:.2f}–{hi:.2f} "
-                    f"| {m['vs_hand']:.3f}× | {m['loss']:.4f} |",
+                    f"| {size} | {precision} | {m['name']} | {m['ms']:.2f} | {m['cpu_ms']:.2f} "
+                    f"| {m['vs_hand']:.3f}×, {m['vs_hand_cpu']:.3f}× | {m['loss']:.4f} |",
                     flush=True,
                 )
 
