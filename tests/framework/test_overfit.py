@@ -4,6 +4,7 @@ ignores its input cannot, and the run says so (a PlaitError, exit status 2) with
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,18 @@ class InputBlind(nn.Module):
         return self.bias.expand(input_ids.shape[0], -1)
 
 
-@MODELS.register("input_blind_test", config=InputBlindConfig)
 def build_input_blind(cfg: InputBlindConfig, *, spec: TaskSpec) -> InputBlind:
     """The test's model that cannot overfit."""
     return InputBlind(spec.n_classes or 2)
+
+
+@pytest.fixture
+def input_blind_model() -> Iterator[None]:
+    """`model=input_blind_test` for one test only: registered models are global, and the model contract suite
+    runs every registered model (this one fits none of its task kinds)."""
+    MODELS.register("input_blind_test", config=InputBlindConfig)(build_input_blind)
+    yield
+    MODELS._entries.pop("input_blind_test", None)
 
 
 def test_repeat_first_hands_out_the_same_batches_at_the_start_position() -> None:
@@ -74,7 +83,7 @@ def test_the_main_job_fits_one_batch_within_200_steps(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_model_that_ignores_its_input_fails_the_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], input_blind_model: None
 ) -> None:
     args = ["debug=overfit", "model=input_blind_test", "trainer.max_steps=40", *SMALL_DATA, "hydra.run.dir=run"]
     code, out = run_cli(args, tmp_path, monkeypatch, capsys)
