@@ -9,6 +9,7 @@ one batch's partial results (`eval_step`) and turns all of them into metrics (`r
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -149,6 +150,13 @@ class Task(ABC):
     def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
         """Batches that evaluation walks: one unshuffled pass over `split`."""
         return self.batches(split, batch_size=batch_size, epoch_seed=0)
+
+    def eval_rank_batches(self, split: str, *, batch_size: int, rank: int, world: int) -> Iterator[Batch]:
+        """Process `rank` of `world`'s share of `eval_batches`: batch i where i % world == rank (none dropped).
+
+        This one makes every batch and keeps its own; a task that can make only its own overrides it, with the
+        same result, so that no process reads the others' data."""
+        return itertools.islice(self.eval_batches(split, batch_size=batch_size), rank, None, world)
 
     def data_files(self) -> dict[str, list[dict[str, Any]]]:
         """Split -> the files `setup` read ({path, bytes, sha256} each), saved in the run as data_files.json."""

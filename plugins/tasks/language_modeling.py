@@ -115,12 +115,32 @@ class LanguageModelingTask(Task):
     ) -> Iterator[Batch]:
         """Batch b of the epoch order goes to process b % world (whole rounds only, as `Task.rank_batches`); each
         process slices only its own windows out of the memory map."""
-        starts = self._starts(split, epoch_seed if split == "train" else None)
-        if split != "train" and self.cfg.eval_max_blocks is not None:
-            starts = starts[: self.cfg.eval_max_blocks]
-        tokens, window = self.tokens[split], np.arange(self.cfg.block_size + 1)
+        starts = self._split_starts(split, epoch_seed)
         n_batches = math.ceil(len(starts) / batch_size)
-        for b in range(start + rank, n_batches - n_batches % world, world):
+        return self._windows(split, starts, batch_size, range(start + rank, n_batches - n_batches % world, world))
+
+    def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
+        """The split's blocks in order (remembering the split, for its characters per token)."""
+        return self.eval_rank_batches(split, batch_size=batch_size, rank=0, world=1)
+
+    def eval_rank_batches(self, split: str, *, batch_size: int, rank: int, world: int) -> Iterator[Batch]:
+        """Evaluation batch i goes to process i % world (all of them, as `Task.eval_rank_batches`); each process
+        slices only its own windows."""
+        self._eval_split = split
+        starts = self._split_starts(split, 0)
+        return self._windows(split, starts, batch_size, range(rank, math.ceil(len(starts) / batch_size), world))
+
+    def _split_starts(self, split: str, epoch_seed: int) -> np.ndarray:
+        """First tokens of the pass: train's shuffled by `epoch_seed`; others in order, at most eval_max_blocks."""
+        if split == "train":
+            return self._starts(split, epoch_seed)
+        starts = self._starts(split, None)
+        return starts if self.cfg.eval_max_blocks is None else starts[: self.cfg.eval_max_blocks]
+
+    def _windows(self, split: str, starts: np.ndarray, batch_size: int, batches: range) -> Iterator[Batch]:
+        """Packed (input_ids, labels) blocks of the batches numbered `batches`, sliced from the memory map."""
+        tokens, window = self.tokens[split], np.arange(self.cfg.block_size + 1)
+        for b in batches:
             rows = tokens[starts[b * batch_size : (b + 1) * batch_size, None] + window]
             block = torch.from_numpy(rows.astype(np.int64))
             x, y = block[:, :-1], block[:, 1:]
@@ -130,11 +150,6 @@ class LanguageModelingTask(Task):
         """Mean next-token cross-entropy."""
         logits = model(batch["input_ids"], None)
         return F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten())
-
-    def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
-        """The split's blocks in order (remembering the split, for its characters per token)."""
-        self._eval_split = split
-        return self.batches(split, batch_size=batch_size, epoch_seed=0)
 
     def eval_step(self, model: nn.Module, batch: Batch) -> Partials:
         """Summed next-token loss and the number of predicted tokens."""

@@ -199,10 +199,14 @@ class TranslationTask(Task):
 
     def eval_batches(self, split: str, *, batch_size: int) -> Iterator[Batch]:
         """Batches sorted by source length: they are decoded, and similar lengths decode fastest."""
+        return self.eval_rank_batches(split, batch_size=batch_size, rank=0, world=1)
+
+    def eval_rank_batches(self, split: str, *, batch_size: int, rank: int, world: int) -> Iterator[Batch]:
+        """Evaluation batch i goes to process i % world; each process gathers only its own rows."""
         self._eval_split = split
         data = self.data[split]
         lengths = first(data.src.lengths(), self.cfg.limit(split))
-        for idx in bucketed_batches(lengths, batch_size, seed=None, pool_batches=1):
+        for idx in bucketed_batches(lengths, batch_size, seed=None, pool_batches=1)[rank::world]:
             yield self._batch(data, idx)
 
     # -- loss, metrics, decoding -----------------------------------------------------------------

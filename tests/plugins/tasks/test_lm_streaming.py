@@ -129,6 +129,34 @@ def test_each_process_slices_only_its_own_windows(tmp_path: Path) -> None:
     )
 
 
+class CountedWindows:
+    """A split's ids that count the windows sliced out of them (how many batches a process made)."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids, self.slices = ids, 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: object) -> np.ndarray:
+        self.slices += 1
+        return self.ids[index]  # type: ignore[index]
+
+
+def test_evaluation_batches_are_shared_out_and_each_process_makes_only_its_own(tmp_path: Path) -> None:
+    task = build(tmp_path, demo_size=150, val_ratio=0.3)
+    every = list(task.eval_batches("val", batch_size=2))
+    assert len(every) % 3 != 0  # an incomplete last round: evaluation keeps it (training drops it)
+    counted = task.tokens["val"] = CountedWindows(task.tokens["val"])
+    for rank in range(3):
+        counted.slices = 0
+        own = list(task.eval_rank_batches("val", batch_size=2, rank=rank, world=3))
+        assert counted.slices == len(own) == len(every[rank::3])
+        default = list(Task.eval_rank_batches(task, "val", batch_size=2, rank=rank, world=3))  # makes every batch
+        for a, b, c in zip(own, default, every[rank::3], strict=True):
+            assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["labels"], c["labels"])
+
+
 @pytest.mark.parametrize(
     ("files", "spec", "expected"),
     [

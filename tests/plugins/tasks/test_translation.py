@@ -75,6 +75,26 @@ def test_batches_teacher_forcing_and_exact_resume() -> None:
     assert all(torch.equal(a["src_ids"], b["src_ids"]) for a, b in zip(full[3:], tail, strict=True))
 
 
+def test_evaluation_batches_are_shared_out_and_each_process_gathers_only_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    task = setup(val_ratio=0.3)
+    every = list(task.eval_batches("val", batch_size=4))
+    made = [0]
+    batch = task._batch
+
+    def counted(*args: object) -> object:
+        made[0] += 1
+        return batch(*args)
+
+    monkeypatch.setattr(task, "_batch", counted)
+    for rank in range(2):
+        made[0] = 0
+        own = list(task.eval_rank_batches("val", batch_size=4, rank=rank, world=2))
+        assert made[0] == len(own) == len(every[rank::2]) > 0
+        assert all(torch.equal(a["src_ids"], b["src_ids"]) for a, b in zip(own, every[rank::2], strict=True))
+
+
 class ScriptedModel(nn.Module):
     """Next-token probabilities by target prefix, chosen so that greedy decoding misses the best sentence:
     greedy: A (0.6) A (0.4) EOS (1.0) = 0.24;  best: B (0.4) EOS (0.9) = 0.36."""
