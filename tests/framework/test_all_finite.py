@@ -20,7 +20,8 @@ def looped(tensors: list[torch.Tensor | None]) -> bool:
 
 
 def tensors(dtype: torch.dtype) -> list[torch.Tensor | None]:
-    """A gradient-like mix: a 0-d loss, a matrix, a non-contiguous view, an empty tensor, None, a long vector."""
+    """A gradient-like mix: a 0-d loss, a matrix, a non-contiguous view, an empty tensor, None, a long vector, and
+    two large ones (a matrix and a strided view: CPU half precision checks these by their extremes)."""
     g = torch.Generator().manual_seed(0)
     return [
         torch.tensor(2.5, dtype=dtype),
@@ -29,6 +30,8 @@ def tensors(dtype: torch.dtype) -> list[torch.Tensor | None]:
         torch.empty(0, dtype=dtype),
         None,
         torch.randn(3000, generator=g).to(dtype),
+        torch.randn(300, 300, generator=g).to(dtype),
+        torch.randn(600, 300, generator=g).to(dtype)[::2, 1:],
     ]
 
 
@@ -40,7 +43,7 @@ def test_finite_tensors_pass(dtype: torch.dtype) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("which", [0, 1, 2, 5])
+@pytest.mark.parametrize("which", [0, 1, 2, 5, 6, 7])
 @pytest.mark.parametrize("bad", BAD)
 def test_one_bad_value_in_any_tensor_is_found(dtype: torch.dtype, which: int, bad: float) -> None:
     ts = tensors(dtype)
@@ -59,6 +62,13 @@ def test_mixed_dtypes_and_kinds_the_kernel_does_not_take() -> None:
         broken = list(mixed)
         broken[i] = t.clone().reshape(-1).index_fill(0, torch.tensor([0]), float("nan"))
         assert all_finite(broken) is False and looped(broken) is False, f"tensor {i} ({t.dtype})"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_largest_finite_values_are_finite(dtype: torch.dtype) -> None:
+    big = torch.full((400, 400), torch.finfo(dtype).max, dtype=dtype)
+    big[::2] *= -1
+    assert all_finite([big, big[:3, :3]]) is True and looped([big]) is True
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

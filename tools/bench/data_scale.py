@@ -168,14 +168,14 @@ def train_fit(job: dict[str, Any]) -> dict[str, Any]:
     if job["memory"]:
         to_memory(task)
     task.setup = lambda factory: spec  # type: ignore[method-assign]  # ready: the build path skips reading
-    batches, seen = task.batches, [0]
+    batches, seen = task.rank_batches, [0]
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         for batch in batches(*args, **kwargs):
             seen[0] += batch.n_tokens
             yield batch
 
-    task.batches = counted  # type: ignore[method-assign]
+    task.rank_batches = counted  # type: ignore[method-assign]  # what the trainer's epochs walk
     Path(job["run"]).mkdir(parents=True, exist_ok=True)
     trainer = build(cfg, job["run"], mode="train", task=task).trainer()
     cpu = cpu_s()
