@@ -42,7 +42,8 @@ class TokenizerFactory(Protocol):
 # The task kinds and the forward contract of a model for each: framework/task_kinds.py (no torch there, so that
 # config schemas can name the kinds).
 
-Partials = dict[str, Any]  # one batch's evaluation results: tensors, numbers, lists
+Partials = dict[str, Any]  # one batch's evaluation results: tensors, numbers, lists; in `reduce` a one-number
+# tensor arrives as a Python number (framework.engine.evaluation.to_host), others as CPU tensors
 
 
 @dataclass

@@ -45,7 +45,7 @@ SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>", "<cls>", "<sep>", "<mask>"]
 SMALL = ["model.d_model=128", "model.n_heads=4", "model.n_layers=2", "model.d_ff=512", "model.max_length=64"]
 RUN = ["precision=fp32", "logger=[jsonl]", "trainer.device=cpu", "trainer.batch_size=32", "tokenizer=bpe"]
 RUN += [f"tokenizer.vocab_size={VOCAB}", "trainer.eval_every_n_steps=0", "trainer.checkpoint_every_n_steps=0"]
-EVAL_LIMIT = 20_000  # examples (LM: tokens) of the final evaluation after the store / memory runs
+EVAL_LIMIT = 20_000  # examples (LM: tokens) of the final evaluation of each training run (timed before it ends)
 FEED_KEYS = ("tokens_per_s", "tokens_per_cpu_s", "data_wait_share")
 KINDS: dict[str, list[str]] = {
     "lm": ["task=language_modeling", "model=transformer_decoder", "task.block_size=64"],
@@ -249,10 +249,10 @@ def measure(
     if not start:
         return row
     tiny_spec, _, _ = make_corpus(kind, 0.05 if kind == "lm" else 1000, work / f"{name}-tiny")
-    train = [*base, "trainer.max_steps=1", "trainer.log_every_n_steps=1"]
+    train = [*base, "trainer.max_steps=1", "trainer.log_every_n_steps=1", f"task.eval_limit={EVAL_LIMIT}"]
     row["second"] = spawn("train", {"overrides": train, "run": str(work / name / "second")}, env)
     tiny = [*RUN, *KINDS[kind], *SMALL, f"task.train_path='{tiny_spec}'", "trainer.max_steps=1"]
-    tiny += ["trainer.log_every_n_steps=1"]
+    tiny += ["trainer.log_every_n_steps=1", f"task.eval_limit={EVAL_LIMIT}"]
     row["tiny"] = spawn("train", {"overrides": tiny, "run": str(work / name / "tiny")}, env)
     runs: dict[str, list[dict[str, Any]]] = {"store": [], "memory": []}
     for i, feed in itertools.product(range(repeats), runs):  # interleaved: the machine's load hits both alike
