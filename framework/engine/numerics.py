@@ -241,7 +241,7 @@ def all_finite(tensors: Iterable[Tensor | None]) -> bool:
     fused kernel's CPU half-precision path also writes every value back, at 1.7x the time of a one-read
     `aminmax` (tools/bench/numerics.py). The rest (integer, complex, fp8, FSDP's DTensors) one by one.
     """
-    groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+    by_device: dict[tuple[bool, int], dict[torch.dtype, list[Tensor]]] = {}  # (is_cpu, get_device()): no object
     flags: list[Tensor] = []
     extremes: list[Tensor] = []
     for t in tensors:
@@ -250,18 +250,21 @@ def all_finite(tensors: Iterable[Tensor | None]) -> bool:
         dtype = t.dtype
         if dtype not in FUSED_CHECK_DTYPES or (type(t) not in PLAIN_TENSORS and hasattr(t, "to_local")):
             flags.append(torch.isfinite(t).all())
-        elif dtype in HALF_DTYPES and t.numel() >= LARGE_CPU_HALF and t.device.type == "cpu":
+        elif dtype in HALF_DTYPES and t.is_cpu and t.numel() >= LARGE_CPU_HALF:
             extremes.extend(e.float() for e in torch.aminmax(t.detach()))
         else:  # (a loss that requires grad goes through the in-place kernel detached)
-            groups.setdefault((t.device, dtype), []).append(t.detach() if t.requires_grad else t)
-    found: dict[torch.device, tuple[Tensor, Tensor]] = {}  # device -> (its flag, the unscale factor 1)
-    for (device, _), group in groups.items():
-        if device not in found:
-            found[device] = torch.zeros((), device=device), torch.ones((), device=device)
-        torch._amp_foreach_non_finite_check_and_unscale_(group, *found[device])
+            groups = by_device.setdefault((t.is_cpu, t.get_device()), {})
+            groups.setdefault(dtype, []).append(t.detach() if t.requires_grad else t)
+    found: list[Tensor] = []  # one flag per device
+    for groups in by_device.values():
+        where = next(iter(groups.values()))[0].device
+        flag, unit = torch.zeros((), device=where), torch.ones((), device=where)
+        for group in groups.values():
+            torch._amp_foreach_non_finite_check_and_unscale_(group, flag, unit)
+        found.append(flag)
     if not flags and not extremes and len(found) == 1:  # the usual case: one device, plain floating tensors
-        return next(iter(found.values()))[0].item() == 0
-    flags += [f == 0 for f, _ in found.values()]
+        return found[0].item() == 0
+    flags += [f == 0 for f in found]
     if extremes:
         flags.append(torch.stack(extremes).isfinite().all())
     return bool(torch.stack([f.cpu() for f in flags]).all()) if flags else True
