@@ -7,7 +7,8 @@ of each `--sizes` MB for language modelling, a `--rows` row classification TSV a
 (0 or an empty list skips a case). Each measurement runs in its own process; peak resident memory is that
 process's own (ru_maxrss: VmHWM at exit). Per corpus:
 
-- direct:  the library alone: BPE (NFC + Metaspace, vocabulary 2,000, min_frequency 2, Plait's 7 special tokens),
+- direct:  the library alone: BPE (NFC; Plait's pre-tokenizer, `metaspace_words`: whitespace other than spaces split
+           off, then Metaspace; vocabulary 2,000, min_frequency 2, Plait's 7 special tokens),
            `train_from_iterator` over batches of 10,000 lines, then `encode_batch` per batch into a uint16 file;
 - setup:   Plait's first start on an empty cache: `plait prepare <overrides>` when the command exists, else the
            one build path (`framework.engine.build.build`, mode=train): read, train the tokenizer, tokenize into
@@ -87,10 +88,12 @@ def lines_of(paths: list[str], column: int | None) -> Any:
 def direct(job: dict[str, Any]) -> dict[str, Any]:
     """The library alone: train from batches of lines, encode each batch into one uint16 file."""
     import numpy as np
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, models, normalizers, trainers
+
+    from plugins.tokenizers.hf_base import metaspace_words  # the library's objects, as Plait's bpe configures them
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.normalizer, tok.pre_tokenizer = normalizers.NFC(), pre_tokenizers.Metaspace()
+    tok.normalizer, (tok.pre_tokenizer, _) = normalizers.NFC(), metaspace_words()
     trainer = trainers.BpeTrainer(vocab_size=VOCAB, min_frequency=2, special_tokens=SPECIALS, show_progress=False)
     start, cpu = time.perf_counter(), cpu_s()
     tok.train_from_iterator(lines_of(job["files"], job["column"]), trainer=trainer)
