@@ -22,7 +22,8 @@ from framework.kinds import TASKS, TOKENIZERS
 REPO = Path(__file__).resolve().parents[3]
 WORDS = ["the", "king", "speaks", "softly", "to", "his", "court", ",", ".", "and", "all", "hear", "him"]
 
-# Prepares a char-level LM store for CORPUS in CACHE; the 4th encode batch touches FLAG and sleeps SLEEP seconds.
+# Prepares a char-level LM store for CORPUS in CACHE; the 4th encode batch touches FLAG and sleeps SLEEP seconds
+# (long enough that a loaded machine's test process signals before the preparation could finish).
 PREPARER = """
 import sys, time
 from pathlib import Path
@@ -97,7 +98,7 @@ def entries(cache: Path) -> list[Path]:
 def test_an_interrupted_preparation_leaves_no_store_and_the_next_run_prepares_it(tmp_path: Path, sig: int) -> None:
     text = corpus(tmp_path / "corpus.txt", 6000)  # ~0.4 MB: 8 encode batches of 50,000 characters
     cache, flag = tmp_path / "cache", tmp_path / "started"
-    cmd = [sys.executable, "-c", PREPARER, str(text), str(cache), str(flag), "120" if sig == signal.SIGKILL else "3"]
+    cmd = [sys.executable, "-c", PREPARER, str(text), str(cache), str(flag), "120" if sig == signal.SIGKILL else "10"]
     proc = subprocess.Popen(cmd, env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
