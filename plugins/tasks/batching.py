@@ -47,16 +47,19 @@ def pad(
     """(ids (B, T) long, mask (B, T) bool) from id sequences: each truncated to `max_length` tokens
     including the optional `prefix` / `suffix` ids; an empty sequence becomes `[empty_id]` when given."""
     extra = (prefix is not None) + (suffix is not None)
-    rows = []
-    for seq in seqs:
-        body = list(seq[: max_length - extra] if max_length is not None else seq)
-        if not body and empty_id is not None:
-            body = [empty_id]
-        rows.append(([prefix] if prefix is not None else []) + body + ([suffix] if suffix is not None else []))
-    width = max((len(r) for r in rows), default=0)
-    ids = torch.full((len(rows), max(width, 1)), pad_id, dtype=torch.long)
-    mask = torch.zeros(ids.shape, dtype=torch.bool)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = True
-    return ids, mask
+    cap = None if max_length is None else max(max_length - extra, 0)
+    bodies = [np.asarray(seq[:cap] if cap is not None else seq, dtype=np.int64) for seq in seqs]
+    if empty_id is not None:
+        bodies = [b if len(b) else np.array([empty_id], dtype=np.int64) for b in bodies]
+    lengths = np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies))
+    width = max(int(lengths.max(initial=0)) + extra, 1)
+    ids = np.full((len(bodies), width), pad_id, dtype=np.int64)  # filled row by row in numpy: no Python ints
+    start = int(prefix is not None)
+    if prefix is not None:
+        ids[:, 0] = prefix
+    for row, body in zip(ids, bodies, strict=True):
+        row[start : start + len(body)] = body
+    if suffix is not None:
+        ids[np.arange(len(bodies)), start + lengths] = suffix
+    mask = np.arange(width)[None, :] < (lengths + extra)[:, None]
+    return torch.from_numpy(ids), torch.from_numpy(mask)

@@ -46,3 +46,34 @@ def test_pad_truncates_adds_markers_and_masks() -> None:
     assert mask.tolist() == [[True, True, True], [True, True, False], [True, True, False]]
     ids, mask = pad([[5, 6, 7, 8]], 0, max_length=3, suffix=3)
     assert ids.tolist() == [[5, 6, 3]] and mask.all()
+
+
+def padded_one_by_one(
+    seqs: list[list[int]], pad_id: int, **options: int | None
+) -> tuple[list[list[int]], list[list[bool]]]:
+    """The reference: each row built as a Python list (what `pad` did before it filled numpy rows)."""
+    max_length, prefix, suffix, empty_id = (options.get(k) for k in ("max_length", "prefix", "suffix", "empty_id"))
+    extra = (prefix is not None) + (suffix is not None)
+    rows = []
+    for seq in seqs:
+        body = list(seq[: max_length - extra] if max_length is not None else seq)
+        body = [empty_id] if not body and empty_id is not None else body
+        rows.append(([prefix] if prefix is not None else []) + body + ([suffix] if suffix is not None else []))
+    width = max(max((len(r) for r in rows), default=0), 1)
+    return [r + [pad_id] * (width - len(r)) for r in rows], [[i < len(r) for i in range(width)] for r in rows]
+
+
+def test_pad_matches_building_each_row_on_random_batches() -> None:
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        seqs = [rng.integers(4, 50, size=int(rng.integers(0, 12))) for _ in range(int(rng.integers(1, 9)))]
+        options = {
+            "max_length": int(rng.integers(3, 14)) if trial % 3 else None,
+            "prefix": 1 if trial % 2 else None,
+            "suffix": 2 if trial % 5 < 2 else None,
+            "empty_id": 3 if trial % 7 < 3 else None,
+        }
+        ids, mask = pad(seqs if trial % 4 else [s.tolist() for s in seqs], 0, **options)
+        want_ids, want_mask = padded_one_by_one([s.tolist() for s in seqs], 0, **options)
+        assert ids.dtype == torch.long and mask.dtype == torch.bool
+        assert ids.tolist() == want_ids and mask.tolist() == want_mask, (trial, options)
