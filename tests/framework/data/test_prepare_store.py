@@ -16,7 +16,8 @@ from framework import TokenStore, TokenStoreWriter, prepare_store
 # A process that prepares ENTRY: batches of ids, each fill logged; waits for GO first when one is given;
 # HANG=1: stops after a few batches (touching "started") until it is killed.
 PREPARER = """
-import os, sys, time, hashlib
+import os, signal, sys, time, hashlib
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job starts with Ctrl-C ignored
 from pathlib import Path
 from framework import prepare_store
 entry, log, go, pause, hang = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[5]

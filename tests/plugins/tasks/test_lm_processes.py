@@ -22,10 +22,10 @@ from framework.kinds import TASKS, TOKENIZERS
 REPO = Path(__file__).resolve().parents[3]
 WORDS = ["the", "king", "speaks", "softly", "to", "his", "court", ",", ".", "and", "all", "hear", "him"]
 
-# Prepares a char-level LM store for CORPUS in CACHE; the 4th encode batch touches FLAG and sleeps SLEEP seconds
-# (long enough that a loaded machine's test process signals before the preparation could finish).
+# Prepares a char-level LM store for CORPUS in CACHE; the 4th encode batch touches FLAG and sleeps SLEEP seconds.
 PREPARER = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job starts with Ctrl-C ignored
 from pathlib import Path
 from framework.engine.tokenizer_factory import training_tokenizers
 from framework.kinds import TASKS, TOKENIZERS
@@ -98,7 +98,7 @@ def entries(cache: Path) -> list[Path]:
 def test_an_interrupted_preparation_leaves_no_store_and_the_next_run_prepares_it(tmp_path: Path, sig: int) -> None:
     text = corpus(tmp_path / "corpus.txt", 6000)  # ~0.4 MB: 8 encode batches of 50,000 characters
     cache, flag = tmp_path / "cache", tmp_path / "started"
-    cmd = [sys.executable, "-c", PREPARER, str(text), str(cache), str(flag), "120" if sig == signal.SIGKILL else "10"]
+    cmd = [sys.executable, "-c", PREPARER, str(text), str(cache), str(flag), "120" if sig == signal.SIGKILL else "3"]
     proc = subprocess.Popen(cmd, env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
