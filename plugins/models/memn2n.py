@@ -28,6 +28,8 @@ forward(story (B, N, L) long, question (B, Q) long) -> answer logits (B, n_answe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -72,12 +74,17 @@ class MemN2N(nn.Module):
         nn.init.normal_(self.temporal, std=cfg.init_std)
         nn.init.normal_(self.out.weight, std=cfg.init_std)
 
-    def _encode(self, table: int, ids: Tensor) -> Tensor:
-        """Sentence vectors (..., d) of word ids (..., L) with embedding table `table`."""
-        words: Tensor = self.embed[table](ids)  # (..., L, d)
-        if self.cfg.position_encoding:
-            words = words * position_weights(ids != self.pad_id, self.cfg.d_model).to(words.dtype)
-        return words.sum(-2)
+    def _encoder(self, ids: Tensor) -> Callable[[int], Tensor]:
+        """Sentence vectors (..., d) of word ids (..., L) per embedding table; PE weights computed once for all."""
+        weights = position_weights(ids != self.pad_id, self.cfg.d_model) if self.cfg.position_encoding else None
+
+        def encode(table: int) -> Tensor:
+            words: Tensor = self.embed[table](ids)  # (..., L, d)
+            if weights is not None:
+                words = words * weights.to(words.dtype)
+            return words.sum(-2)
+
+        return encode
 
     def _linear_attention(self, scores: Tensor, real: Tensor) -> Tensor:
         """LS attention (B, N): u.m itself (plain), or softmax's first-order form (1 + s_i - mean s) / n (taylor),
@@ -107,9 +114,12 @@ class MemN2N(nn.Module):
         if self.training and self.cfg.random_noise > 0:
             recency = recency + self._empty_memories_after(real)
         recency = recency.clamp(0, self.memory_size - 1)
-        u = self._encode(0, question)  # (B, d)
+        u = self._encoder(question)(0)  # (B, d)
+        # adjacent tying: hop h's output table is hop h+1's memory table, so each table encodes the story once
+        encode = self._encoder(story)
+        sentences = [encode(table) for table in range(self.cfg.hops + 1)]  # (B, N, d) each
         for hop in range(self.cfg.hops):
-            memory, output = self._encode(hop, story), self._encode(hop + 1, story)  # (B, N, d)
+            memory, output = sentences[hop], sentences[hop + 1]
             if self.cfg.temporal_encoding:
                 memory = memory + self.temporal[hop][recency].to(memory.dtype)
                 output = output + self.temporal[hop + 1][recency].to(output.dtype)

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from framework import Batch, special_token_ids
 from plugins.tasks import babi
-from plugins.tasks.batching import pad
+from plugins.tasks.batching import PaddedRows
 from plugins.tasks.configs import QAFormat
 from plugins.tasks.qa_base import QuestionAnsweringTask, Texts
 from plugins.tasks.samples import fixed_choice
@@ -37,11 +37,12 @@ def story_sentences(context: str) -> list[str]:
 
 @dataclass
 class BabiData:
-    """Token ids of one bAbI split: per story its sentences, per question its ids, answer, task and context."""
+    """Token ids of one bAbI split: every story sentence (story by story) and question padded once, so a batch
+    is two gathers; per question its story's first sentence row, context length, answer and task."""
 
-    stories: list[list[np.ndarray]]
-    question_ids: list[np.ndarray]
-    story: np.ndarray
+    sentences: PaddedRows
+    questions: PaddedRows
+    story_start: np.ndarray  # per question: the row of its story's first sentence in `sentences`
     n_context: np.ndarray
     answers: np.ndarray  # answer class id, -1 when the answer is not in the answer vocabulary
     tasks: np.ndarray
@@ -99,17 +100,28 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
         }
 
     def _featurise(self, raw: babi.BabiSplit) -> BabiData:
-        ids = self._encode([s for st in raw.stories for s in st.sentences] + [q.text for q in raw.questions])
-        index = {a: i for i, a in enumerate(self.answers)}
         qs = raw.questions
+        first = np.cumsum([0, *(len(st.sentences) for st in raw.stories)])
+        sentences, questions = self._padded([s for st in raw.stories for s in st.sentences], [q.text for q in qs])
+        index = {a: i for i, a in enumerate(self.answers)}
         return BabiData(
-            stories=[[ids[s] for s in st.sentences] for st in raw.stories],
-            question_ids=[ids[q.text] for q in qs],
-            story=np.array([q.story for q in qs], dtype=np.int64),
+            sentences=sentences,
+            questions=questions,
+            story_start=first[np.array([q.story for q in qs], dtype=np.int64)],
             n_context=np.array([q.n_context for q in qs], dtype=np.int64),
             answers=np.array([index.get(q.answer, -1) for q in qs], dtype=np.int64),
             tasks=np.array([q.task for q in qs], dtype=np.int64),
             text=raw,
+        )
+
+    def _padded(self, sentences: list[str], questions: list[str]) -> tuple[PaddedRows, PaddedRows]:
+        """The sentences (cut to task.max_sentence_length) and questions (cut to task.max_question_length; an
+        empty one becomes [unk]) as padded id tables."""
+        ids = self._encode(sentences + questions)
+        c, unk = self.cfg, self.tokenizer.special_id("unk")
+        return (
+            PaddedRows.build([ids[t] for t in sentences], self.pad_id, c.max_sentence_length),
+            PaddedRows.build([ids[t] for t in questions], self.pad_id, c.max_question_length, empty_id=unk),
         )
 
     def _sample_items(self, split: str, n: int) -> list[dict[str, str]]:
@@ -134,38 +146,25 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
         """Story tokens, as padded: the sentences kept times task.max_sentence_length (at most)."""
         return self._lengths(data) * self.cfg.max_sentence_length
 
-    def _story_tensor(self, stories: list[list[np.ndarray]]) -> Tensor:
-        """(B, N, L) ids: each story's sentences, oldest first, padded with all-pad sentences at the end."""
-        c = self.cfg
-        n = max(1, max(len(s) for s in stories))
-        width = max(1, max((min(len(x), c.max_sentence_length) for s in stories for x in s), default=1))
-        out = np.full((len(stories), n, width), self.pad_id, dtype=np.int64)
-        for b, sentences in enumerate(stories):
-            for i, ids in enumerate(sentences):
-                ids = ids[: c.max_sentence_length]
-                out[b, i, : len(ids)] = ids
-        return torch.from_numpy(out)
-
-    def _question_tensor(self, questions: list[np.ndarray]) -> Tensor:
-        unk = self.tokenizer.special_id("unk")
-        ids, _ = pad(questions, self.pad_id, max_length=self.cfg.max_question_length, empty_id=unk)
-        return ids
+    @staticmethod
+    def _story_rows(first: np.ndarray, count: np.ndarray) -> np.ndarray:
+        """(B, N) sentence rows: per item its `count` rows from `first` on, oldest first, then -1 (all-pad
+        sentences) up to N, the largest count (at least 1)."""
+        slot = np.arange(max(int(count.max(initial=0)), 1))
+        rows: np.ndarray = np.where(slot < count[:, None], first[:, None] + slot, -1)
+        return rows
 
     def _batch(self, data: BabiData, idx: np.ndarray) -> Batch:
-        m = self.cfg.memory_size
-        stories = []
-        for i in idx:
-            n = int(data.n_context[i])
-            stories.append(data.stories[data.story[i]][max(0, n - m) : n])
-        story = self._story_tensor(stories)
-        question = self._question_tensor([data.question_ids[i] for i in idx])
+        n = data.n_context[idx]
+        kept = np.minimum(n, self.cfg.memory_size)  # the most recent memory_size sentences before the question
+        rows = self._story_rows(data.story_start[idx] + n - kept, kept)
         tensors = {
-            "story": story,
-            "question": question,
+            "story": data.sentences.gather(rows),
+            "question": data.questions.gather(idx),
             "answer": torch.from_numpy(data.answers[idx]),
             "task": torch.from_numpy(data.tasks[idx]),
         }
-        n_tokens = int((story != self.pad_id).sum() + (question != self.pad_id).sum())
+        n_tokens = data.sentences.tokens(rows) + data.questions.tokens(idx)
         return Batch(tensors, n_samples=len(idx), n_tokens=n_tokens)
 
     # -- loss and evaluation -------------------------------------------------------------------------
@@ -206,9 +205,10 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
         """{"answer", "confidence"} per item: the best answer of the vocabulary and its probability."""
         m = self.cfg.memory_size
         stories = [story_sentences(str(it["context"]))[-m:] for it in items]
-        ids = self._encode([s for st in stories for s in st] + [str(it["question"]) for it in items])
-        story = self._story_tensor([[ids[s] for s in st] for st in stories])
-        question = self._question_tensor([ids[str(it["question"])] for it in items])
+        sentences, questions = self._padded([s for st in stories for s in st], [str(it["question"]) for it in items])
+        count = np.array([len(st) for st in stories], dtype=np.int64)
+        story = sentences.gather(self._story_rows(np.cumsum(count) - count, count))
+        question = questions.gather(np.arange(len(items)))
         probs = model(story.to(device), question.to(device)).float().softmax(-1).cpu()
         conf, best = probs.max(-1)
         return [

@@ -10,6 +10,7 @@ then hold one class, which slows learning).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -63,3 +64,35 @@ def pad(
         ids[np.arange(len(bodies)), start + lengths] = suffix
     mask = np.arange(width)[None, :] < (lengths + extra)[:, None]
     return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+@dataclass(frozen=True)
+class PaddedRows:
+    """Id sequences padded once to a fixed width, so a batch is one fancy-index gather instead of a row loop.
+
+    The last row is all padding (length 0): gathers point missing rows at it.
+    """
+
+    ids: np.ndarray  # (n + 1, width) int64
+    lengths: np.ndarray  # (n + 1,) int64
+
+    @classmethod
+    def build(
+        cls, seqs: Sequence[np.ndarray | list[int]], pad_id: int, max_length: int, empty_id: int | None = None
+    ) -> PaddedRows:
+        """Each sequence truncated to `max_length`; an empty one becomes `[empty_id]` when given."""
+        ids, mask = pad([*seqs, []], pad_id, max_length=max_length, empty_id=empty_id)
+        ids[-1], mask[-1] = pad_id, False  # the padding row stays empty whatever `empty_id` says
+        return cls(ids.numpy(), mask.sum(1).numpy())
+
+    def __len__(self) -> int:
+        return len(self.lengths) - 1
+
+    def gather(self, rows: np.ndarray) -> Tensor:
+        """Rows (any shape S; -1 = a padding row) -> (*S, W) long ids, W the longest gathered row (at least 1)."""
+        width = max(int(self.lengths[rows].max(initial=0)), 1)  # row -1 is the padding row, length 0
+        return torch.from_numpy(self.ids[rows, :width])
+
+    def tokens(self, rows: np.ndarray) -> int:
+        """The real (non-pad) tokens in a gather of `rows`: a sum of lengths, no pass over the ids."""
+        return int(self.lengths[rows].sum())

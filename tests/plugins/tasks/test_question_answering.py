@@ -164,6 +164,27 @@ def test_batches_hold_the_recent_story_and_answers(babi_root: Path) -> None:
     assert order1[2:] == order2  # resumable: start skips whole batches of the same order
 
 
+def test_babi_batches_match_building_each_story_row_by_row(babi_root: Path) -> None:
+    """The padded-table gathers give what encoding, cutting and padding each question's recent story would."""
+    task = build_task(babi_root, memory_size=3, max_sentence_length=4, max_question_length=5)
+    data = task._split("train")
+    raw, tok, pad_id = data.text, task.tokenizer, task.pad_id
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        idx = rng.choice(len(raw.questions), size=7, replace=False)
+        batch = task._batch(data, idx)
+        stories = [raw.stories[raw.questions[i].story].sentences[: raw.questions[i].n_context][-3:] for i in idx]
+        n = max(1, max(map(len, stories)))
+        rows = [[tok.encode(x)[:4] for x in st] + [[]] * (n - len(st)) for st in stories]
+        width = max(1, max(len(r) for st in rows for r in st))
+        expected = torch.tensor([[r + [pad_id] * (width - len(r)) for r in st] for st in rows])
+        assert torch.equal(batch["story"], expected)
+        qs = [tok.encode(raw.questions[i].text)[:5] for i in idx]
+        q_width = max(map(len, qs))
+        assert torch.equal(batch["question"], torch.tensor([q + [pad_id] * (q_width - len(q)) for q in qs]))
+        assert batch.n_tokens == int((expected != pad_id).sum()) + sum(map(len, qs))
+
+
 @pytest.mark.parametrize(
     ("model", "options", "lr", "steps", "floor"),
     [
