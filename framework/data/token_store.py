@@ -10,6 +10,7 @@ ever appears under its final name complete (`store_writer.TokenStoreWriter` rena
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,14 @@ class Ragged:
     def lengths(self) -> np.ndarray:
         """Length of every sequence."""
         return np.diff(self.offsets)
+
+    @classmethod
+    def from_arrays(cls, seqs: Sequence[np.ndarray | list[int]]) -> Ragged:
+        """Pack id sequences (arrays or lists, any integer type) into one int64 array in memory."""
+        offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in seqs], out=offsets[1:])
+        flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in seqs]) if seqs else np.zeros(0, np.int64)
+        return cls(flat, offsets)
 
     @classmethod
     def from_lists(cls, seqs: list[list[int]]) -> Ragged:

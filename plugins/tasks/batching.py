@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from framework import Ragged
+
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, *, seed: int | None, pool_batches: int) -> list[np.ndarray]:
     """Index arrays of similar-length examples; `seed=None` gives a fixed length-sorted order (for evaluation)."""
@@ -47,21 +49,43 @@ def pad(
 ) -> tuple[Tensor, Tensor]:
     """(ids (B, T) long, mask (B, T) bool) from id sequences: each truncated to `max_length` tokens
     including the optional `prefix` / `suffix` ids; an empty sequence becomes `[empty_id]` when given."""
+    rows = Ragged.from_arrays(seqs)
+    idx = np.arange(len(rows))
+    return pad_rows(rows, idx, pad_id, max_length=max_length, prefix=prefix, suffix=suffix, empty_id=empty_id)
+
+
+def pad_rows(
+    rows: Ragged,
+    idx: np.ndarray,
+    pad_id: int,
+    *,
+    max_length: int | None = None,
+    prefix: int | None = None,
+    suffix: int | None = None,
+    empty_id: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """`pad` of the sequences `rows[i]` for i in `idx`, gathered in one fancy index over the flat ids (memory-mapped
+    or not) instead of a slice and a copy per row."""
     extra = (prefix is not None) + (suffix is not None)
-    cap = None if max_length is None else max(max_length - extra, 0)
-    bodies = [np.asarray(seq[:cap] if cap is not None else seq, dtype=np.int64) for seq in seqs]
-    if empty_id is not None:
-        bodies = [b if len(b) else np.array([empty_id], dtype=np.int64) for b in bodies]
-    lengths = np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies))
+    starts = rows.offsets[idx]
+    body = rows.offsets[idx + 1] - starts
+    if max_length is not None:
+        body = np.minimum(body, max(max_length - extra, 0))
+    empty = body == 0
+    lengths = np.where(empty, 1, body) if empty_id is not None else body
     width = max(int(lengths.max(initial=0)) + extra, 1)
-    ids = np.full((len(bodies), width), pad_id, dtype=np.int64)  # filled row by row in numpy: no Python ints
+    ids = np.full((len(idx), width), pad_id, dtype=np.int64)
     start = int(prefix is not None)
+    if (longest := int(body.max(initial=0))) > 0:
+        real = np.arange(longest)[None, :] < body[:, None]
+        tokens = rows.flat[np.where(real, starts[:, None] + np.arange(longest), 0)]
+        ids[:, start : start + longest] = np.where(real, tokens, pad_id)
+    if empty_id is not None:
+        ids[empty, start] = empty_id
     if prefix is not None:
         ids[:, 0] = prefix
-    for row, body in zip(ids, bodies, strict=True):
-        row[start : start + len(body)] = body
     if suffix is not None:
-        ids[np.arange(len(bodies)), start + lengths] = suffix
+        ids[np.arange(len(idx)), start + lengths] = suffix
     mask = np.arange(width)[None, :] < (lengths + extra)[:, None]
     return torch.from_numpy(ids), torch.from_numpy(mask)
 

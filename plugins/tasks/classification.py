@@ -29,7 +29,7 @@ from framework import (
     special_token_ids,
 )
 from plugins.tasks import synthetic_sentiment
-from plugins.tasks.batching import bucketed_batches, pad
+from plugins.tasks.batching import bucketed_batches, pad_rows
 from plugins.tasks.classification_metrics import accuracy, confusion_matrix, format_report, macro_f1, per_class_report
 from plugins.tasks.configs import SentimentConfig, TextClassificationConfig
 from plugins.tasks.limits import first, limited_count
@@ -173,9 +173,9 @@ class ClassificationTask(Task):
         """What setup read, trained and tokenized, or found ready, with its time (`plait prepare` prints it)."""
         return list(self.tables.steps)
 
-    def _inputs(self, seqs: list[np.ndarray] | list[list[int]]) -> tuple[Tensor, Tensor]:
+    def _inputs(self, rows: Ragged, idx: np.ndarray) -> tuple[Tensor, Tensor]:
         unk = self.tokenizer.special_id("unk")
-        return pad(seqs, self.pad_id, max_length=self.cfg.max_length, empty_id=unk)
+        return pad_rows(rows, idx, self.pad_id, max_length=self.cfg.max_length, empty_id=unk)
 
     def _lengths(self, split: str) -> np.ndarray:
         """The length of each example of `split` that batches draw from (the first task.train_limit /
@@ -186,7 +186,7 @@ class ClassificationTask(Task):
         return lengths
 
     def _batch(self, data: Examples, idx: np.ndarray) -> Batch:
-        input_ids, mask = self._inputs([data.ids[i] for i in idx])
+        input_ids, mask = self._inputs(data.ids, idx)
         tensors = {"input_ids": input_ids, "attention_mask": mask, "labels": torch.from_numpy(data.labels[idx])}
         return Batch(tensors, n_samples=len(idx), n_tokens=int(mask.sum()))
 
@@ -241,7 +241,8 @@ class ClassificationTask(Task):
         device = model_device(model)
         results: list[dict[str, Any]] = []
         for start in range(0, len(texts), batch_size):
-            input_ids, mask = self._inputs(self.tokenizer.encode_batch(texts[start : start + batch_size]))
+            encoded = Ragged.from_arrays(self.tokenizer.encode_batch(texts[start : start + batch_size]))
+            input_ids, mask = self._inputs(encoded, np.arange(len(encoded)))
             logits = model(input_ids.to(device), mask.to(device)).float()
             for row in logits.softmax(-1).cpu().tolist():
                 best = max(range(len(row)), key=row.__getitem__)

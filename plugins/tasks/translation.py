@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from framework import (
     read_parallel_rows,
     read_rows,
 )
-from plugins.tasks.batching import bucketed_batches, pad
+from plugins.tasks.batching import bucketed_batches, pad_rows
 from plugins.tasks.beam_search import beam_search
 from plugins.tasks.configs import TranslationConfig
 from plugins.tasks.demo_corpora import parallel
@@ -156,16 +156,16 @@ class TranslationTask(Task):
         """What setup read, trained and tokenized, or found ready, with its time (`plait prepare` prints it)."""
         return list(self.tables.steps)
 
-    def _sources(self, seqs: Sequence[np.ndarray | list[int]]) -> tuple[Tensor, Tensor]:
-        return pad(seqs, self.pad_id, max_length=self.cfg.max_length, empty_id=self.src_tok.special_id("unk"))
+    def _sources(self, rows: Ragged, idx: np.ndarray) -> tuple[Tensor, Tensor]:
+        unk = self.src_tok.special_id("unk")
+        return pad_rows(rows, idx, self.pad_id, max_length=self.cfg.max_length, empty_id=unk)
 
     def _batch(self, data: Pairs, idx: np.ndarray) -> Batch:
         """(src_ids, src_mask, tgt_in, tgt_out, index) of the examples `idx`."""
         limit = self.cfg.max_length
-        src_ids, src_mask = self._sources([data.src[i] for i in idx])
-        targets = [data.tgt[i] for i in idx]
-        tgt_in, _ = pad(targets, self.pad_id, max_length=limit, prefix=self.bos_id)
-        tgt_out, tgt_mask = pad(targets, self.pad_id, max_length=limit, suffix=self.eos_id)
+        src_ids, src_mask = self._sources(data.src, idx)
+        tgt_in, _ = pad_rows(data.tgt, idx, self.pad_id, max_length=limit, prefix=self.bos_id)
+        tgt_out, tgt_mask = pad_rows(data.tgt, idx, self.pad_id, max_length=limit, suffix=self.eos_id)
         tensors = {
             "src_ids": src_ids,
             "src_mask": src_mask,
@@ -312,7 +312,7 @@ class TranslationTask(Task):
         if not idx:
             return []
         device = model_device(model)
-        src_ids, src_mask = self._sources([data.src[i] for i in idx])
+        src_ids, src_mask = self._sources(data.src, np.asarray(idx, dtype=np.int64))
         outputs = self._decode(
             model, src_ids.to(device), src_mask.to(device),
             beam_size=self.cfg.eval_beam_size, length_penalty=None, max_length=None,
@@ -334,10 +334,10 @@ class TranslationTask(Task):
     ) -> list[str]:
         """Translations of raw source texts in their order (beam settings default to the task's config)."""
         device = model_device(model)
-        src = self.src_tok.encode_batch(texts)
+        src = Ragged.from_arrays(self.src_tok.encode_batch(texts))
         out: list[str] = [""] * len(src)
-        for idx in bucketed_batches(np.array([len(s) for s in src]), batch_size, seed=None, pool_batches=1):
-            src_ids, src_mask = self._sources([src[i] for i in idx])
+        for idx in bucketed_batches(src.lengths(), batch_size, seed=None, pool_batches=1):
+            src_ids, src_mask = self._sources(src, idx)
             hyps = self._decode(
                 model, src_ids.to(device), src_mask.to(device),
                 beam_size=beam_size or self.cfg.beam_size, length_penalty=length_penalty, max_length=max_length,

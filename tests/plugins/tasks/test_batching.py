@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from plugins.tasks.batching import PaddedRows, bucketed_batches, pad
+from framework.data.token_store import Ragged
+from plugins.tasks.batching import PaddedRows, bucketed_batches, pad, pad_rows
 
 
 def test_every_index_once_and_same_seed_same_order() -> None:
@@ -76,6 +79,26 @@ def test_pad_matches_building_each_row_on_random_batches() -> None:
         ids, mask = pad(seqs if trial % 4 else [s.tolist() for s in seqs], 0, **options)
         want_ids, want_mask = padded_one_by_one([s.tolist() for s in seqs], 0, **options)
         assert ids.dtype == torch.long and mask.dtype == torch.bool
+        assert ids.tolist() == want_ids and mask.tolist() == want_mask, (trial, options)
+
+
+def test_pad_rows_of_a_memory_mapped_store_matches_padding_each_row(tmp_path: Path) -> None:
+    """Batches gathered straight from a (memory-mapped, uint16) ragged store equal padding each row's slice."""
+    rng = np.random.default_rng(1)
+    seqs = [rng.integers(4, 500, size=int(rng.integers(0, 15))) for _ in range(200)]
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64)
+    np.concatenate(seqs).astype("<u2").tofile(tmp_path / "flat.bin")
+    rows = Ragged(np.memmap(tmp_path / "flat.bin", dtype="<u2", mode="r"), offsets)
+    for trial in range(100):
+        idx = rng.choice(len(seqs), size=int(rng.integers(1, 20)), replace=False)
+        options = {
+            "max_length": int(rng.integers(2, 12)) if trial % 3 else None,
+            "prefix": 1 if trial % 2 else None,
+            "suffix": 2 if trial % 5 < 2 else None,
+            "empty_id": 3 if trial % 7 < 3 else None,
+        }
+        ids, mask = pad_rows(rows, idx, 0, **options)
+        want_ids, want_mask = padded_one_by_one([seqs[i].tolist() for i in idx], 0, **options)
         assert ids.tolist() == want_ids and mask.tolist() == want_mask, (trial, options)
 
 
