@@ -31,6 +31,7 @@ from framework.data.encode import tokenizer_threads
 from framework.engine import distributed
 from framework.engine.adapter import attach_adapter, frozen_in_autocast_dtype, resolve_base, seed_base
 from framework.engine.adapter_config import NONE, adapter_name
+from framework.engine.allocator import apply_cpu_allocator
 from framework.engine.checkpoint import Loaded, clean_leftovers, load_resume
 from framework.engine.config import TrainConfig, TrainerConfig
 from framework.engine.device import resolve_device
@@ -288,6 +289,7 @@ def build(
     threads = apply_threads(plan_threads(tcfg.num_threads))  # before the first tensor operation
     tokenizer_threads(threads.n)  # the tokenizers library's pool too, before its first parallel call
     device = distributed.rank_device(resolve_device(tcfg.device))
+    allocator = apply_cpu_allocator(tcfg.cpu_allocator, device.type)  # before the run's first large buffers
     task = task if task is not None else TASKS.build(cfg.task)
     seed_everything(tcfg.seed)
     if mode == "train":
@@ -299,6 +301,7 @@ def build(
         if distributed.is_main():
             governed = "; fewer while other processes keep these CPUs busy" if threads.adaptive else ""
             print(f"threads: {threads.n} ({threads.reason}{governed})")
+            print(f"memory: {allocator.reason}")
             if threads.warning:
                 print(f"warning: {threads.warning}", file=sys.stderr)
         base = resolve_base(cfg)  # adapter.base: pinned to its checkpoint, whose tokenizers this run reuses

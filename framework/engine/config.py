@@ -107,6 +107,8 @@ class TrainerConfig:
     overwrite: bool = False  # replace a previous run in this directory: deletes its checkpoints and metrics
     deterministic: bool = False  # torch.use_deterministic_algorithms
     num_threads: str = "auto"  # CPU threads: auto (CPUs in affinity / local ranks / parallel trials) | <int>
+    # auto: on CPU under glibc, freed tensor memory stays in the process for the next step (framework.engine.allocator)
+    cpu_allocator: str = "auto"  # auto | keep | system (malloc's defaults: freed blocks go back to the kernel)
     detect_anomaly_every_step: bool = False  # check loss and gradients for inf/nan every step (one host sync per step)
     compile: bool = False  # torch.compile the model (inductor: C++ on CPU, Triton on CUDA); checkpoints stay plain
     prefetch_batches: Optional[int] = None  # batches prepared ahead by a thread; null: 2 on CUDA (pinned), 0 on CPU
@@ -122,6 +124,7 @@ class TrainerConfig:
 
     def validate(self) -> None:
         """Range checks, run by `framework.engine.validation.validate_config` before any work."""
+        from framework.engine.allocator import SETTINGS as ALLOCATOR_SETTINGS
         from framework.engine.device import resolve_device
         from framework.engine.distributed import STRATEGIES
         from framework.engine.time_limit import parse_duration
@@ -163,6 +166,10 @@ class TrainerConfig:
             check_url(self.checkpoint_dir)  # credentials or options in the URL, an unknown scheme, a missing extra
         if self.strategy not in STRATEGIES:
             raise PlaitError(f"trainer.strategy={self.strategy} is unknown; use one of {', '.join(STRATEGIES)}")
+        if self.cpu_allocator not in ALLOCATOR_SETTINGS:
+            raise ConfigValueError(
+                "cpu_allocator", f"={self.cpu_allocator}: use one of {', '.join(ALLOCATOR_SETTINGS)}"
+            )
 
 
 @dataclass
