@@ -38,20 +38,11 @@ def bucketed_batches(lengths: np.ndarray, batch_size: int, *, seed: int | None, 
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def pad(
-    seqs: Sequence[np.ndarray | list[int]],
-    pad_id: int,
-    *,
-    max_length: int | None = None,
-    prefix: int | None = None,
-    suffix: int | None = None,
-    empty_id: int | None = None,
-) -> tuple[Tensor, Tensor]:
-    """(ids (B, T) long, mask (B, T) bool) from id sequences: each truncated to `max_length` tokens
-    including the optional `prefix` / `suffix` ids; an empty sequence becomes `[empty_id]` when given."""
+def pad(seqs: Sequence[np.ndarray | list[int]], pad_id: int, **options: int | None) -> tuple[Tensor, Tensor]:
+    """(ids (B, T) long, mask (B, T) bool) from id sequences, with `pad_rows`'s options (max_length, prefix,
+    suffix, empty_id)."""
     rows = Ragged.from_arrays(seqs)
-    idx = np.arange(len(rows))
-    return pad_rows(rows, idx, pad_id, max_length=max_length, prefix=prefix, suffix=suffix, empty_id=empty_id)
+    return pad_rows(rows, np.arange(len(rows)), pad_id, **options)
 
 
 def pad_rows(
@@ -64,8 +55,9 @@ def pad_rows(
     suffix: int | None = None,
     empty_id: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """`pad` of the sequences `rows[i]` for i in `idx`, gathered in one fancy index over the flat ids (memory-mapped
-    or not) instead of a slice and a copy per row."""
+    """(ids (B, T) long, mask (B, T) bool) of the sequences `rows[i]` for i in `idx`: each truncated to `max_length`
+    tokens including the optional `prefix` / `suffix` ids; an empty sequence becomes `[empty_id]` when given.
+    One fancy index over the flat ids (memory-mapped or not), not a slice and a copy per row."""
     extra = (prefix is not None) + (suffix is not None)
     starts = rows.offsets[idx]
     body = rows.offsets[idx + 1] - starts
