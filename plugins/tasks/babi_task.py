@@ -157,15 +157,15 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
     def _batch(self, data: BabiData, idx: np.ndarray) -> Batch:
         n = data.n_context[idx]
         kept = np.minimum(n, self.cfg.memory_size)  # the most recent memory_size sentences before the question
-        rows = self._story_rows(data.story_start[idx] + n - kept, kept)
+        story, story_tokens = data.sentences.gather(self._story_rows(data.story_start[idx] + n - kept, kept))
+        question, question_tokens = data.questions.gather(idx)
         tensors = {
-            "story": data.sentences.gather(rows),
-            "question": data.questions.gather(idx),
+            "story": story,
+            "question": question,
             "answer": torch.from_numpy(data.answers[idx]),
             "task": torch.from_numpy(data.tasks[idx]),
         }
-        n_tokens = data.sentences.tokens(rows) + data.questions.tokens(idx)
-        return Batch(tensors, n_samples=len(idx), n_tokens=n_tokens)
+        return Batch(tensors, n_samples=len(idx), n_tokens=story_tokens + question_tokens)
 
     # -- loss and evaluation -------------------------------------------------------------------------
 
@@ -207,8 +207,8 @@ class BabiTask(QuestionAnsweringTask[BabiData]):
         stories = [story_sentences(str(it["context"]))[-m:] for it in items]
         sentences, questions = self._padded([s for st in stories for s in st], [str(it["question"]) for it in items])
         count = np.array([len(st) for st in stories], dtype=np.int64)
-        story = sentences.gather(self._story_rows(np.cumsum(count) - count, count))
-        question = questions.gather(np.arange(len(items)))
+        story, _ = sentences.gather(self._story_rows(np.cumsum(count) - count, count))
+        question, _ = questions.gather(np.arange(len(items)))
         probs = model(story.to(device), question.to(device)).float().softmax(-1).cpu()
         conf, best = probs.max(-1)
         return [

@@ -104,11 +104,9 @@ class PaddedRows:
     def __len__(self) -> int:
         return len(self.lengths) - 1
 
-    def gather(self, rows: np.ndarray) -> Tensor:
-        """Rows (any shape S; -1 = a padding row) -> (*S, W) long ids, W the longest gathered row (at least 1)."""
-        width = max(int(self.lengths[rows].max(initial=0)), 1)  # row -1 is the padding row, length 0
-        return torch.from_numpy(self.ids[rows, :width])
-
-    def tokens(self, rows: np.ndarray) -> int:
-        """The real (non-pad) tokens in a gather of `rows`: a sum of lengths, no pass over the ids."""
-        return int(self.lengths[rows].sum())
+    def gather(self, rows: np.ndarray) -> tuple[Tensor, int]:
+        """Rows (any shape S; -1 = a padding row) -> ((*S, W) long ids, W the longest gathered row (at least 1);
+        the real (non-pad) tokens among them, summed from the lengths, no pass over the ids)."""
+        lengths = self.lengths[rows]  # row -1 is the padding row, length 0
+        width = max(int(lengths.max(initial=0)), 1)
+        return torch.from_numpy(self.ids[rows, :width]), int(lengths.sum())
