@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -232,42 +234,106 @@ PLAIN_TENSORS = (torch.Tensor, nn.Parameter)  # neither is a DTensor (checking t
 LARGE_CPU_HALF = 65_536  # values: from here a CPU half-precision tensor is checked by its extremes (see all_finite)
 
 
-def all_finite(tensors: Iterable[Tensor | None]) -> bool:
-    """True when every given tensor is free of inf/NaN (one host sync).
+class FiniteCheck:
+    """Whether many tensors are free of inf/NaN, in one host sync: the trainer's per-step check. It keeps its flag
+    tensors between calls (the kernel only ever sets a flag; a call that finds a bad value clears it again).
 
     Plain floating tensors go through GradScaler's fused kernel, `torch._amp_foreach_non_finite_check_and_unscale_`
-    (one call per device and dtype into one flag per device; unscaling by 1 leaves every value as it is). Large
-    bf16/fp16 tensors on the CPU are checked by their extremes instead (`aminmax`: inf or NaN shows there): the
-    fused kernel's CPU half-precision path also writes every value back, at 1.7x the time of a one-read
-    `aminmax` (tools/bench/numerics.py). The rest (integer, complex, fp8, FSDP's DTensors) one by one.
+    (unscaling by 1 leaves every value as it is): one call per device on the CPU, whose kernel takes mixed dtypes,
+    one per device and dtype elsewhere (the multi-tensor fast route needs one dtype). The grouping runs in C++
+    where torch offers it (`torch._C._group_tensors_by_device_and_dtype`, as torch.optim's foreach paths use).
+    Large bf16/fp16 tensors on the CPU are checked by their extremes instead (`aminmax`: inf or NaN shows there):
+    the kernel's CPU half-precision path also writes every value back, at 1.7x the time of a one-read `aminmax`
+    (tools/bench/numerics.py). The rest (integer, complex, fp8, FSDP's DTensors) one by one.
     """
-    by_device: dict[tuple[bool, int], dict[torch.dtype, list[Tensor]]] = {}  # (is_cpu, get_device()): no object
-    flags: list[Tensor] = []
-    extremes: list[Tensor] = []
+
+    def __init__(self) -> None:
+        self._flags: dict[torch.device, tuple[Tensor, Tensor]] = {}  # device -> (found_inf, kept at 0; inv_scale 1)
+
+    def __call__(self, tensors: Iterable[Tensor | None]) -> bool:
+        """True when every given tensor (None ignored) is free of inf/NaN."""
+        present = [t for t in tensors if t is not None]
+        if _plain_cpu(present):  # the usual case on the CPU: one kernel call, no grouping
+            flag, unit = self._buffers(CPU)
+            torch._amp_foreach_non_finite_check_and_unscale_(present, flag, unit)
+            return self._read(flag)
+        singles: list[Tensor] = []  # checked one by one
+        if _DTENSOR_MODULE in sys.modules:  # no DTensor exists before torch.distributed.tensor is imported
+            singles = [t for t in present if type(t) not in PLAIN_TENSORS and hasattr(t, "to_local")]
+            present = [t for t in present if type(t) in PLAIN_TENSORS or not hasattr(t, "to_local")]
+        extremes: list[Tensor] = []
+        fused: dict[torch.device, list[list[Tensor]]] = {}
+        for (device, dtype), group in _by_device_and_dtype(present).items():
+            if dtype not in FUSED_CHECK_DTYPES:
+                singles += group
+                continue
+            if dtype in HALF_DTYPES and device.type == "cpu" and any(t.numel() >= LARGE_CPU_HALF for t in group):
+                extremes += [e.float() for t in group if t.numel() >= LARGE_CPU_HALF for e in torch.aminmax(t.detach())]
+                group = [t for t in group if t.numel() < LARGE_CPU_HALF]
+            fused.setdefault(device, []).append(group)
+        found = [self._check(groups, device) for device, groups in fused.items()]
+        verdicts = [torch.isfinite(t).all() for t in singles]
+        if extremes:
+            verdicts.append(torch.stack(extremes).isfinite().all())
+        clean = bool(torch.stack([v.cpu() for v in verdicts]).all()) if verdicts else True
+        return all([self._read(flag) for flag in found]) and clean  # every flag read, so every flag is cleared
+
+    def _buffers(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """`device`'s (found_inf, inv_scale) pair for the kernel, made on first use."""
+        if device not in self._flags:
+            self._flags[device] = torch.zeros((), device=device), torch.ones((), device=device)
+        return self._flags[device]
+
+    def _check(self, groups: list[list[Tensor]], device: torch.device) -> Tensor:
+        """Run the fused kernel over `groups` (each of one dtype) into `device`'s flag, and return the flag."""
+        flag, unit = self._buffers(device)
+        for group in [[t for g in groups for t in g]] if device.type == "cpu" else groups:
+            if group:
+                torch._amp_foreach_non_finite_check_and_unscale_(group, flag, unit)
+        return flag
+
+    @staticmethod
+    def _read(flag: Tensor) -> bool:
+        """Whether `flag` is still clear (a host sync); a set flag is cleared for the next call."""
+        if flag.item() == 0:
+            return True
+        flag.zero_()
+        return False
+
+
+def all_finite(tensors: Iterable[Tensor | None]) -> bool:
+    """True when every given tensor is free of inf/NaN (one host sync): `FiniteCheck` once, with fresh flags."""
+    return FiniteCheck()(tensors)
+
+
+_DTENSOR_MODULE = "torch.distributed.tensor"
+CPU = torch.device("cpu")
+_IS_CPU, _DTYPE = attrgetter("is_cpu"), attrgetter("dtype")  # mapped over a list: cheaper than a generator
+
+
+def _plain_cpu(tensors: list[Tensor]) -> bool:
+    """Whether one kernel call on the CPU checks all of `tensors`: plain CPU tensors of the kernel's dtypes, none
+    of them a large half-precision tensor (those go by their extremes) and no DTensor possible."""
+    if _DTENSOR_MODULE in sys.modules or not all(map(_IS_CPU, tensors)):
+        return False
+    dtypes = set(map(_DTYPE, tensors))
+    return dtypes <= FUSED_CHECK_DTYPES and (
+        dtypes.isdisjoint(HALF_DTYPES) or max(map(Tensor.numel, tensors), default=0) < LARGE_CPU_HALF
+    )
+
+
+def _by_device_and_dtype(tensors: list[Tensor]) -> dict[tuple[torch.device, torch.dtype], list[Tensor]]:
+    """`tensors` grouped by device and dtype, in C++ where this torch offers it."""
+    if not tensors:
+        return {}
+    if hasattr(torch._C, "_group_tensors_by_device_and_dtype"):
+        nested: list[list[Tensor | None]] = [list(tensors)]
+        grouped = torch._C._group_tensors_by_device_and_dtype(nested, False)
+        return {key: [t for t in lists[0] if t is not None] for key, (lists, _) in grouped.items()}
+    groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
     for t in tensors:
-        if t is None:
-            continue
-        dtype = t.dtype
-        if dtype not in FUSED_CHECK_DTYPES or (type(t) not in PLAIN_TENSORS and hasattr(t, "to_local")):
-            flags.append(torch.isfinite(t).all())
-        elif dtype in HALF_DTYPES and t.is_cpu and t.numel() >= LARGE_CPU_HALF:
-            extremes.extend(e.float() for e in torch.aminmax(t.detach()))
-        else:  # (a loss that requires grad goes through the in-place kernel detached)
-            groups = by_device.setdefault((t.is_cpu, t.get_device()), {})
-            groups.setdefault(dtype, []).append(t.detach() if t.requires_grad else t)
-    found: list[Tensor] = []  # one flag per device
-    for groups in by_device.values():
-        where = next(iter(groups.values()))[0].device
-        flag, unit = torch.zeros((), device=where), torch.ones((), device=where)
-        for group in groups.values():
-            torch._amp_foreach_non_finite_check_and_unscale_(group, flag, unit)
-        found.append(flag)
-    if not flags and not extremes and len(found) == 1:  # the usual case: one device, plain floating tensors
-        return found[0].item() == 0
-    flags += [f == 0 for f in found]
-    if extremes:
-        flags.append(torch.stack(extremes).isfinite().all())
-    return bool(torch.stack([f.cpu() for f in flags]).all()) if flags else True
+        groups.setdefault((t.device, t.dtype), []).append(t)
+    return groups
 
 
 def rng_snapshot(device: torch.device) -> tuple[Tensor, Tensor | None]:
@@ -283,7 +349,9 @@ def restore_rng(snapshot: tuple[Tensor, Tensor | None], device: torch.device) ->
         torch.cuda.set_rng_state(cuda, device)
 
 
-def step_finite(step_loss: Tensor, precision: PrecisionStrategy, optimizer: torch.optim.Optimizer) -> bool:
+def step_finite(
+    step_loss: Tensor, precision: PrecisionStrategy, optimizer: torch.optim.Optimizer, check: FiniteCheck
+) -> bool:
     """`trainer.detect_anomaly_every_step`'s check: the loss, and the gradients unless the strategy skips overflows."""
     grads = [] if precision.handles_overflow else [t.grad for t in params_of(optimizer)]
-    return all_finite([step_loss, *grads])
+    return check([step_loss, *grads])

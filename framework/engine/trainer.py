@@ -99,6 +99,7 @@ class Trainer:
         self._fit_start = 0.0  # perf_counter() when fit() began
         self._elapsed_before = 0.0  # seconds trained before a resume
         self._replay = divergence.Replay.before_step(device)
+        self._finite = numerics.FiniteCheck()  # detect_anomaly_every_step's check, its flags kept between steps
         self._telemetry = Telemetry(device, parts.model, parts.optimizer, parts.precision)
         self.governor = governor  # lowers CPU threads while other processes keep the cores busy
 
@@ -244,7 +245,9 @@ class Trainer:
     def _update(self, step_loss: torch.Tensor, *, measure: bool) -> None:
         """The optimizer step through the precision strategy; the scheduler follows real updates only."""
         p = self.parts
-        if self.cfg.detect_anomaly_every_step and not numerics.step_finite(step_loss, p.precision, p.optimizer):
+        if self.cfg.detect_anomaly_every_step and not numerics.step_finite(
+            step_loss, p.precision, p.optimizer, self._finite
+        ):
             self._diverged("non-finite loss or gradient (trainer.detect_anomaly_every_step)")  # one sync per step
         try:
             with phase(OPTIMIZER):

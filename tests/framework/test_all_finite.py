@@ -8,7 +8,7 @@ import itertools
 import pytest
 import torch
 
-from framework.engine.numerics import all_finite
+from framework.engine.numerics import FiniteCheck, all_finite
 
 BAD = [float("nan"), float("inf"), float("-inf")]
 DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.float64]
@@ -92,3 +92,38 @@ def test_random_cases_agree_with_the_loop() -> None:
             assert t is not None
             t[int(torch.randint(0, t.numel(), (1,), generator=g))] = BAD[trial % 3]
         assert all_finite(ts) is looped(ts) is (trial % 2 == 0)
+
+
+@pytest.mark.parametrize(
+    "kind", ["small fp32", "small bf16 with an fp32 loss", "large bf16", "with integers", "mixed dtypes"]
+)
+def test_one_check_reused_clears_what_a_bad_value_set(kind: str) -> None:
+    """The trainer keeps one FiniteCheck: after a call that found inf/NaN, clean tensors pass again (both the
+    one-call CPU path and the grouped path, with extremes and one-by-one checks beside the kernel)."""
+    g = torch.Generator().manual_seed(2)
+    ts: list[torch.Tensor | None] = {
+        "small fp32": [torch.tensor(1.0), torch.randn(8, 4, generator=g)],
+        "small bf16 with an fp32 loss": [torch.tensor(1.0), torch.randn(8, 4, generator=g).bfloat16()],
+        "large bf16": [torch.tensor(1.0), torch.randn(300, 300, generator=g).bfloat16(), torch.randn(9).bfloat16()],
+        "with integers": [torch.randn(5, generator=g), torch.arange(3)],
+        "mixed dtypes": [t for dtype in DTYPES for t in tensors(dtype)],
+    }[kind]
+    check = FiniteCheck()
+    for target in [t for t in ts if t is not None and t.is_floating_point() and t.numel()]:
+        assert check(ts) is True
+        keep = target.clone()
+        for bad in BAD:
+            target[(-1,) * target.ndim].fill_(bad)
+            assert check(ts) is False, f"{bad} in a {tuple(target.shape)} {target.dtype} tensor"
+        target.copy_(keep)
+        assert check(ts) is True, "a clean call after a bad one"
+
+
+def test_tensors_that_require_grad_are_checked_and_backward_still_works() -> None:
+    w = torch.randn(4, requires_grad=True)
+    y = w * w  # saves w for backward
+    loss = y.exp().sum()  # exp saves its output
+    assert FiniteCheck()([loss, w, y]) is True
+    loss.backward()
+    assert w.grad is not None and torch.allclose(w.grad, 2 * w.detach() * (w.detach() ** 2).exp())
+    assert FiniteCheck()([(w * float("inf")).sum(), w]) is False
