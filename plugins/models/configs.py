@@ -43,9 +43,16 @@ class Positional(Choice):
 class AttentionKernel(Choice):
     """Which SDPA kernel attention runs on (`model.attention_kernel`)."""
 
-    auto = "auto"  # math when training in bf16 on CPU (there the flash kernel's backward is the slower), else torch's
+    auto = "auto"  # training on CPU: with dropout `math_attention`, else in bf16 SDPA's math kernel; else torch's
     torch = "torch"  # torch's own pick: flash / memory-efficient / math
-    math = "math"  # the unfused reference kernel: batched matmuls around a softmax
+    math = "math"  # SDPA's unfused reference kernel: batched matmuls around a softmax
+
+
+class DropoutKernel(Choice):
+    """How dropout draws its mask (`model.dropout_kernel`)."""
+
+    auto = "auto"  # on CPU from 16 random bits per value (plugins/models/dropout.py: 2x faster), else torch's
+    torch = "torch"  # torch's dropout everywhere (on CPU: bernoulli_, a double per value)
 
 
 @dataclass
@@ -62,6 +69,7 @@ class TransformerConfig(EmbeddingConfig):
     norm_eps: float = 1e-5  # LayerNorm epsilon
     activation_checkpointing: bool = False  # training: keep only each block's input, recompute the rest in backward
     attention_kernel: AttentionKernel = AttentionKernel.auto  # auto (math for bf16 training on CPU) | torch | math
+    dropout_kernel: DropoutKernel = DropoutKernel.auto  # auto (mask from random bits on CPU) | torch
 
     def validate(self) -> None:
         """Range checks, run before any work (framework.engine.validation)."""

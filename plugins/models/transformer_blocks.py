@@ -2,8 +2,9 @@
 
 Shapes: B batch, T query length, S key/memory length, D d_model, H heads, Dh = D / H.
 Attention runs on `scaled_dot_product_attention`, which picks flash / memory-efficient kernels when
-it can, except when training in bf16 on CPU, where its math kernel is the faster (`model.attention_kernel`,
-docs/performance.md "Compute efficiency"); masks are bool, True where attending is allowed.
+it can, except when training on CPU: in bf16 its math kernel is the faster, and with dropout (which every other
+CPU kernel refuses) `math_attention` runs instead (`model.attention_kernel`, docs/performance.md "Compute
+efficiency"); masks are bool, True where attending is allowed.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.checkpoint import checkpoint
 
 from framework import PlaitError, TaskSpec
-from plugins.models.configs import AttentionKernel, TransformerConfig
+from plugins.models.configs import AttentionKernel, DropoutKernel, TransformerConfig
+from plugins.models.dropout import Dropout, fast_dropout_ok
 from plugins.models.embedding import make_embedding
+from plugins.models.math_attention import math_attention
 from plugins.models.positions import PositionalEncoding, Rope, apply_rope
 
 KV = tuple[Tensor, ...]  # one layer's cached self-attention keys and values, each (B, H, S_past, Dh);
@@ -32,8 +35,15 @@ def reorder_kv(cache: list[KV], rows: Tensor) -> list[KV]:
     return [(*(t.index_select(0, rows) for t in layer[:2]), *layer[2:]) for layer in cache]
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, *, kernel: AttentionKernel, **sdpa: Any) -> Tensor:
-    """`scaled_dot_product_attention(q, k, v, **sdpa)` on the kernel `kernel` asks for."""
+def attend(
+    q: Tensor, k: Tensor, v: Tensor, *, kernel: AttentionKernel, dropout_kernel: DropoutKernel = DropoutKernel.auto,
+    attn_mask: Tensor | None = None, dropout_p: float = 0.0, is_causal: bool = False,
+) -> Tensor:  # fmt: skip
+    """`scaled_dot_product_attention` on the kernel `kernel` asks for. With dropout on the CPU every SDPA kernel
+    but math refuses; there `auto` runs `math_attention` (written out, its dropout on random bits) instead."""
+    sdpa: dict[str, Any] = {"attn_mask": attn_mask, "dropout_p": dropout_p, "is_causal": is_causal}
+    if dropout_p > 0 and kernel == AttentionKernel.auto and fast_dropout_ok(q, dropout_p, dropout_kernel):
+        return math_attention(q, k, v, **sdpa)
     cpu_bf16_training = q.device.type == "cpu" and q.dtype == torch.bfloat16 and torch.is_grad_enabled()
     if kernel == AttentionKernel.math or (kernel == AttentionKernel.auto and cpu_bf16_training):
         with sdpa_kernel(SDPBackend.MATH):
@@ -46,10 +56,10 @@ class Attention(nn.Module):
 
     def __init__(
         self, d_model: int, n_heads: int, dropout: float, *, cross: bool = False,
-        kernel: AttentionKernel = AttentionKernel.auto,
+        kernel: AttentionKernel = AttentionKernel.auto, dropout_kernel: DropoutKernel = DropoutKernel.auto,
     ) -> None:  # fmt: skip
         super().__init__()
-        self.kernel = AttentionKernel(kernel)
+        self.kernel, self.dropout_kernel = AttentionKernel(kernel), DropoutKernel(dropout_kernel)
         if d_model % n_heads:
             raise PlaitError(f"model.d_model={d_model} must be divisible by model.n_heads={n_heads}")
         self.n_heads = n_heads
@@ -85,16 +95,21 @@ class Attention(nn.Module):
             if past is not None:  # keys/values of earlier positions: (B, H, S_past + T, Dh)
                 k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         drop = self.dropout if self.training else 0.0
-        y = attend(q, k, v, kernel=self.kernel, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
+        y = attend(
+            q, k, v, kernel=self.kernel, dropout_kernel=self.dropout_kernel, attn_mask=mask, dropout_p=drop,
+            is_causal=is_causal,
+        )  # fmt: skip
         return self.out(rearrange(y, "b h t d -> b t (h d)")), (k, v)
 
 
 class FeedForward(nn.Module):
     """Position-wise MLP: D -> d_ff -> D with GELU."""
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float) -> None:
+    def __init__(self, d_model: int, d_ff: int, dropout: float, kernel: DropoutKernel = DropoutKernel.auto) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.net = nn.Sequential(
+            nn.Linear(d_model, d_ff), nn.GELU(), Dropout(dropout, kernel), nn.Linear(d_ff, d_model)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, T, D) -> (B, T, D)."""
@@ -109,13 +124,20 @@ class TransformerBlock(nn.Module):
         super().__init__()
         d, eps = cfg.d_model, cfg.norm_eps
         self.norm1 = nn.LayerNorm(d, eps=eps)
-        self.attn = Attention(d, cfg.n_heads, cfg.dropout, kernel=cfg.attention_kernel)
+        self.attn = Attention(
+            d, cfg.n_heads, cfg.dropout, kernel=cfg.attention_kernel, dropout_kernel=cfg.dropout_kernel
+        )
         self.norm_cross = nn.LayerNorm(d, eps=eps) if cross else None
-        kernel = cfg.attention_kernel
-        self.cross_attn = Attention(d, cfg.n_heads, cfg.dropout, cross=True, kernel=kernel) if cross else None
+        self.cross_attn = (
+            Attention(
+                d, cfg.n_heads, cfg.dropout, cross=True, kernel=cfg.attention_kernel, dropout_kernel=cfg.dropout_kernel
+            )
+            if cross
+            else None
+        )
         self.norm2 = nn.LayerNorm(d, eps=eps)
-        self.ff = FeedForward(d, cfg.d_ff, cfg.dropout)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.ff = FeedForward(d, cfg.d_ff, cfg.dropout, cfg.dropout_kernel)
+        self.drop = Dropout(cfg.dropout, cfg.dropout_kernel)
 
     def forward(
         self,
@@ -180,7 +202,7 @@ class TransformerStack(nn.Module):
         self.max_length, self.extra_positions = cfg.max_length, extra_positions
         self.embed = embed
         self.positions = PositionalEncoding(cfg.positional, cfg.max_length + extra_positions, cfg.d_model, cfg.n_heads)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout, cfg.dropout_kernel)
         self.blocks = nn.ModuleList(TransformerBlock(cfg, cross=cross) for _ in range(n_layers))
         self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.checkpointing = cfg.activation_checkpointing

@@ -51,6 +51,12 @@ def test_variant_syntax_and_its_error(bench: ModuleType) -> None:
     job = bench.parse_variant("gpt: torch kernel=shakespeare_char_gpt:model.attention_kernel=torch,trainer.seed=1")
     assert (job.label, job.experiment) == ("gpt: torch kernel", "shakespeare_char_gpt")
     assert job.overrides == ["model.attention_kernel=torch", "trainer.seed=1"]
+    assert (job.steps, job.log_every) == (
+        bench.JOBS["shakespeare_char_gpt"].steps,
+        bench.JOBS["shakespeare_char_gpt"].log_every,
+    )
+    longer = bench.parse_variant("long=multi30k_transformer:trainer.max_steps=150,trainer.log_every_n_steps=25")
+    assert (longer.steps, longer.log_every) == (150, 25)  # the run is read by its own length and cadence
     with pytest.raises(SystemExit, match="one of"):
         bench.parse_variant("x=no_such_experiment:")
 

@@ -319,7 +319,8 @@ def table(results: list[tuple[Measured, dict[str, float]]]) -> str:
 
 
 def parse_variant(text: str) -> Job:
-    """'LABEL=EXPERIMENT:override,override' (EXPERIMENT `main` for the main job) -> a Job."""
+    """'LABEL=EXPERIMENT:override,override' (EXPERIMENT `main` for the main job) -> a Job; `trainer.max_steps` and
+    `trainer.log_every_n_steps` among the overrides set the job's length and cadence (the run is read by them)."""
     label, _, rest = text.partition("=")
     name, _, overrides = rest.partition(":")
     if not label or name not in JOBS:
@@ -327,7 +328,11 @@ def parse_variant(text: str) -> Job:
             f"--variant {text!r}: expected LABEL=EXPERIMENT:key=value,... with EXPERIMENT one of {list(JOBS)}"
         )
     base = JOBS[name]
-    return Job(label.strip(), base.experiment, [o for o in overrides.split(",") if o], base.steps, base.log_every)
+    extra = [o for o in overrides.split(",") if o]
+    given = dict(o.split("=", 1) for o in extra if "=" in o)
+    steps, log_every = (int(given.get(k, v)) for k, v in [("trainer.max_steps", base.steps),
+                                                            ("trainer.log_every_n_steps", base.log_every)])  # fmt: skip
+    return Job(label.strip(), base.experiment, extra, steps, log_every)
 
 
 def main() -> None:
