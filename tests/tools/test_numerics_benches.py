@@ -45,3 +45,12 @@ def test_numerics_bench_checks_answers_and_losses(capsys: pytest.CaptureFixture[
     finite, kahan = rows[:2], rows[2:]
     assert [r[3] for r in finite] == ["float32", "bfloat16"] and all(r[-1] == "True" for r in finite)
     assert len(kahan) == 1 and float(kahan[0][-1]) < 2**-7
+
+
+def test_dropout_bench_reports_every_shape_and_attention(capsys: pytest.CaptureFixture[str]) -> None:
+    load("dropout").main(["--rounds", "1", "--repeats", "1"])
+    rows = table_rows(capsys.readouterr().out)
+    dropout_rows = [r for r in rows if r[0].startswith("(")]
+    attention_rows = [r for r in rows if r[0] in ("padding mask", "causal")]
+    assert len(dropout_rows) == 6 and len(attention_rows) == 4
+    assert all(float(r[-1].rstrip("x")) > 0 for r in dropout_rows + attention_rows)
