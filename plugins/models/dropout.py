@@ -7,7 +7,8 @@ values' masks: a value is dropped when its 16 bits fall under round(p * 65536), 
 within 2^-17 (0.100006 for 0.1), and kept values are scaled by the exact 1 / (1 - that probability): the output's
 expectation is the input, as with torch's. The draws come from torch's default generator, so `torch.manual_seed`,
 activation checkpointing and the trainer's replay of a step (both restore the RNG state) see the same masks.
-Elsewhere (CUDA's fused dropout is already one kernel) and with `model.dropout_kernel=torch`, torch's dropout.
+Elsewhere (CUDA's fused dropout is already one kernel), under `torch.compile` and with
+`model.dropout_kernel=torch`, torch's dropout.
 """
 
 from __future__ import annotations
@@ -34,8 +35,14 @@ def keep_noise(x: Tensor, p: float) -> Tensor:
 
 
 def fast_dropout_ok(x: Tensor, p: float, kernel: DropoutKernel) -> bool:
-    """Whether `dropout` cuts the mask from random bits: `auto` on the CPU, for a p that 16 bits can express."""
-    return kernel == DropoutKernel.auto and x.device.type == "cpu" and 0 < round(p * LEVELS) < LEVELS
+    """Whether `dropout` cuts the mask from random bits: `auto` on the CPU, for a p that 16 bits can express, and
+    not inside `torch.compile` (inductor fuses torch's dropout into its own generated kernels)."""
+    return (
+        kernel == DropoutKernel.auto
+        and x.device.type == "cpu"
+        and 0 < round(p * LEVELS) < LEVELS
+        and not torch.compiler.is_compiling()
+    )
 
 
 def dropout(x: Tensor, p: float, *, training: bool, kernel: DropoutKernel = DropoutKernel.auto) -> Tensor:

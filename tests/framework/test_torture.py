@@ -77,7 +77,8 @@ def test_relaunch_of_finished_run_killed_while_replacing_resumes_from_it(tmp_pat
 
 
 # Overfits (60 sentences): val/loss is best at step 20 and early stopping (patience 2) ends the run at step 30.
-STOPPING = [
+STOPPING = [  # the kills below are placed on this run's trajectory (its best steps, its stop): torch's dropout masks
+    "model.dropout_kernel=torch",
     "precision=fp32",
     "objective=val/loss",
     "task.demo_size=60",

@@ -70,6 +70,8 @@ def test_identity_outside_training_and_at_p_zero_and_torch_for_extreme_p() -> No
     assert not fast_dropout_ok(x, 1 - 1e-6, DropoutKernel.auto)
     assert not fast_dropout_ok(x, 0.1, DropoutKernel.torch) and fast_dropout_ok(x, 0.1, DropoutKernel.auto)
     assert not fast_dropout_ok(torch.randn(2, device="meta"), 0.1, DropoutKernel.auto)  # not the CPU
+    compiled = torch.compile(lambda t: fast_dropout_ok(t, 0.1, DropoutKernel.auto), backend="eager")
+    assert compiled(x) is False  # inductor fuses torch's own dropout
     torch.manual_seed(0)
     assert (dropout(x, 1e-6, training=True) == 0).sum() <= 1  # torch's, at that p
 
