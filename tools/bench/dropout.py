@@ -15,10 +15,9 @@ process:
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable, Mapping
+import sys
 from functools import partial
+from pathlib import Path
 
 import torch
 
@@ -27,22 +26,11 @@ from plugins.models.configs import AttentionKernel, DropoutKernel
 from plugins.models.dropout import dropout
 from plugins.models.transformer_blocks import attend
 
+sys.path.insert(0, str(Path(__file__).parent))
+from numerics import alternate  # noqa: E402  (the numerics bench's alternating median timer)
+
 B, H, T, D, D_FF = 64, 8, 30, 256, 1024  # multi30k_transformer: batch 64, ~30 tokens, width 256, 8 heads
 P = 0.1
-
-
-def median_ms(variants: Mapping[str, Callable[[], None]], rounds: int, repeats: int) -> dict[str, float]:
-    """Median ms per call of each variant, the variants alternating round by round."""
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for run in variants.values():
-        run()  # warm-up
-    for _ in range(rounds):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            for _ in range(repeats):
-                run()
-            times[name].append((time.perf_counter() - start) / repeats * 1e3)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def dropout_step(x: torch.Tensor, grad: torch.Tensor, kernel: DropoutKernel) -> None:
@@ -72,7 +60,7 @@ def dropout_rows(rounds: int, repeats: int) -> None:
             x = torch.randn(shape, dtype=dtype, requires_grad=True)
             grad = torch.randn(shape, dtype=dtype)
             kernels = (DropoutKernel.torch, DropoutKernel.auto)
-            ms = median_ms({k.value: partial(dropout_step, x, grad, k) for k in kernels}, rounds, repeats)
+            ms = alternate({k.value: partial(dropout_step, x, grad, k) for k in kernels}, rounds, repeats)
             print(
                 f"| {shape} | {str(dtype)[6:]} | {ms['torch']:.2f} | {ms['auto']:.2f} | {ms['torch'] / ms['auto']:.2f}x |"
             )
@@ -93,7 +81,7 @@ def attention_rows(rounds: int, repeats: int) -> None:
                 "sdpa": partial(attention_step, qkv, grad, mask, (AttentionKernel.math, DropoutKernel.torch)),
                 "ours": partial(attention_step, qkv, grad, mask, (AttentionKernel.auto, DropoutKernel.auto)),
             }
-            ms = median_ms(variants, rounds, repeats)
+            ms = alternate(variants, rounds, repeats)
             print(
                 f"| {name} | {str(dtype)[6:]} | {ms['sdpa']:.2f} | {ms['ours']:.2f} | {ms['sdpa'] / ms['ours']:.2f}x |"
             )
