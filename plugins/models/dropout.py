@@ -31,7 +31,10 @@ def keep_noise(x: Tensor, p: float) -> Tensor:
     draws = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(*_INT64_RANGE)
     bits = draws.view(torch.int16)[:n].view(x.shape)  # four uniform 16-bit values per draw, in -32768 ... 32767
     keep = bits >= dropped_levels - LEVELS // 2
-    return keep.to(x.dtype).mul_(LEVELS / (LEVELS - dropped_levels))
+    # bool -> x.dtype is a slow elementwise cast on the CPU; the same bytes read as uint8 times a 0-dim tensor of
+    # x's dtype cast and scale in one vectorised pass (0.54 against 1.40 ms for a bf16 (64, 16, 1024))
+    scale = torch.tensor(LEVELS / (LEVELS - dropped_levels), dtype=x.dtype, device=x.device)
+    return keep.view(torch.uint8) * scale
 
 
 def fast_dropout_ok(x: Tensor, p: float, kernel: DropoutKernel) -> bool:
