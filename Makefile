@@ -6,6 +6,8 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist worker processes for `make test` (each test runs torch on one thread: tests/conftest.py); 0: serial
+PYTEST_WORKERS ?= 2
 
 .PHONY: train test lint install clean
 
@@ -27,7 +29,7 @@ test: $(STAMP)  ## lint, check the layers (.importlinter), type-check framework/
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) outputs multirun

@@ -17,7 +17,9 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)  # logger=mlflow keeps test runs in 
 # A fixed thread count: the thread governor (framework.engine.threads) would otherwise change it mid-run whenever something
 # else loads the machine, and the exact-resume tests compare bits. Governor tests pass their own environment.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-if "PLAIT_CACHE_DIR" not in os.environ:  # token caches of test runs stay out of ~/.cache
+# Token caches of test runs stay out of ~/.cache; under pytest-xdist each worker gets its own (the controller's would
+# be inherited and shared, and a test that expects to build a cache could find another worker's).
+if "PLAIT_CACHE_DIR" not in os.environ or "PYTEST_XDIST_WORKER" in os.environ:
     os.environ["PLAIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="plait-test-cache-")
     atexit.register(shutil.rmtree, os.environ["PLAIT_CACHE_DIR"], True)
 

@@ -125,7 +125,7 @@ def test_under_torchrun_one_process_prepares_and_each_reads_its_own_windows(tmp_
     text = numbers(tmp_path / "corpus.txt", 150)
     script = tmp_path / "windows.py"
     script.write_text(RANK_WINDOWS)
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
     cache, run = tmp_path / "cache", tmp_path / "run"
     args = [str(text), str(cache), str(run), str(tmp_path)]
     proc = subprocess.run([*launch, *args], env=env(), cwd=REPO, capture_output=True, text=True, timeout=240)
@@ -150,7 +150,7 @@ LM_RUN += ["trainer.max_steps=8", "trainer.log_every_n_steps=1", "trainer.eval_e
 
 def train_losses(run_dir: Path, nproc: int, batch_size: int, cache: Path) -> dict[int, float]:
     launcher = (
-        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "-m"]
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m"]
         if nproc > 1
         else [sys.executable, "-m"]
     )
