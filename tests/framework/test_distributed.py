@@ -28,6 +28,9 @@ COMMON = [
 ]
 
 
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone"]  # --standalone: a free port per job
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **extra}
     env.pop("WORLD_SIZE", None)
@@ -37,7 +40,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def plait(args: list[str], run_dir: Path, *, nproc: int = 1, timeout: float = 90, **env: str):
     """Run `plait train` as one process, or under torchrun with `nproc` processes; returns CompletedProcess."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else []
+    launcher = [*TORCHRUN, f"--nproc_per_node={nproc}"] if nproc > 1 else []
     entry = ["-m", "framework.cli"] if nproc > 1 else [sys.executable, "-m", "framework.cli"]
     cmd = [*launcher, *entry, "train", *args, f"hydra.run.dir={run_dir}"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(**env), cwd=run_dir.parent)
@@ -107,7 +110,7 @@ def test_a_dead_rank_ends_the_job_without_a_hang(tmp_path: Path) -> None:
     """kill -9 of rank 1 mid-training: torchrun stops rank 0 within seconds; the last checkpoint stays."""
     run_dir = tmp_path / "run"
     args = [*COMMON, "trainer.max_steps=100000", "trainer.batch_size=8", "trainer.checkpoint_every_n_steps=5"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "framework.cli", "train"]
+    cmd = [*TORCHRUN, "--nproc_per_node=2", "-m", "framework.cli", "train"]
     proc = subprocess.Popen(
         [*cmd, *args, f"hydra.run.dir={run_dir}"],
         env=_env(),
