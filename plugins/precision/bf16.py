@@ -109,7 +109,7 @@ class BF16Precision(BasePrecision):
         narrow = [p for p in params_of(optimizer) if p.dtype == torch.bfloat16]
         for p in narrow:
             comp = self.compensation.get(self._names.get(id(p), ""))
-            p.data = p.data.float() + comp.float() if comp is not None else p.data.float()
+            p.data = p.data.float().add_(comp) if comp is not None else p.data.float()  # fp32 += bf16: exact widening
             if p.grad is not None:
                 p.grad = p.grad.float()
             for key, value in optimizer.state.get(p, {}).items():
@@ -121,7 +121,7 @@ class BF16Precision(BasePrecision):
             comp = self.compensation.get(self._names.get(id(p), ""))
             if comp is not None:  # kahan: weight = round(wide), carry the rounding error
                 p.data = wide.to(torch.bfloat16)
-                comp.copy_(wide - p.data.float())
+                comp.copy_(wide.sub_(p.data))  # wide is spent: the error in place, no fp32 copy of the weight
             else:
                 p.data = stochastic_round(wide)
             for key, value in optimizer.state.get(p, {}).items():
