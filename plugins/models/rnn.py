@@ -16,7 +16,6 @@ from framework import (
     PlaitError,
     TaskSpec,
 )
-from plugins.models.dropout import Dropout
 from plugins.models.embedding import make_embedding, tied_head
 from plugins.models.generation import Generation
 from plugins.models.kinds import EncoderQA, check_kind, qa_outputs
@@ -38,7 +37,7 @@ class RNNClassifier(nn.Module):
             raise PlaitError(f"model.pooling='{cfg.pooling}' is not known; choose one of {', '.join(POOLINGS)}")
         self.pooling = cfg.pooling
         self.embed = make_embedding(spec.vocab_size, cfg.d_model, spec.pad_id, cfg, spec)
-        self.drop = Dropout(cfg.dropout, cfg.dropout_kernel)
+        self.drop = nn.Dropout(cfg.dropout)
         self.rnn = RecurrentStack(cell, cfg.d_model, cfg.d_hidden, cfg.n_layers, cfg.bidirectional, cfg.dropout)
         self.head = nn.Linear(cfg.d_hidden * self.rnn.n_dirs, n_outputs or spec.n_classes or 2)
 
@@ -68,7 +67,7 @@ class RNNLanguageModel(Generation, nn.Module):
         if cfg.bidirectional:
             raise PlaitError("a language model reads left to right; set model.bidirectional=false")
         self.embed = make_embedding(spec.vocab_size, cfg.d_model, spec.pad_id, cfg, spec)
-        self.drop = Dropout(cfg.dropout, cfg.dropout_kernel)
+        self.drop = nn.Dropout(cfg.dropout)
         self.rnn = RecurrentStack(cell, cfg.d_model, cfg.d_hidden, cfg.n_layers, False, cfg.dropout)
         self.head = tied_head(cfg.d_hidden, spec.vocab_size, self.embed if cfg.tie_embeddings else None)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from framework import CLASSIFICATION, LANGUAGE_MODELING, SEQ2SEQ, Choice, at_least, between
-from plugins.models.configs import DropoutKernel, EmbeddingConfig
+from plugins.models.configs import EmbeddingConfig
 
 
 class RNNPooling(Choice):
@@ -44,7 +44,6 @@ class RNNConfig(EmbeddingConfig):
     n_layers: int = 1  # stacked recurrent layers
     bidirectional: bool = False  # encoder side (classification, seq2seq source); language models need false
     dropout: float = 0.1  # on embeddings, between layers and before the output layer
-    dropout_kernel: DropoutKernel = DropoutKernel.auto  # embeddings / output: auto (random bits on CPU) | torch
     tie_embeddings: bool = False  # LM / seq2seq: output layer shares the input embedding (d_hidden == d_model)
     pooling: RNNPooling = RNNPooling.mean  # classification: mean / max over real tokens, last: final state
     attention: RNNAttention = RNNAttention.luong  # seq2seq: luong (Luong 2015), bahdanau (additive, 2015)

@@ -15,7 +15,6 @@ from torch import Tensor, nn
 
 from framework import PlaitError, TaskSpec
 from plugins.models.configs import EmbeddingConfig
-from plugins.models.dropout import Dropout
 from plugins.models.embedding import make_embedding, tied_head
 from plugins.models.pooling import masked_pool
 from plugins.models.rnn_config import RNNAttention, RNNConfig
@@ -40,7 +39,7 @@ class RNNSeq2Seq(nn.Module):
         h = cfg.d_hidden
         self.src_embed = make_embedding(spec.vocab_size, cfg.d_model, spec.pad_id, cfg, spec)
         self.tgt_embed = make_embedding(target_vocab, cfg.d_model, spec.pad_id, EmbeddingConfig(), spec)
-        self.drop = Dropout(cfg.dropout, cfg.dropout_kernel)
+        self.drop = nn.Dropout(cfg.dropout)
         self.encoder = RecurrentStack(cell, cfg.d_model, h, cfg.n_layers, cfg.bidirectional, cfg.dropout)
         d_mem = h * self.encoder.n_dirs
         n_states = 2 if cell == "lstm" else 1  # LSTM carries (h, c)

@@ -105,31 +105,3 @@ def test_the_transformer_uses_the_choice_and_trains_the_same_way() -> None:
         losses[kernel] = loss.item()
     assert losses["auto"] < 2.0 and losses["torch"] < 2.0  # from ln(32) = 3.47
     assert abs(losses["auto"] - losses["torch"]) < 0.35
-
-
-@pytest.mark.parametrize(
-    ("model", "kind"), [("gru", "language_modeling"), ("lstm", "classification"), ("gru", "seq2seq")]
-)
-def test_the_recurrent_models_use_the_choice_outside_the_recurrent_layers(model: str, kind: str) -> None:
-    """LSTM/GRU: the dropout on embeddings and outputs takes `model.dropout_kernel`; between stacked layers it stays
-    inside torch's recurrent module. With the bits kernel a training forward differs from eval, and follows the seed."""
-    from framework import TaskSpec
-    from framework.kinds import MODELS
-    from framework.plugins import load_plugins
-
-    load_plugins()
-    spec = TaskSpec(kind=kind, vocab_size=32, pad_id=0, max_length=16, n_classes=3)
-    for kernel in ("torch", "auto"):  # the last one built, the bits kernel, runs below
-        cfg = MODELS.config(model, d_model=16, d_hidden=16, n_layers=2, dropout=0.3, dropout_kernel=kernel)
-        net = MODELS.build(cfg, spec=spec)
-        kinds = {m.kernel for m in net.modules() if isinstance(m, Dropout)}
-        assert kinds == {DropoutKernel(kernel)} and not any(type(m) is torch.nn.Dropout for m in net.modules())
-    ids = torch.randint(1, 32, (4, 10), generator=torch.Generator().manual_seed(0))
-    run = (lambda: net(ids, torch.ones_like(ids, dtype=torch.bool), ids)) if kind == "seq2seq" else (lambda: net(ids))
-    net.train()
-    torch.manual_seed(1)
-    first = run()
-    torch.manual_seed(1)
-    assert torch.equal(run(), first)
-    net.eval()
-    assert not torch.allclose(run(), first)
