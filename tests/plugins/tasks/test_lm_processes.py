@@ -20,6 +20,7 @@ from framework.engine.tokenizer_factory import training_tokenizers
 from framework.kinds import TASKS, TOKENIZERS
 
 REPO = Path(__file__).resolve().parents[3]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone"]  # --standalone: a free port per job
 WORDS = ["the", "king", "speaks", "softly", "to", "his", "court", ",", ".", "and", "all", "hear", "him"]
 
 # Prepares a char-level LM store for CORPUS in CACHE; the 4th encode batch touches FLAG and sleeps SLEEP seconds.
@@ -125,7 +126,7 @@ def test_under_torchrun_one_process_prepares_and_each_reads_its_own_windows(tmp_
     text = numbers(tmp_path / "corpus.txt", 150)
     script = tmp_path / "windows.py"
     script.write_text(RANK_WINDOWS)
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
+    launch = [*TORCHRUN, "--nproc_per_node", "2", str(script)]
     cache, run = tmp_path / "cache", tmp_path / "run"
     args = [str(text), str(cache), str(run), str(tmp_path)]
     proc = subprocess.run([*launch, *args], env=env(), cwd=REPO, capture_output=True, text=True, timeout=240)
@@ -149,11 +150,7 @@ LM_RUN += ["trainer.max_steps=8", "trainer.log_every_n_steps=1", "trainer.eval_e
 
 
 def train_losses(run_dir: Path, nproc: int, batch_size: int, cache: Path) -> dict[int, float]:
-    launcher = (
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m"]
-        if nproc > 1
-        else [sys.executable, "-m"]
-    )
+    launcher = [*TORCHRUN, f"--nproc_per_node={nproc}", "-m"] if nproc > 1 else [sys.executable, "-m"]
     cmd = [*launcher, "framework.cli", "train", *LM_RUN, f"trainer.batch_size={batch_size}", f"hydra.run.dir={run_dir}"]
     proc = subprocess.run(
         cmd, env={**env(), "PLAIT_CACHE_DIR": str(cache)}, cwd=REPO, capture_output=True, text=True, timeout=300
