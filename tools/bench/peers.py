@@ -8,9 +8,13 @@ torch's fused kernel, gradients clipped to norm 1.0 (Plait's default), lr 1e-3, 
 with fp32 weights in every one of them: Plait's `amp_bf16` (what `precision=auto` picks on a CPU with native
 bf16), Lightning's `bf16-mixed`, HF's `bf16=True`, `torch.autocast` in the hand-written loop.
 
-Rounds alternate the contestants (a new order each round), so the machine's load hits all of them alike; in each
-round a contestant trains from the initial weights for `--steps` steps and its steady-state step time is the median
-of the gaps between step ends, the first `WARM` left out. Reported: the median over rounds of ms/step, wall and CPU
+Each run of a contestant is a new process, as its users run it: Plait's process keeps freed memory for reuse
+(`trainer.cpu_allocator=auto`, which `plait train` applies before building a run), the others keep malloc's
+defaults; a control, the hand-written loop in a process with Plait's allocator setting, shows what that setting
+alone is worth. A new process per run also draws anew where its memory lands, which moves a step by a few percent
+between processes. Rounds alternate the contestants (a new order each round, one process training at a time), so
+the machine's load hits all of them alike; in each round a contestant trains from the initial weights for `STEPS`
+steps and its steady-state step time is the median of the gaps between step ends, the first `WARM` left out. Reported: the median over rounds of ms/step, wall and CPU
 (process time: what a busy shared machine disturbs least), the hand-written loop's time over each contestant's
 (above 1.0: faster than it) and the final
 training loss of the last round (same batches and arithmetic up to kernel order: the losses agree closely).
@@ -22,12 +26,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import multiprocessing
 import os
 import statistics
 import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,7 @@ from torch import Tensor, nn
 
 from framework import param_groups
 from framework.callback import Callback, TrainState
+from framework.engine.allocator import apply_cpu_allocator
 from framework.engine.config import TrainerConfig
 from framework.engine.trainer import Components, Trainer
 from framework.kinds import OPTIMIZERS, PRECISIONS, SCHEDULERS
@@ -45,6 +52,7 @@ from framework.plugins import load_plugins
 WARM = 5  # step gaps left out of each round's median: first-call allocations, autocast caches
 CLIP = 1.0
 STEPS = {"tiny": 60, "small": 20}
+HAND_WRITTEN = "hand-written (fused AdamW)"  # the baseline of every ratio
 PLAIT_PRECISION = {"fp32": "fp32", "bf16": "amp_bf16"}
 
 
@@ -253,11 +261,15 @@ def hf_trainer(init: nn.Module, data: list[Tensor], steps: int, precision: str) 
 
 
 CONTESTANTS: dict[str, Callable[[nn.Module, list[Tensor], int, str], tuple[tuple[float, float], float]]] = {
-    "hand-written (fused AdamW)": hand_written,
+    HAND_WRITTEN: hand_written,
     "Plait (defaults)": plait,
     "Lightning Trainer": lightning,
     "HF Trainer": hf_trainer,
+    "control: hand-written + Plait's allocator": hand_written,
 }
+# whose process keeps freed memory as `plait train` does (trainer.cpu_allocator=auto); the control shows what
+# that setting alone is worth to a hand-written loop
+ALLOCATOR_CONTESTANTS = ("Plait (defaults)", "control: hand-written + Plait's allocator")
 
 
 def copy_of(init: nn.Module) -> nn.Module:
@@ -268,21 +280,43 @@ def copy_of(init: nn.Module) -> nn.Module:
     return model
 
 
-def measure(size: str, precision: str, rounds: int) -> list[dict[str, Any]]:
-    """Every contestant `rounds` times, alternating (rotated order per round); median wall and CPU ms/step, the
-    hand-written loop's over each contestant's, and the last loss."""
+def train_in_process(
+    name: str,
+    init_state: dict[str, Tensor],
+    shape: tuple[int, int, int],
+    data: list[Tensor],
+    precision: str,
+    steps: int,
+) -> tuple[tuple[float, float], float]:
+    """One round of one contestant, in a fresh process, as its users run it: Plait's applies what `plait train` sets
+    up before building (`trainer.cpu_allocator`'s default), the others leave malloc alone."""
+    quiet()
+    load_plugins()
+    if name in ALLOCATOR_CONTESTANTS:
+        apply_cpu_allocator(TrainerConfig().cpu_allocator, "cpu")
+    init = TinyLM(*shape)
+    init.load_state_dict(init_state)
+    init.shape = shape  # type: ignore[assignment]
+    return CONTESTANTS[name](init, data, steps, precision)
+
+
+def measure(size: str, precision: str, rounds: int, names: list[str]) -> list[dict[str, Any]]:
+    """Every contestant `rounds` times, alternating (rotated order per round), each run in a new process (one at a
+    time: where a process's memory lands differs by a few percent between processes, so every round draws anew);
+    median wall and CPU ms/step, the hand-written loop's over each contestant's, and the last loss."""
     layers, width, batch, length = SIZES[size]
     torch.manual_seed(0)
     init = TinyLM(layers, width, length)
-    init.shape = (layers, width, length)  # type: ignore[assignment]
     data = RandomTokens(batch, length).data
-    names = list(CONTESTANTS)
+    spawn = multiprocessing.get_context("spawn")
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
     last: dict[str, float] = {}
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            (ms, cpu_ms), loss = CONTESTANTS[name](init, data, STEPS[size], precision)
+            args = (name, init.state_dict(), (layers, width, length), data, precision, STEPS[size])
+            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:  # one at a time, a new one each run
+                (ms, cpu_ms), loss = pool.submit(train_in_process, *args).result()
             wall[name].append(ms)
             cpu[name].append(cpu_ms)
             last[name] = loss
@@ -311,13 +345,23 @@ def quiet() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run every size x precision; print the machine line and a markdown table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3, help="rounds; each contestant trains once per round")
     ap.add_argument("--sizes", default="tiny,small")
     ap.add_argument("--precisions", default="fp32,bf16")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--contestants",
+        default=",".join(CONTESTANTS),
+        help="comma-separated, the hand-written loop first (the baseline); without the bench extra leave out "
+        "Lightning and HF",
+    )
+    args = ap.parse_args(argv)
+    names = args.contestants.split(",")
+    unknown = [n for n in names if n not in CONTESTANTS]
+    if unknown or names[0] != HAND_WRITTEN:
+        ap.error(f"--contestants: {HAND_WRITTEN!r} first, then any of {', '.join(CONTESTANTS)}")
     quiet()
     load_plugins()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -326,7 +370,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         for precision in args.precisions.split(","):
-            for m in measure(size, precision, args.rounds):
+            for m in measure(size, precision, args.rounds, names):
                 print(
                     f"| {size} | {precision} | {m['name']} | {m['ms']:.2f} | {m['cpu_ms']:.2f} "
                     f"| {m['vs_hand']:.3f}×, {m['vs_hand_cpu']:.3f}× | {m['loss']:.4f} |",
