@@ -22,6 +22,7 @@ What a logged row holds (throughput window, memory, state size) is framework.eng
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -238,9 +239,11 @@ class Trainer:
     def _no_sync(self, non_final: bool) -> Any:
         """Skip the cross-rank gradient all-reduce on non-final micro-batches, where gradients stay on the model
         until the step (not with master weights, which move them away after each backward)."""
+        if not non_final:  # the last (usually the only) micro-batch: nothing to decide, every step
+            return contextlib.nullcontext()
         p = self.parts
         keeps_grads = p.precision.optimizer_target(distributed.unwrap(p.model)) is distributed.unwrap(p.model)
-        return distributed.no_sync(p.model, non_final and keeps_grads)
+        return distributed.no_sync(p.model, keeps_grads)
 
     def _update(self, step_loss: torch.Tensor, *, measure: bool) -> None:
         """The optimizer step through the precision strategy; the scheduler follows real updates only."""
