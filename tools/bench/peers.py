@@ -14,10 +14,11 @@ defaults; a control, the hand-written loop in a process with Plait's allocator s
 alone is worth. A new process per run also draws anew where its memory lands, which moves a step by a few percent
 between processes. Rounds alternate the contestants (a new order each round, one process training at a time), so
 the machine's load hits all of them alike; in each round a contestant trains from the initial weights for `STEPS`
-steps and its steady-state step time is the median of the gaps between step ends, the first `WARM` left out. Reported: the median over rounds of ms/step, wall and CPU
-(process time: what a busy shared machine disturbs least), the hand-written loop's time over each contestant's
-(above 1.0: faster than it) and the final
-training loss of the last round (same batches and arithmetic up to kernel order: the losses agree closely).
+steps and its steady-state step time is the median of the gaps between step ends, the first `WARM` left out.
+Reported: the median over rounds of ms/step, wall and CPU (process time: what a busy shared machine disturbs least),
+the hand-written loop's time over each contestant's (above 1.0: faster than it), the final training loss of the last
+round (same batches and arithmetic up to kernel order: the losses agree closely) and whether the contestant's
+process kept freed memory.
 Lightning (`lightning`) and Hugging Face (`transformers`, `accelerate`) are the `bench` extra.
 """
 
@@ -301,17 +302,17 @@ def train_in_process(
     data: list[Tensor],
     precision: str,
     steps: int,
-) -> tuple[tuple[float, float], float]:
+) -> tuple[tuple[tuple[float, float], float], bool]:
     """One round of one contestant, in a fresh process, as its users run it: Plait's applies what `plait train` sets
-    up before building (`trainer.cpu_allocator`'s default), the others leave malloc alone."""
+    up before building (`trainer.cpu_allocator`'s default), the others leave malloc alone. Returns the contestant's
+    (ms/step, loss) and whether this process kept freed memory."""
     quiet()
     load_plugins()
-    if name in ALLOCATOR_CONTESTANTS:
-        apply_cpu_allocator(TrainerConfig().cpu_allocator, "cpu")
+    kept = name in ALLOCATOR_CONTESTANTS and apply_cpu_allocator(TrainerConfig().cpu_allocator, "cpu").kept
     init = TinyLM(*shape)
     init.load_state_dict(init_state)
     init.shape = shape  # type: ignore[assignment]
-    return CONTESTANTS[name](init, data, steps, precision)
+    return CONTESTANTS[name](init, data, steps, precision), kept
 
 
 def measure(size: str, precision: str, rounds: int, names: list[str]) -> list[dict[str, Any]]:
@@ -326,11 +327,12 @@ def measure(size: str, precision: str, rounds: int, names: list[str]) -> list[di
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
     last: dict[str, float] = {}
+    kept: dict[str, bool] = {}
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             args = (name, init.state_dict(), (layers, width, length), data, precision, STEPS[size])
             with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:  # one at a time, a new one each run
-                (ms, cpu_ms), loss = pool.submit(train_in_process, *args).result()
+                ((ms, cpu_ms), loss), kept[name] = pool.submit(train_in_process, *args).result()
             wall[name].append(ms)
             cpu[name].append(cpu_ms)
             last[name] = loss
@@ -345,6 +347,7 @@ def measure(size: str, precision: str, rounds: int, names: list[str]) -> list[di
             "vs_hand": hand_wall / statistics.median(wall[n]),
             "vs_hand_cpu": hand_cpu / statistics.median(cpu[n]),
             "loss": last[n],
+            "kept": kept[n],
         }
         for n in names
     ]
@@ -380,14 +383,17 @@ def main(argv: list[str] | None = None) -> None:
     load_plugins()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average {load}; {args.rounds} rounds")
-    print("| model | precision | contestant | ms/step | CPU ms/step | hand-written / this: wall, CPU | final loss |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| model | precision | contestant | ms/step | CPU ms/step | hand-written / this: wall, CPU | final loss "
+        "| freed memory kept |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         for precision in args.precisions.split(","):
             for m in measure(size, precision, args.rounds, names):
                 print(
                     f"| {size} | {precision} | {m['name']} | {m['ms']:.2f} | {m['cpu_ms']:.2f} "
-                    f"| {m['vs_hand']:.3f}×, {m['vs_hand_cpu']:.3f}× | {m['loss']:.4f} |",
+                    f"| {m['vs_hand']:.3f}×, {m['vs_hand_cpu']:.3f}× | {m['loss']:.4f} | {'yes' if m['kept'] else 'no'} |",
                     flush=True,
                 )
 
